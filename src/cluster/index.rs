@@ -1,0 +1,490 @@
+//! The in-memory index the `kubernetes` plugin answers from.
+//!
+//! Each map is a `DashMap`, so one object's update replaces one entry atomically while readers
+//! go on (a shard lock is held only for the lookup itself, never across an `.await`). A full
+//! re-list ([`ClusterIndex::replace_all`]) upserts the new objects first and then removes the
+//! ones that are gone: the index never empties and never holds two full copies.
+//!
+//! Keys are `"name.namespace"`, the same bytes as the middle of a query name, so the query path
+//! looks a service up with a slice of the (lowercased) question.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
+
+use super::objects::{EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
+
+/// The index key of a Service: `"name.namespace"`.
+pub type ServiceKey = Arc<str>;
+
+/// Build the key of `name` in `namespace`.
+pub fn service_key(name: &str, namespace: &str) -> ServiceKey {
+    let mut key = String::with_capacity(name.len() + namespace.len() + 1);
+    key.push_str(name);
+    key.push('.');
+    key.push_str(namespace);
+    Arc::from(key)
+}
+
+/// The endpoints of one Service: its EndpointSlices, merged at read time.
+#[derive(Debug, Default)]
+pub struct ServiceEndpoints {
+    slices: Vec<Arc<EndpointSlice>>,
+}
+
+impl ServiceEndpoints {
+    /// The slices of the service.
+    pub fn slices(&self) -> &[Arc<EndpointSlice>] {
+        &self.slices
+    }
+
+    /// Whether any endpoint is ready.
+    pub fn has_ready(&self) -> bool {
+        self.slices
+            .iter()
+            .any(|s| s.endpoints.iter().any(|e| e.ready && !e.addresses.is_empty()))
+    }
+
+    fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .flat_map(|e| e.addresses.iter().copied())
+    }
+}
+
+/// Everything a full (re-)list delivers, to be swapped in by [`ClusterIndex::replace_all`].
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// All namespaces.
+    pub namespaces: Vec<Namespace>,
+    /// All services.
+    pub services: Vec<Service>,
+    /// All endpoint slices.
+    pub slices: Vec<EndpointSlice>,
+    /// All pods (only kept for `pods verified`).
+    pub pods: Vec<Pod>,
+}
+
+/// The cluster index. Writers are the sources; the query path only reads.
+#[derive(Debug, Default)]
+pub struct ClusterIndex {
+    namespaces: DashMap<Arc<str>, Arc<Namespace>>,
+    services: DashMap<ServiceKey, Arc<Service>>,
+    endpoints: DashMap<ServiceKey, Arc<ServiceEndpoints>>,
+    /// `"slice.namespace"` → (the service key it was filed under, the slice's name), for deletes
+    /// and re-labels.
+    slice_owner: DashMap<Arc<str>, (ServiceKey, Arc<str>)>,
+    service_ips: DashMap<IpAddr, Vec<ServiceKey>>,
+    endpoint_ips: DashMap<IpAddr, Vec<ServiceKey>>,
+    pods: DashMap<ServiceKey, Arc<Pod>>,
+    pod_ips: DashMap<IpAddr, Vec<Arc<Pod>>>,
+    synced: AtomicBool,
+    modified: AtomicU64,
+}
+
+fn add_owner(map: &DashMap<IpAddr, Vec<ServiceKey>>, ip: IpAddr, key: &ServiceKey) {
+    let mut owners = map.entry(ip).or_default();
+    if !owners.iter().any(|k| k == key) {
+        owners.push(key.clone());
+    }
+}
+
+fn remove_owner(map: &DashMap<IpAddr, Vec<ServiceKey>>, ip: IpAddr, key: &ServiceKey) {
+    map.remove_if_mut(&ip, |_, owners| {
+        owners.retain(|k| k != key);
+        owners.is_empty()
+    });
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ClusterIndex {
+    /// An empty, unsynced index.
+    pub fn new() -> ClusterIndex {
+        ClusterIndex::default()
+    }
+
+    // ---- read API (the query path) ----
+
+    /// Whether the first full sync has completed.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Unix time of the last change (the SOA serial).
+    pub fn modified(&self) -> u64 {
+        self.modified.load(Ordering::Relaxed)
+    }
+
+    /// The namespace `name`, if it exists.
+    pub fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.namespaces.get(name).map(|n| n.clone())
+    }
+
+    /// The service with key `"name.namespace"`.
+    pub fn service(&self, key: &str) -> Option<Arc<Service>> {
+        self.services.get(key).map(|s| s.clone())
+    }
+
+    /// The endpoints of the service with key `"name.namespace"`.
+    pub fn endpoints(&self, key: &str) -> Option<Arc<ServiceEndpoints>> {
+        self.endpoints.get(key).map(|e| e.clone())
+    }
+
+    /// The services with `ip` among their cluster IPs.
+    pub fn services_with_ip(&self, ip: &IpAddr) -> Vec<ServiceKey> {
+        self.service_ips
+            .get(ip)
+            .map(|k| k.clone())
+            .unwrap_or_default()
+    }
+
+    /// The services with an endpoint at `ip` (ready or not: the caller checks).
+    pub fn services_with_endpoint_ip(&self, ip: &IpAddr) -> Vec<ServiceKey> {
+        self.endpoint_ips
+            .get(ip)
+            .map(|k| k.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether a live (pending or running) pod in `namespace` has `ip`.
+    pub fn live_pod_has_ip(&self, namespace: &str, ip: &IpAddr) -> bool {
+        self.pod_ips.get(ip).is_some_and(|pods| {
+            pods.iter()
+                .any(|p| p.phase == PodPhase::Live && &*p.namespace == namespace)
+        })
+    }
+
+    /// Numbers of namespaces, services, services with endpoints, and pods.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        (
+            self.namespaces.len(),
+            self.services.len(),
+            self.endpoints.len(),
+            self.pods.len(),
+        )
+    }
+
+    // ---- write API (the sources) ----
+
+    /// Mark the first full sync as done.
+    pub fn mark_synced(&self) {
+        self.synced.store(true, Ordering::Release);
+    }
+
+    fn touch(&self) {
+        self.modified.store(unix_now(), Ordering::Relaxed);
+    }
+
+    /// Add or replace a namespace.
+    pub fn upsert_namespace(&self, ns: Namespace) {
+        self.namespaces.insert(ns.name.clone(), Arc::new(ns));
+        self.touch();
+    }
+
+    /// Remove a namespace.
+    pub fn delete_namespace(&self, name: &str) {
+        if self.namespaces.remove(name).is_some() {
+            self.touch();
+        }
+    }
+
+    /// Add or replace a service.
+    pub fn upsert_service(&self, svc: Service) {
+        let key = service_key(&svc.name, &svc.namespace);
+        let new_ips: Vec<IpAddr> = match &svc.kind {
+            ServiceKind::ClusterIp(ips) => ips.clone(),
+            _ => Vec::new(),
+        };
+        let old = self.services.insert(key.clone(), Arc::new(svc));
+        if let Some(old) = old
+            && let ServiceKind::ClusterIp(ips) = &old.kind
+        {
+            for ip in ips.iter().filter(|ip| !new_ips.contains(ip)) {
+                remove_owner(&self.service_ips, *ip, &key);
+            }
+        }
+        for ip in new_ips {
+            add_owner(&self.service_ips, ip, &key);
+        }
+        self.touch();
+    }
+
+    /// Remove a service.
+    pub fn delete_service(&self, name: &str, namespace: &str) {
+        let key = service_key(name, namespace);
+        if let Some((key, old)) = self.services.remove(&key) {
+            if let ServiceKind::ClusterIp(ips) = &old.kind {
+                for ip in ips {
+                    remove_owner(&self.service_ips, *ip, &key);
+                }
+            }
+            self.touch();
+        }
+    }
+
+    /// Add or replace an endpoint slice, merging it into its service's endpoints.
+    pub fn upsert_slice(&self, slice: EndpointSlice) {
+        let slice_key = service_key(&slice.name, &slice.namespace);
+        let owner = service_key(&slice.service, &slice.namespace);
+        if let Some((previous, _)) = self
+            .slice_owner
+            .insert(slice_key, (owner.clone(), slice.name.clone()))
+            && previous != owner
+        {
+            // The slice moved to another service: take it out of the old one.
+            self.remove_slice_from(&previous, &slice.name);
+        }
+        let slice = Arc::new(slice);
+        self.update_endpoints(&owner, |slices| {
+            match slices.iter_mut().find(|s| s.name == slice.name) {
+                Some(existing) => *existing = slice.clone(),
+                None => slices.push(slice.clone()),
+            }
+        });
+    }
+
+    /// Remove an endpoint slice.
+    pub fn delete_slice(&self, name: &str, namespace: &str) {
+        if let Some((_, (owner, _))) = self.slice_owner.remove(&*service_key(name, namespace)) {
+            self.remove_slice_from(&owner, name);
+        }
+    }
+
+    fn remove_slice_from(&self, owner: &ServiceKey, slice_name: &str) {
+        self.update_endpoints(owner, |slices| slices.retain(|s| &*s.name != slice_name));
+    }
+
+    /// Copy-on-write update of one service's slices, keeping the reverse index in step.
+    fn update_endpoints(&self, owner: &ServiceKey, change: impl FnOnce(&mut Vec<Arc<EndpointSlice>>)) {
+        let current = self.endpoints.get(owner).map(|e| e.clone());
+        let mut slices = current
+            .as_ref()
+            .map(|e| e.slices.clone())
+            .unwrap_or_default();
+        change(&mut slices);
+        let updated = ServiceEndpoints { slices };
+        let old_ips: HashSet<IpAddr> = current.iter().flat_map(|e| e.addresses()).collect();
+        let new_ips: HashSet<IpAddr> = updated.addresses().collect();
+        for ip in old_ips.difference(&new_ips) {
+            remove_owner(&self.endpoint_ips, *ip, owner);
+        }
+        for ip in new_ips.difference(&old_ips) {
+            add_owner(&self.endpoint_ips, *ip, owner);
+        }
+        if updated.slices.is_empty() {
+            self.endpoints.remove(owner);
+        } else {
+            self.endpoints.insert(owner.clone(), Arc::new(updated));
+        }
+        self.touch();
+    }
+
+    /// Add or replace a pod.
+    pub fn upsert_pod(&self, pod: Pod) {
+        let key = service_key(&pod.name, &pod.namespace);
+        self.delete_pod(&pod.name, &pod.namespace);
+        let pod = Arc::new(pod);
+        for ip in &pod.ips {
+            self.pod_ips.entry(*ip).or_default().push(pod.clone());
+        }
+        self.pods.insert(key, pod);
+        self.touch();
+    }
+
+    /// Remove a pod.
+    pub fn delete_pod(&self, name: &str, namespace: &str) {
+        if let Some((_, old)) = self.pods.remove(&*service_key(name, namespace)) {
+            for ip in &old.ips {
+                self.pod_ips.remove_if_mut(ip, |_, pods| {
+                    pods.retain(|p| !Arc::ptr_eq(p, &old));
+                    pods.is_empty()
+                });
+            }
+            self.touch();
+        }
+    }
+
+    /// Swap in a full listing: upsert everything in `snapshot`, then delete what it lacks.
+    /// Names present before and after never stop answering.
+    pub fn replace_all(&self, snapshot: Snapshot) {
+        let namespaces: HashSet<Arc<str>> =
+            snapshot.namespaces.iter().map(|n| n.name.clone()).collect();
+        let services: HashSet<ServiceKey> = snapshot
+            .services
+            .iter()
+            .map(|s| service_key(&s.name, &s.namespace))
+            .collect();
+        let slices: HashSet<ServiceKey> = snapshot
+            .slices
+            .iter()
+            .map(|s| service_key(&s.name, &s.namespace))
+            .collect();
+        let pods: HashSet<ServiceKey> = snapshot
+            .pods
+            .iter()
+            .map(|p| service_key(&p.name, &p.namespace))
+            .collect();
+
+        for ns in snapshot.namespaces {
+            if self.namespace(&ns.name).as_deref() != Some(&ns) {
+                self.upsert_namespace(ns);
+            }
+        }
+        for svc in snapshot.services {
+            let key = service_key(&svc.name, &svc.namespace);
+            if self.service(&key).as_deref() != Some(&svc) {
+                self.upsert_service(svc);
+            }
+        }
+        for slice in snapshot.slices {
+            self.upsert_slice(slice);
+        }
+        for pod in snapshot.pods {
+            self.upsert_pod(pod);
+        }
+
+        let stale_slices: Vec<ServiceKey> = self
+            .slice_owner
+            .iter()
+            .filter(|e| !slices.contains(e.key()))
+            .map(|e| e.key().clone())
+            .collect();
+        for key in stale_slices {
+            if let Some((_, (owner, name))) = self.slice_owner.remove(&key) {
+                self.remove_slice_from(&owner, &name);
+            }
+        }
+        let stale_services: Vec<Arc<Service>> = self
+            .services
+            .iter()
+            .filter(|e| !services.contains(e.key()))
+            .map(|e| e.value().clone())
+            .collect();
+        for svc in stale_services {
+            self.delete_service(&svc.name, &svc.namespace);
+        }
+        let stale_pods: Vec<Arc<Pod>> = self
+            .pods
+            .iter()
+            .filter(|e| !pods.contains(e.key()))
+            .map(|e| e.value().clone())
+            .collect();
+        for pod in stale_pods {
+            self.delete_pod(&pod.name, &pod.namespace);
+        }
+        let stale_namespaces: Vec<Arc<str>> = self
+            .namespaces
+            .iter()
+            .filter(|e| !namespaces.contains(e.key()))
+            .map(|e| e.key().clone())
+            .collect();
+        for ns in stale_namespaces {
+            self.delete_namespace(&ns);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::objects::{Endpoint, ServicePort};
+
+    fn svc(name: &str, ip: &str) -> Service {
+        Service {
+            name: Arc::from(name),
+            namespace: Arc::from("ns"),
+            kind: ServiceKind::ClusterIp(vec![ip.parse().expect("ip")]),
+            ports: vec![ServicePort {
+                name: Box::from("http"),
+                protocol: crate::cluster::Protocol::Tcp,
+                port: 80,
+            }],
+        }
+    }
+
+    fn slice(name: &str, service: &str, ips: &[&str]) -> EndpointSlice {
+        EndpointSlice {
+            name: Arc::from(name),
+            namespace: Arc::from("ns"),
+            service: Arc::from(service),
+            endpoints: ips
+                .iter()
+                .map(|ip| Endpoint {
+                    addresses: vec![ip.parse().expect("ip")],
+                    hostname: None,
+                    pod_name: None,
+                    ready: true,
+                })
+                .collect(),
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn changing_a_cluster_ip_moves_the_reverse_entry() {
+        let index = ClusterIndex::new();
+        index.upsert_service(svc("a", "10.0.0.1"));
+        index.upsert_service(svc("a", "10.0.0.2"));
+        assert!(index.services_with_ip(&"10.0.0.1".parse().expect("ip")).is_empty());
+        assert_eq!(index.services_with_ip(&"10.0.0.2".parse().expect("ip")).len(), 1);
+        index.delete_service("a", "ns");
+        assert!(index.services_with_ip(&"10.0.0.2".parse().expect("ip")).is_empty());
+        assert!(index.service("a.ns").is_none());
+    }
+
+    #[test]
+    fn slices_of_one_service_are_merged_and_removed_one_by_one() {
+        let index = ClusterIndex::new();
+        index.upsert_slice(slice("a-1", "a", &["10.1.0.1"]));
+        index.upsert_slice(slice("a-2", "a", &["10.1.0.2"]));
+        assert_eq!(index.endpoints("a.ns").expect("eps").slices().len(), 2);
+        index.delete_slice("a-1", "ns");
+        let eps = index.endpoints("a.ns").expect("eps");
+        assert_eq!(eps.slices().len(), 1);
+        assert!(index.services_with_endpoint_ip(&"10.1.0.1".parse().expect("ip")).is_empty());
+        index.delete_slice("a-2", "ns");
+        assert!(index.endpoints("a.ns").is_none());
+    }
+
+    #[test]
+    fn relabelled_slice_moves_to_its_new_service() {
+        let index = ClusterIndex::new();
+        index.upsert_slice(slice("s", "a", &["10.1.0.1"]));
+        index.upsert_slice(slice("s", "b", &["10.1.0.1"]));
+        assert!(index.endpoints("a.ns").is_none());
+        assert_eq!(
+            index.services_with_endpoint_ip(&"10.1.0.1".parse().expect("ip")),
+            vec![service_key("b", "ns")]
+        );
+    }
+
+    #[test]
+    fn replace_all_keeps_survivors_and_drops_the_rest() {
+        let index = ClusterIndex::new();
+        index.upsert_service(svc("keep", "10.0.0.1"));
+        index.upsert_service(svc("gone", "10.0.0.2"));
+        index.upsert_slice(slice("gone-1", "gone", &["10.1.0.9"]));
+        let before = index.service("keep.ns").expect("keep");
+        index.replace_all(Snapshot {
+            services: vec![svc("keep", "10.0.0.1"), svc("new", "10.0.0.3")],
+            ..Snapshot::default()
+        });
+        let after = index.service("keep.ns").expect("keep");
+        assert!(Arc::ptr_eq(&before, &after), "an unchanged service is not rewritten");
+        assert!(index.service("gone.ns").is_none());
+        assert!(index.service("new.ns").is_some());
+        assert!(index.endpoints("gone.ns").is_none());
+        assert!(index.services_with_endpoint_ip(&"10.1.0.9".parse().expect("ip")).is_empty());
+    }
+}

@@ -1,0 +1,445 @@
+//! Stripped cluster objects: only what answers need (CoreDNS's `object/` package does the
+//! same), so 100k objects stay small. Conversions from the `k8s-openapi` types live here.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use thiserror::Error;
+
+/// Why an object could not be turned into its stripped form.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ObjectError {
+    /// A field every object of the kind needs is missing.
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// A field holds a value we cannot use.
+    #[error("invalid {field}: {value:?}")]
+    Invalid {
+        /// The field's path.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+/// A transport protocol of a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// TCP (the Kubernetes default).
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl Protocol {
+    fn parse(value: Option<&str>) -> Result<Protocol, ObjectError> {
+        match value {
+            None | Some("TCP") => Ok(Protocol::Tcp),
+            Some("UDP") => Ok(Protocol::Udp),
+            Some("SCTP") => Ok(Protocol::Sctp),
+            Some(other) => Err(ObjectError::Invalid {
+                field: "protocol",
+                value: other.to_string(),
+            }),
+        }
+    }
+
+    /// The lowercase name used in SRV labels (`_tcp`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// IPv4 or IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressFamily {
+    /// A records.
+    V4,
+    /// AAAA records.
+    V6,
+}
+
+impl AddressFamily {
+    /// The family of `ip`.
+    pub fn of(ip: &IpAddr) -> AddressFamily {
+        match ip {
+            IpAddr::V4(_) => AddressFamily::V4,
+            IpAddr::V6(_) => AddressFamily::V6,
+        }
+    }
+}
+
+/// A Namespace: its name and labels (for `namespace_labels`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    /// metadata.name
+    pub name: Arc<str>,
+    /// metadata.labels
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A port of a Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePort {
+    /// The port's name, lowercase; empty for an unnamed port.
+    pub name: Box<str>,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// The port number.
+    pub port: u16,
+}
+
+/// What kind of Service this is, with the data each kind answers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// A Service with cluster IPs (one per family for dual-stack).
+    ClusterIp(Vec<IpAddr>),
+    /// `clusterIP: None`: answers come from the ready endpoints.
+    Headless,
+    /// `type: ExternalName`: a CNAME to this name (without the trailing dot).
+    ExternalName(Box<str>),
+}
+
+/// A Service, stripped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// metadata.name
+    pub name: Arc<str>,
+    /// metadata.namespace
+    pub namespace: Arc<str>,
+    /// The kind and its addresses.
+    pub kind: ServiceKind,
+    /// spec.ports
+    pub ports: Vec<ServicePort>,
+}
+
+/// One endpoint of an EndpointSlice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Its addresses (all of the slice's family).
+    pub addresses: Vec<IpAddr>,
+    /// `hostname`, if set.
+    pub hostname: Option<Box<str>>,
+    /// The name of the Pod in `targetRef`, if it is a Pod.
+    pub pod_name: Option<Box<str>>,
+    /// `conditions.ready`, where unset counts as ready (the spec's rule).
+    pub ready: bool,
+}
+
+/// A port of an EndpointSlice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointPort {
+    /// The port's name, lowercase; empty for an unnamed port.
+    pub name: Box<str>,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// The port number.
+    pub port: u16,
+}
+
+/// An EndpointSlice, stripped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSlice {
+    /// metadata.name
+    pub name: Arc<str>,
+    /// metadata.namespace
+    pub namespace: Arc<str>,
+    /// The Service it belongs to (label `kubernetes.io/service-name`).
+    pub service: Arc<str>,
+    /// Its endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// Its ports (ports without a number are left out: they cannot be SRV targets).
+    pub ports: Vec<EndpointPort>,
+}
+
+/// A Pod's lifecycle phase, as far as `pods verified` cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Pending or Running: the pod answers.
+    Live,
+    /// Succeeded, Failed, Unknown or being deleted: it does not.
+    Gone,
+}
+
+/// A Pod, stripped: what `pods verified` needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    /// metadata.name
+    pub name: Arc<str>,
+    /// metadata.namespace
+    pub namespace: Arc<str>,
+    /// status.podIPs (or status.podIP).
+    pub ips: Vec<IpAddr>,
+    /// Whether the pod is pending or running and not being deleted.
+    pub phase: PodPhase,
+}
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Arc<str> {
+    Arc::from(meta.namespace.as_deref().unwrap_or("default"))
+}
+
+fn parse_ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
+    value.parse().map_err(|_| ObjectError::Invalid {
+        field,
+        value: value.to_string(),
+    })
+}
+
+fn port_number(field: &'static str, port: i32) -> Result<u16, ObjectError> {
+    u16::try_from(port).map_err(|_| ObjectError::Invalid {
+        field,
+        value: port.to_string(),
+    })
+}
+
+impl Namespace {
+    /// Strip a v1 Namespace.
+    pub fn from_api(ns: &core::Namespace) -> Result<Namespace, ObjectError> {
+        let name = ns
+            .metadata
+            .name
+            .as_deref()
+            .ok_or(ObjectError::Missing("metadata.name"))?;
+        Ok(Namespace {
+            name: Arc::from(name),
+            labels: ns.metadata.labels.clone().unwrap_or_default(),
+        })
+    }
+}
+
+impl Service {
+    /// Strip a v1 Service.
+    pub fn from_api(svc: &core::Service) -> Result<Service, ObjectError> {
+        let name = svc
+            .metadata
+            .name
+            .as_deref()
+            .ok_or(ObjectError::Missing("metadata.name"))?;
+        let spec = svc.spec.as_ref().ok_or(ObjectError::Missing("spec"))?;
+        let kind = if spec.type_.as_deref() == Some("ExternalName") {
+            let target = spec
+                .external_name
+                .as_deref()
+                .ok_or(ObjectError::Missing("spec.externalName"))?;
+            ServiceKind::ExternalName(Box::from(target.trim_end_matches('.')))
+        } else if spec.cluster_ip.as_deref() == Some("None") {
+            ServiceKind::Headless
+        } else {
+            let mut ips = Vec::new();
+            match (&spec.cluster_ips, &spec.cluster_ip) {
+                (Some(list), _) if !list.is_empty() => {
+                    for ip in list {
+                        ips.push(parse_ip("spec.clusterIPs", ip)?);
+                    }
+                }
+                (_, Some(ip)) if !ip.is_empty() => ips.push(parse_ip("spec.clusterIP", ip)?),
+                _ => return Err(ObjectError::Missing("spec.clusterIP")),
+            }
+            ServiceKind::ClusterIp(ips)
+        };
+        let mut ports = Vec::new();
+        for port in spec.ports.iter().flatten() {
+            ports.push(ServicePort {
+                name: Box::from(port.name.as_deref().unwrap_or("").to_ascii_lowercase()),
+                protocol: Protocol::parse(port.protocol.as_deref())?,
+                port: port_number("spec.ports[].port", port.port)?,
+            });
+        }
+        Ok(Service {
+            name: Arc::from(name),
+            namespace: namespace_of(&svc.metadata),
+            kind,
+            ports,
+        })
+    }
+}
+
+impl EndpointSlice {
+    /// Strip a discovery.k8s.io/v1 EndpointSlice. FQDN slices carry no IPs and are refused.
+    pub fn from_api(slice: &discovery::EndpointSlice) -> Result<EndpointSlice, ObjectError> {
+        let name = slice
+            .metadata
+            .name
+            .as_deref()
+            .ok_or(ObjectError::Missing("metadata.name"))?;
+        let service = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(SERVICE_NAME_LABEL))
+            .ok_or(ObjectError::Missing("label kubernetes.io/service-name"))?;
+        let family = match slice.address_type.as_str() {
+            "IPv4" => AddressFamily::V4,
+            "IPv6" => AddressFamily::V6,
+            other => {
+                return Err(ObjectError::Invalid {
+                    field: "addressType",
+                    value: other.to_string(),
+                });
+            }
+        };
+        let mut endpoints = Vec::with_capacity(slice.endpoints.len());
+        for ep in &slice.endpoints {
+            let mut addresses = Vec::with_capacity(ep.addresses.len());
+            for address in &ep.addresses {
+                let ip = parse_ip("endpoints[].addresses", address)?;
+                if AddressFamily::of(&ip) != family {
+                    return Err(ObjectError::Invalid {
+                        field: "endpoints[].addresses (not of the slice's addressType)",
+                        value: address.clone(),
+                    });
+                }
+                addresses.push(ip);
+            }
+            let pod_name = ep
+                .target_ref
+                .as_ref()
+                .filter(|r| r.kind.as_deref() == Some("Pod"))
+                .and_then(|r| r.name.as_deref())
+                .map(|n| Box::from(n.to_ascii_lowercase()));
+            endpoints.push(Endpoint {
+                addresses,
+                hostname: ep.hostname.as_deref().map(|h| Box::from(h.to_ascii_lowercase())),
+                pod_name,
+                ready: ep
+                    .conditions
+                    .as_ref()
+                    .and_then(|c| c.ready)
+                    .unwrap_or(true),
+            });
+        }
+        let mut ports = Vec::new();
+        for port in slice.ports.iter().flatten() {
+            let Some(number) = port.port else { continue };
+            ports.push(EndpointPort {
+                name: Box::from(port.name.as_deref().unwrap_or("").to_ascii_lowercase()),
+                protocol: Protocol::parse(port.protocol.as_deref())?,
+                port: port_number("ports[].port", number)?,
+            });
+        }
+        Ok(EndpointSlice {
+            name: Arc::from(name),
+            namespace: namespace_of(&slice.metadata),
+            service: Arc::from(service.as_str()),
+            endpoints,
+            ports,
+        })
+    }
+}
+
+impl Pod {
+    /// Strip a v1 Pod.
+    pub fn from_api(pod: &core::Pod) -> Result<Pod, ObjectError> {
+        let name = pod
+            .metadata
+            .name
+            .as_deref()
+            .ok_or(ObjectError::Missing("metadata.name"))?;
+        let status = pod.status.as_ref();
+        let mut ips = Vec::new();
+        if let Some(list) = status.and_then(|s| s.pod_ips.as_ref()) {
+            for ip in list {
+                ips.push(parse_ip("status.podIPs", &ip.ip)?);
+            }
+        }
+        if ips.is_empty()
+            && let Some(ip) = status.and_then(|s| s.pod_ip.as_deref())
+        {
+            ips.push(parse_ip("status.podIP", ip)?);
+        }
+        let live_phase = matches!(
+            status.and_then(|s| s.phase.as_deref()),
+            Some("Running") | Some("Pending")
+        );
+        let phase = if live_phase && pod.metadata.deletion_timestamp.is_none() {
+            PodPhase::Live
+        } else {
+            PodPhase::Gone
+        };
+        Ok(Pod {
+            name: Arc::from(name),
+            namespace: namespace_of(&pod.metadata),
+            ips,
+            phase,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(yaml: &str) -> Result<Service, ObjectError> {
+        let svc: core::Service = serde_norway::from_str(yaml).expect("test yaml");
+        Service::from_api(&svc)
+    }
+
+    #[test]
+    fn dual_stack_service_keeps_every_cluster_ip() {
+        let svc = service(
+            "metadata: {name: web, namespace: shop}\nspec:\n  clusterIP: 10.0.0.1\n  clusterIPs: [10.0.0.1, 'fd00::1']\n  ports: [{name: HTTP, port: 80}]\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            svc.kind,
+            ServiceKind::ClusterIp(vec![
+                "10.0.0.1".parse().expect("ip"),
+                "fd00::1".parse().expect("ip")
+            ])
+        );
+        assert_eq!(&*svc.ports[0].name, "http");
+        assert_eq!(svc.ports[0].protocol, Protocol::Tcp);
+    }
+
+    #[test]
+    fn headless_and_external_name_are_recognised() {
+        let headless = service("metadata: {name: db}\nspec: {clusterIP: None}\n").expect("valid");
+        assert_eq!(headless.kind, ServiceKind::Headless);
+        assert_eq!(&*headless.namespace, "default");
+        let ext = service(
+            "metadata: {name: ext}\nspec: {type: ExternalName, externalName: example.org.}\n",
+        )
+        .expect("valid");
+        assert_eq!(ext.kind, ServiceKind::ExternalName(Box::from("example.org")));
+    }
+
+    #[test]
+    fn service_with_a_bad_cluster_ip_is_refused() {
+        let err = service("metadata: {name: x}\nspec: {clusterIP: 10.0.0.300}\n").unwrap_err();
+        assert!(matches!(err, ObjectError::Invalid { field: "spec.clusterIP", .. }));
+    }
+
+    #[test]
+    fn endpoint_without_ready_condition_counts_as_ready() {
+        let slice: discovery::EndpointSlice = serde_norway::from_str(
+            "metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.0.1]\n- addresses: [10.1.0.2]\n  conditions: {ready: false}\nports: [{name: http, port: 8080}, {name: noport}]\n",
+        )
+        .expect("test yaml");
+        let slice = EndpointSlice::from_api(&slice).expect("valid");
+        assert!(slice.endpoints[0].ready);
+        assert!(!slice.endpoints[1].ready);
+        assert_eq!(slice.ports.len(), 1, "a port without a number is left out");
+        assert_eq!(&*slice.service, "web");
+    }
+
+    #[test]
+    fn pod_being_deleted_is_gone() {
+        let pod: core::Pod = serde_norway::from_str(
+            "metadata: {name: p, deletionTimestamp: '2026-01-01T00:00:00Z'}\nstatus: {phase: Running, podIP: 10.2.0.1}\n",
+        )
+        .expect("test yaml");
+        assert_eq!(Pod::from_api(&pod).expect("valid").phase, PodPhase::Gone);
+    }
+}

@@ -1,0 +1,311 @@
+//! The `manifests DIR` source: Namespaces, Services, EndpointSlices and Pods read from the
+//! `*.yaml`, `*.yml` and `*.json` files of one directory (not recursive), in the form
+//! `kubectl get -o yaml` prints (single objects, several documents, or a `v1 List`).
+//!
+//! A document that does not parse is reported as `FILE: document N: reason` and skipped; the
+//! rest is served. The directory is watched and every change re-reads it and swaps the result
+//! in with [`ClusterIndex::replace_all`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use notify::{RecursiveMode, Watcher};
+use serde_norway::Value;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use super::SourceFilter;
+use crate::cluster::index::{ClusterIndex, Snapshot};
+use crate::cluster::objects::{EndpointSlice, Namespace, ObjectError, Pod, Service};
+
+/// The directory cannot be read at all.
+#[derive(Debug, Error)]
+#[error("manifests directory {dir}: {source}")]
+pub struct ManifestsError {
+    dir: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+/// The result of reading a directory: the objects, and one line per skipped document.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The objects found.
+    pub snapshot: Snapshot,
+    /// `FILE: document N: reason` for each document that was skipped.
+    pub problems: Vec<String>,
+}
+
+fn is_manifest(path: &Path) -> bool {
+    path.is_file()
+        && matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        )
+}
+
+/// Read every manifest file of `dir`.
+pub fn load_dir(dir: &Path, filter: &SourceFilter) -> Result<Loaded, ManifestsError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ManifestsError {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_manifest(p))
+        .collect();
+    files.sort();
+    let mut loaded = Loaded::default();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => load_text(&file.display().to_string(), &text, filter, &mut loaded),
+            Err(e) => loaded.problems.push(format!("{}: {e}", file.display())),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Read the documents of one file's `text` into `loaded`.
+pub fn load_text(file: &str, text: &str, filter: &SourceFilter, loaded: &mut Loaded) {
+    for (n, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let number = n + 1;
+        let value = match <Value as serde::Deserialize>::deserialize(document) {
+            Ok(Value::Null) => continue,
+            Ok(value) => value,
+            Err(e) => {
+                loaded
+                    .problems
+                    .push(format!("{file}: document {number}: {e}"));
+                // After a syntax error the YAML stream cannot be resumed.
+                break;
+            }
+        };
+        if let Err(reason) = add_object(value, filter, &mut loaded.snapshot) {
+            loaded
+                .problems
+                .push(format!("{file}: document {number}: {reason}"));
+        }
+    }
+}
+
+/// Why one document was skipped.
+#[derive(Debug, Error)]
+enum DocumentError {
+    #[error("not a Kubernetes object (no apiVersion/kind)")]
+    NotAnObject,
+    #[error("{kind}: {source}")]
+    Decode {
+        kind: String,
+        #[source]
+        source: serde_norway::Error,
+    },
+    #[error("{kind} {name}: {source}")]
+    Object {
+        kind: String,
+        name: String,
+        #[source]
+        source: ObjectError,
+    },
+}
+
+fn decode<T: serde::de::DeserializeOwned>(kind: &str, value: Value) -> Result<T, DocumentError> {
+    serde_norway::from_value(value).map_err(|source| DocumentError::Decode {
+        kind: kind.to_string(),
+        source,
+    })
+}
+
+fn stripped<T>(
+    kind: &str,
+    name: Option<&String>,
+    result: Result<T, ObjectError>,
+) -> Result<T, DocumentError> {
+    result.map_err(|source| DocumentError::Object {
+        kind: kind.to_string(),
+        name: name.cloned().unwrap_or_default(),
+        source,
+    })
+}
+
+fn add_object(value: Value, filter: &SourceFilter, out: &mut Snapshot) -> Result<(), DocumentError> {
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or(DocumentError::NotAnObject)?
+        .to_string();
+    let labels_ok = |labels: &Option<std::collections::BTreeMap<String, String>>| {
+        filter
+            .labels
+            .as_ref()
+            .is_none_or(|s| s.matches(labels.as_ref().unwrap_or(&Default::default())))
+    };
+    match (api_version, kind.as_str()) {
+        ("v1", "List") => {
+            let items = value
+                .get("items")
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default();
+            for item in items {
+                add_object(item, filter, out)?;
+            }
+        }
+        ("v1", "Namespace") => {
+            let ns: core::Namespace = decode(&kind, value)?;
+            let keep = filter.namespace_labels.as_ref().is_none_or(|s| {
+                s.matches(ns.metadata.labels.as_ref().unwrap_or(&Default::default()))
+            });
+            if keep {
+                out.namespaces
+                    .push(stripped(&kind, ns.metadata.name.as_ref(), Namespace::from_api(&ns))?);
+            }
+        }
+        ("v1", "Service") => {
+            let svc: core::Service = decode(&kind, value)?;
+            if labels_ok(&svc.metadata.labels) {
+                out.services
+                    .push(stripped(&kind, svc.metadata.name.as_ref(), Service::from_api(&svc))?);
+            }
+        }
+        ("discovery.k8s.io/v1", "EndpointSlice") => {
+            let slice: discovery::EndpointSlice = decode(&kind, value)?;
+            if filter.endpoints && labels_ok(&slice.metadata.labels) {
+                if slice.address_type == "FQDN" {
+                    return Ok(());
+                }
+                out.slices.push(stripped(
+                    &kind,
+                    slice.metadata.name.as_ref(),
+                    EndpointSlice::from_api(&slice),
+                )?);
+            }
+        }
+        ("v1", "Pod") => {
+            let pod: core::Pod = decode(&kind, value)?;
+            if filter.pods && labels_ok(&pod.metadata.labels) {
+                out.pods
+                    .push(stripped(&kind, pod.metadata.name.as_ref(), Pod::from_api(&pod))?);
+            }
+        }
+        (api_version, kind) => {
+            tracing::debug!(api_version, kind, "manifests: ignoring object of another kind");
+        }
+    }
+    Ok(())
+}
+
+/// Load `dir` into `index` once, reporting skipped documents.
+pub fn sync_once(dir: &Path, filter: &SourceFilter, index: &ClusterIndex) -> Result<(), ManifestsError> {
+    let loaded = load_dir(dir, filter)?;
+    for problem in &loaded.problems {
+        tracing::warn!("manifests: {problem}");
+    }
+    let s = &loaded.snapshot;
+    tracing::debug!(
+        namespaces = s.namespaces.len(),
+        services = s.services.len(),
+        endpointslices = s.slices.len(),
+        pods = s.pods.len(),
+        "manifests: loaded {}",
+        dir.display()
+    );
+    index.replace_all(loaded.snapshot);
+    index.mark_synced();
+    Ok(())
+}
+
+/// How long to wait for a burst of file events to settle before re-reading.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// Watch `dir` and re-read it on every change, until the returned task is dropped or aborted.
+/// The first load must already have happened ([`sync_once`]).
+pub fn watch(
+    dir: PathBuf,
+    filter: SourceFilter,
+    index: Arc<ClusterIndex>,
+) -> Result<tokio::task::JoinHandle<()>, notify::Error> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = tx.send(());
+        }
+    })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    Ok(tokio::spawn(async move {
+        let _watcher = watcher;
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(SETTLE).await;
+            while rx.try_recv().is_ok() {}
+            let (dir, filter, index) = (dir.clone(), filter.clone(), index.clone());
+            let result =
+                tokio::task::spawn_blocking(move || sync_once(&dir, &filter, &index)).await;
+            match result {
+                Ok(Ok(())) => tracing::info!("manifests: reloaded"),
+                Ok(Err(e)) => tracing::warn!("manifests: keeping the last good data: {e}"),
+                Err(e) => tracing::error!("manifests: reload task failed: {e}"),
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter() -> SourceFilter {
+        SourceFilter {
+            endpoints: true,
+            pods: true,
+            ..SourceFilter::default()
+        }
+    }
+
+    #[test]
+    fn a_bad_document_is_reported_with_its_number_and_the_rest_is_kept() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {clusterIP: not-an-ip}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n";
+        let mut loaded = Loaded::default();
+        load_text("x.yaml", text, &filter(), &mut loaded);
+        assert_eq!(loaded.snapshot.services.len(), 1);
+        assert_eq!(loaded.snapshot.namespaces.len(), 1);
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(
+            loaded.problems[0].starts_with("x.yaml: document 2: Service b:"),
+            "{}",
+            loaded.problems[0]
+        );
+    }
+
+    #[test]
+    fn v1_list_items_and_other_kinds() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: shop}\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: web}\n";
+        let mut loaded = Loaded::default();
+        load_text("l.yaml", text, &filter(), &mut loaded);
+        assert_eq!(loaded.snapshot.namespaces.len(), 1);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    }
+
+    #[test]
+    fn label_selector_filters_services() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a, labels: {team: x}}\nspec: {clusterIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {clusterIP: 10.0.0.2}\n";
+        let filter = SourceFilter {
+            labels: Some(crate::cluster::LabelSelector::parse("team=x").expect("valid")),
+            ..filter()
+        };
+        let mut loaded = Loaded::default();
+        load_text("s.yaml", text, &filter, &mut loaded);
+        assert_eq!(loaded.snapshot.services.len(), 1);
+        assert_eq!(&*loaded.snapshot.services[0].name, "a");
+    }
+
+    #[test]
+    fn yaml_syntax_error_is_reported() {
+        let mut loaded = Loaded::default();
+        load_text("bad.yaml", "apiVersion: v1\nkind: [unclosed\n", &filter(), &mut loaded);
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(loaded.problems[0].starts_with("bad.yaml: document 1:"));
+    }
+}

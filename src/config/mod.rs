@@ -1,0 +1,179 @@
+//! The Corefile: CoreDNS's configuration syntax, parsed into server blocks of directives.
+//!
+//! This module only reads text: it knows no sockets and no cluster. Each plugin parses its own
+//! directive (see [`crate::plugins`]). Every error names `FILE:LINE`, and all errors are
+//! reported at once.
+//!
+//! Syntax: server blocks `ZONE[ ZONE...][:PORT] { directive args { sub-block } }`,
+//! `# comments`, `"quoted tokens"`, `{$ENV}` substitution, `(snippet) { ... }` with
+//! `import snippet`, and `import GLOB` (relative to the importing file).
+
+pub mod keys;
+pub mod lexer;
+mod parse;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+pub use keys::ServerKey;
+pub use lexer::Token;
+
+/// One configuration error at `FILE:LINE`.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{file}:{line}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: Arc<str>,
+    /// The line (1-based).
+    pub line: u32,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `file:line`.
+    pub fn new(file: &Arc<str>, line: u32, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: file.clone(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// An error at `token`'s position.
+    pub fn at(token: &Token, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(&token.file, token.line, message)
+    }
+}
+
+/// Every error of a Corefile, one per line when displayed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        ConfigErrors(vec![e])
+    }
+}
+
+/// A directive: its name, the arguments on its line, and its `{ }` block if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    /// The directive's name token.
+    pub name: Token,
+    /// The arguments on the same line.
+    pub args: Vec<Token>,
+    /// The directives inside its block.
+    pub block: Vec<Directive>,
+    /// Whether it had a `{ }` block (possibly empty).
+    pub has_block: bool,
+}
+
+impl Directive {
+    /// The arguments as strings.
+    pub fn arg_texts(&self) -> Vec<&str> {
+        self.args.iter().map(|a| a.text.as_str()).collect()
+    }
+
+    /// An error at the directive's line.
+    pub fn error(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(&self.name, message)
+    }
+}
+
+/// A server block as written: its key tokens and directives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawServerBlock {
+    /// The key tokens (`.:53`, `cluster.local`…), commas already split.
+    pub keys: Vec<Token>,
+    /// The directives.
+    pub directives: Vec<Directive>,
+    /// The file of the block's first key.
+    pub file: Arc<str>,
+    /// The line of the block's first key.
+    pub line: u32,
+}
+
+/// A server block with its keys parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerBlock {
+    /// The zones and ports it serves.
+    pub keys: Vec<ServerKey>,
+    /// The directives, in the order written (the chain sorts them).
+    pub directives: Vec<Directive>,
+    /// Where it starts, for messages.
+    pub file: Arc<str>,
+    /// Its first line.
+    pub line: u32,
+}
+
+/// A parsed Corefile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corefile {
+    /// The server blocks, in file order.
+    pub blocks: Vec<ServerBlock>,
+}
+
+impl Corefile {
+    /// Read and parse the Corefile at `path`.
+    pub fn load(path: &Path) -> Result<Corefile, ConfigErrors> {
+        let name: Arc<str> = Arc::from(path.display().to_string());
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(&name, 0, format!("cannot read: {e}"))])
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Corefile::parse(&name, &text, dir)
+    }
+
+    /// Parse `text`, which came from `file`; imports are relative to `base_dir`.
+    pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Corefile, ConfigErrors> {
+        let raw = parse::parse_text(file, text, base_dir).map_err(ConfigErrors)?;
+        let mut errors = Vec::new();
+        let mut blocks = Vec::new();
+        for block in raw {
+            let mut keys = Vec::new();
+            for key in &block.keys {
+                match keys::parse_key(&key.text) {
+                    Ok(parsed) => keys.extend(parsed),
+                    Err(message) => errors.push(ConfigError::at(key, message)),
+                }
+            }
+            blocks.push(ServerBlock {
+                keys,
+                directives: block.directives,
+                file: block.file,
+                line: block.line,
+            });
+        }
+        if blocks.is_empty() && errors.is_empty() {
+            errors.push(ConfigError::new(
+                &Arc::from(file),
+                1,
+                "no server blocks: a Corefile needs at least one, such as `.:53 { ... }`",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Corefile { blocks })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! The plugin contract: every Corefile directive that answers queries implements [`Plugin`],
+//! and a server block's plugins run as a [`Chain`] in the fixed order of
+//! [`crate::plugins::PLUGIN_ORDER`].
+//!
+//! A plugin either answers or hands the request to the rest of the chain ([`Next`]). Answers are
+//! usually ready at once (the cluster index is in memory), so the UDP loop can reply without
+//! spawning a task; a plugin that must wait (an upstream, later) returns [`Served::Pending`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+
+/// The transport a request arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain DNS over UDP.
+    Udp,
+    /// Plain DNS over TCP.
+    Tcp,
+}
+
+impl Transport {
+    /// The name used in logs and metrics labels (`udp`, `tcp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// A checked query, as plugins see it: exactly one question, class IN, opcode QUERY.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The message ID.
+    pub id: u16,
+    /// The question name, with the client's case.
+    pub name: Name,
+    /// The question type.
+    pub qtype: RecordType,
+    /// The question class (always IN once past the checks).
+    pub qclass: DNSClass,
+    /// RD flag of the query.
+    pub recursion_desired: bool,
+    /// CD flag of the query.
+    pub checking_disabled: bool,
+    /// The EDNS DO bit.
+    pub dnssec_ok: bool,
+    /// The client's EDNS UDP size, if the query had an OPT record.
+    pub edns_udp_size: Option<u16>,
+    /// Where the query came from.
+    pub source: SocketAddr,
+    /// The transport it came over.
+    pub transport: Transport,
+    /// Size of the query on the wire.
+    pub wire_size: usize,
+    /// When the server received it.
+    pub received_at: Instant,
+    /// How many internal lookups (CNAME chasing) led to this request; 0 for a client's query.
+    pub depth: u8,
+}
+
+impl Request {
+    /// A request for `name`/`qtype` made internally on behalf of `self` (CNAME chasing).
+    pub fn derived(&self, name: Name, qtype: RecordType) -> Request {
+        Request {
+            name,
+            qtype,
+            depth: self.depth.saturating_add(1),
+            ..self.clone()
+        }
+    }
+}
+
+/// A plugin's answer: rcode and the three record sections. The server adds the header flags,
+/// the question, EDNS, and truncates to the client's size.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// Response code.
+    pub rcode: ResponseCode,
+    /// AA flag: the plugin is authoritative for the name.
+    pub authoritative: bool,
+    /// RA flag.
+    pub recursion_available: bool,
+    /// Answer section.
+    pub answers: Vec<Record>,
+    /// Authority section.
+    pub authority: Vec<Record>,
+    /// Additional section.
+    pub additional: Vec<Record>,
+    /// The plugin that wrote the answer (logs, metrics).
+    pub plugin: &'static str,
+    /// An error worth logging by the `errors` plugin.
+    pub error: Option<String>,
+}
+
+impl Answer {
+    /// An empty answer with `rcode`, written by `plugin`.
+    pub fn rcode(rcode: ResponseCode, plugin: &'static str) -> Answer {
+        Answer {
+            rcode,
+            authoritative: false,
+            recursion_available: false,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+            plugin,
+            error: None,
+        }
+    }
+
+    /// SERVFAIL with an error message for the `errors` plugin.
+    pub fn server_failure(plugin: &'static str, error: impl Into<String>) -> Answer {
+        Answer {
+            error: Some(error.into()),
+            ..Answer::rcode(ResponseCode::ServFail, plugin)
+        }
+    }
+}
+
+/// A future answer, for plugins that must wait.
+pub type PendingAnswer = Pin<Box<dyn Future<Output = Answer> + Send + 'static>>;
+
+/// What a plugin returns: an answer now, or one to wait for.
+pub enum Served {
+    /// The answer is ready; the UDP loop replies at once.
+    Ready(Answer),
+    /// The answer needs waiting; the server spawns a task for it.
+    Pending(PendingAnswer),
+}
+
+impl Served {
+    /// Apply `f` to the answer, now or when it arrives.
+    pub fn map(self, f: impl FnOnce(Answer) -> Answer + Send + 'static) -> Served {
+        match self {
+            Served::Ready(answer) => Served::Ready(f(answer)),
+            Served::Pending(fut) => Served::Pending(Box::pin(async move { f(fut.await) })),
+        }
+    }
+}
+
+/// Resolves a name through the server's own zones and chains, for plugins that follow a CNAME
+/// out of their zone (ExternalName services). Implemented by the server's router.
+pub trait Resolve: Send + Sync {
+    /// Look `request` up as if a client had asked it.
+    fn resolve(&self, request: &Request) -> Served;
+}
+
+/// What a finished response looked like, for plugins that observe (log, metrics).
+#[derive(Debug)]
+pub struct ResponseSummary<'a> {
+    /// The answer that was sent.
+    pub answer: &'a Answer,
+    /// Size of the response on the wire.
+    pub wire_size: usize,
+    /// Whether it was truncated (TC=1).
+    pub truncated: bool,
+}
+
+/// One Corefile directive's behaviour on the query path.
+pub trait Plugin: Send + Sync + 'static {
+    /// The directive's name, as in the Corefile.
+    fn name(&self) -> &'static str;
+
+    /// Answer `request`, or pass it on with `next.serve(request, resolver)`.
+    fn serve(&self, request: &Request, next: Next<'_>, resolver: &dyn Resolve) -> Served;
+
+    /// Called after the response to `request` went out (logging, metrics). Must not block.
+    fn observe(&self, _request: &Request, _response: &ResponseSummary<'_>) {}
+
+    /// Whether the plugin is ready to serve (readiness probe); `true` if it has no such state.
+    fn ready(&self) -> bool {
+        true
+    }
+}
+
+/// The plugins after the current one.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    rest: &'a [Arc<dyn Plugin>],
+}
+
+impl<'a> Next<'a> {
+    /// Whether there is no plugin after this one.
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// Run the rest of the chain. With nothing left, SERVFAIL (as CoreDNS's `NextOrFailure`).
+    pub fn serve(self, request: &Request, resolver: &dyn Resolve) -> Served {
+        match self.rest.split_first() {
+            Some((plugin, rest)) => plugin.serve(request, Next { rest }, resolver),
+            None => Served::Ready(Answer::server_failure(
+                "chain",
+                "no next plugin found for the name",
+            )),
+        }
+    }
+}
+
+/// A server block's plugins, in the fixed order.
+#[derive(Clone, Default)]
+pub struct Chain {
+    plugins: Vec<Arc<dyn Plugin>>,
+}
+
+impl Chain {
+    /// A chain of `plugins`, already sorted in the fixed order.
+    pub fn new(plugins: Vec<Arc<dyn Plugin>>) -> Chain {
+        Chain { plugins }
+    }
+
+    /// Run the chain from its first plugin.
+    pub fn serve(&self, request: &Request, resolver: &dyn Resolve) -> Served {
+        Next {
+            rest: &self.plugins,
+        }
+        .serve(request, resolver)
+    }
+
+    /// Tell every plugin how the response went.
+    pub fn observe(&self, request: &Request, response: &ResponseSummary<'_>) {
+        for plugin in &self.plugins {
+            plugin.observe(request, response);
+        }
+    }
+
+    /// The names of the plugins that are not ready.
+    pub fn not_ready(&self) -> Vec<&'static str> {
+        self.plugins
+            .iter()
+            .filter(|p| !p.ready())
+            .map(|p| p.name())
+            .collect()
+    }
+
+    /// The plugins, in order.
+    pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
+        &self.plugins
+    }
+}
