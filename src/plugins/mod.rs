@@ -1,1 +1,198 @@
-//! Plugins.
+//! One module per Corefile directive, and the table that fixes their order.
+//!
+//! Plugins run in the order of [`PLUGIN_ORDER`] (CoreDNS's `plugin.cfg` order), whatever the
+//! order they are written in: order is a security property (CVE-2026-26017 was an ordering
+//! bug). A directive not in [`SUPPORTED`] is a start-up error that names the supported ones.
+
+pub mod errors;
+pub mod kubernetes;
+pub mod log;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::rr::Name;
+use thiserror::Error;
+
+use crate::config::{ConfigError, Directive, ServerBlock, ServerKey};
+use crate::plugin::Plugin;
+
+/// Every directive CoreDNS users write in kube-dns Corefiles, in execution order.
+pub const PLUGIN_ORDER: &[&str] = &[
+    "reload",
+    "bind",
+    "ready",
+    "health",
+    "prometheus",
+    "errors",
+    "log",
+    "acl",
+    "any",
+    "loadbalance",
+    "cache",
+    "rewrite",
+    "autopath",
+    "transfer",
+    "hosts",
+    "kubernetes",
+    "loop",
+    "forward",
+];
+
+/// The directives this build implements (`-plugins` lists them).
+pub const SUPPORTED: &[&str] = &["bind", "errors", "kubernetes", "log"];
+
+/// A parsed directive, ready to start.
+#[derive(Debug)]
+pub enum PluginSetup {
+    /// `kubernetes`.
+    Kubernetes(kubernetes::KubernetesConfig),
+    /// `log`.
+    Log(log::LogConfig),
+    /// `errors`.
+    Errors(errors::ErrorsConfig),
+}
+
+/// A plugin that failed to start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The kubernetes plugin's source failed.
+    #[error("kubernetes: {0}")]
+    Kubernetes(#[from] kubernetes::StartError),
+}
+
+impl PluginSetup {
+    /// Start the plugin (loads sources, spawns watchers). Runs inside the tokio runtime.
+    pub fn start(self) -> Result<Arc<dyn Plugin>, StartError> {
+        Ok(match self {
+            PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(c)?),
+            PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
+            PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
+        })
+    }
+}
+
+/// A server block, checked and parsed: what to bind and which plugins to start.
+#[derive(Debug)]
+pub struct BlockPlan {
+    /// Zones and ports.
+    pub keys: Vec<ServerKey>,
+    /// `bind` addresses (empty: every address).
+    pub bind: Vec<IpAddr>,
+    /// The plugins, in [`PLUGIN_ORDER`].
+    pub plugins: Vec<PluginSetup>,
+}
+
+fn order_of(name: &str) -> usize {
+    PLUGIN_ORDER
+        .iter()
+        .position(|p| *p == name)
+        .unwrap_or(usize::MAX)
+}
+
+fn parse_bind(d: &Directive) -> Result<Vec<IpAddr>, ConfigError> {
+    if d.args.is_empty() {
+        return Err(d.error("bind needs at least one address"));
+    }
+    d.args
+        .iter()
+        .map(|a| {
+            a.text
+                .parse()
+                .map_err(|_| ConfigError::at(a, format!("bind: {:?} is not an IP address", a.text)))
+        })
+        .collect()
+}
+
+/// Parse every directive of `block`, collecting every error.
+pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
+    let zones: Vec<Name> = block.keys.iter().map(|k| k.zone.clone()).collect();
+    let mut errors = Vec::new();
+    let mut plugins: Vec<(usize, PluginSetup)> = Vec::new();
+    let mut bind = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for d in &block.directives {
+        let name = d.name.text.as_str();
+        if !SUPPORTED.contains(&name) {
+            errors.push(d.error(format!(
+                "unknown directive {name:?}; supported: {}",
+                SUPPORTED.join(", ")
+            )));
+            continue;
+        }
+        if seen.contains(&name) {
+            errors.push(d.error(format!("{name}: this directive can only be used once per server block")));
+            continue;
+        }
+        seen.push(name);
+        let parsed = match name {
+            "kubernetes" => kubernetes::setup::parse(d, &zones).map(PluginSetup::Kubernetes),
+            "log" => log::parse(d).map(PluginSetup::Log).map_err(|e| vec![e]),
+            "errors" => errors::parse(d).map(PluginSetup::Errors).map_err(|e| vec![e]),
+            "bind" => {
+                match parse_bind(d) {
+                    Ok(addrs) => bind = addrs,
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        match parsed {
+            Ok(setup) => plugins.push((order_of(name), setup)),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    plugins.sort_by_key(|(order, _)| *order);
+    if errors.is_empty() {
+        Ok(BlockPlan {
+            keys: block.keys.clone(),
+            bind,
+            plugins: plugins.into_iter().map(|(_, p)| p).collect(),
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Corefile;
+    use std::path::Path;
+
+    fn plan(text: &str) -> Result<BlockPlan, Vec<ConfigError>> {
+        let core = Corefile::parse("Corefile", text, Path::new(".")).expect("syntax");
+        plan_block(&core.blocks[0])
+    }
+
+    #[test]
+    fn plugins_run_in_the_fixed_order_not_the_written_one() {
+        let p = plan(".:53 {\n  log\n  errors\n}\n").expect("valid");
+        assert!(matches!(p.plugins[0], PluginSetup::Errors(_)));
+        assert!(matches!(p.plugins[1], PluginSetup::Log(_)));
+    }
+
+    #[test]
+    fn unknown_directive_names_the_supported_ones() {
+        let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, errors, kubernetes, log"
+        );
+    }
+
+    #[test]
+    fn a_directive_twice_is_an_error() {
+        let errs = plan(".:53 {\n  log\n  log\n}\n").unwrap_err();
+        assert!(errs[0].to_string().starts_with("Corefile:3: log: this directive can only"));
+    }
+
+    #[test]
+    fn bind_takes_addresses() {
+        let p = plan(".:53 {\n  bind 127.0.0.1 ::1\n}\n").expect("valid");
+        assert_eq!(p.bind.len(), 2);
+        let errs = plan(".:53 {\n  bind lo\n}\n").unwrap_err();
+        assert!(errs[0].to_string().contains("not an IP address"));
+    }
+}

@@ -1,0 +1,302 @@
+//! Parsing of the `kubernetes` directive and its block (CoreDNS's `setup.go`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+
+use crate::cluster::LabelSelector;
+use crate::cluster::source::SourceFilter;
+use crate::config::{ConfigError, Directive, keys, parse_duration};
+
+/// `pods disabled|insecure|verified`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodMode {
+    /// No pod names (the plugin's default).
+    Disabled,
+    /// Any valid dashed IP in an existing namespace (kubeadm's default).
+    Insecure,
+    /// Only the IP of a live pod in that namespace.
+    Verified,
+}
+
+/// The `kubernetes` plugin's options.
+#[derive(Clone, Debug)]
+pub struct KubernetesConfig {
+    /// The zones it answers, lowercase, most specific match wins.
+    pub zones: Vec<Name>,
+    /// The first non-reverse zone: the domain of PTR targets.
+    pub primary_zone: Name,
+    /// `manifests DIR`: serve from YAML files.
+    pub manifests: Option<PathBuf>,
+    /// `namespaces NS...`: only these are exposed (empty: all).
+    pub namespaces: Vec<String>,
+    /// `labels SELECTOR`.
+    pub labels: Option<LabelSelector>,
+    /// `namespace_labels SELECTOR`.
+    pub namespace_labels: Option<LabelSelector>,
+    /// `pods`.
+    pub pods: PodMode,
+    /// `endpoint_pod_names`.
+    pub endpoint_pod_names: bool,
+    /// `ttl` (default 5, 0..=3600).
+    pub ttl: u32,
+    /// `noendpoints`.
+    pub noendpoints: bool,
+    /// `fallthrough [ZONES]`: `None` off, `Some(empty)` every zone.
+    pub fallthrough: Option<Vec<Name>>,
+    /// `ignore empty_service`.
+    pub ignore_empty_service: bool,
+    /// `startup_timeout` (default 5 s): how long cluster queries wait for the first sync.
+    pub startup_timeout: Duration,
+}
+
+impl KubernetesConfig {
+    /// Which objects the source must keep.
+    pub fn source_filter(&self) -> SourceFilter {
+        SourceFilter {
+            labels: self.labels.clone(),
+            namespace_labels: self.namespace_labels.clone(),
+            pods: self.pods == PodMode::Verified,
+            endpoints: !self.noendpoints,
+        }
+    }
+
+    /// Whether NXDOMAIN for `name` goes on to the next plugin.
+    pub fn falls_through(&self, name: &Name) -> bool {
+        match &self.fallthrough {
+            None => false,
+            Some(zones) if zones.is_empty() => true,
+            Some(zones) => zones.iter().any(|z| z.zone_of(name)),
+        }
+    }
+}
+
+/// Whether `zone` is a reverse zone.
+pub fn is_reverse_zone(zone: &Name) -> bool {
+    let arpa = |z: &str| Name::from_ascii(z).is_ok_and(|z| z.zone_of(zone));
+    arpa("in-addr.arpa.") || arpa("ip6.arpa.")
+}
+
+fn fqdn(text: &str, d: &Directive) -> Result<Name, ConfigError> {
+    let mut name = Name::from_ascii(text).map_err(|e| d.error(format!("invalid zone {text:?}: {e}")))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+fn one_arg<'a>(d: &'a Directive) -> Result<&'a str, ConfigError> {
+    match d.args.as_slice() {
+        [arg] => Ok(arg.text.as_str()),
+        _ => Err(d.error(format!("kubernetes: {} takes exactly one argument", d.name.text))),
+    }
+}
+
+fn no_args(d: &Directive) -> Result<(), ConfigError> {
+    if d.args.is_empty() {
+        Ok(())
+    } else {
+        Err(d.error(format!("kubernetes: {} takes no arguments", d.name.text)))
+    }
+}
+
+/// Parse `directive` in a server block serving `block_zones`. Every error is collected.
+pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesConfig, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut zones = Vec::new();
+    for arg in &directive.args {
+        match keys::parse_key(&arg.text) {
+            Ok(parsed) if parsed.iter().all(|k| k.port.is_none()) => {
+                zones.extend(parsed.into_iter().map(|k| k.zone));
+            }
+            Ok(_) => errors.push(ConfigError::at(arg, "kubernetes: a zone takes no port")),
+            Err(e) => errors.push(ConfigError::at(arg, format!("kubernetes: {e}"))),
+        }
+    }
+    if directive.args.is_empty() {
+        zones = block_zones.to_vec();
+    }
+    let primary_zone = zones.iter().find(|z| !is_reverse_zone(z)).cloned();
+    if primary_zone.is_none() && errors.is_empty() {
+        errors.push(directive.error(
+            "kubernetes: needs at least one zone that is not a reverse zone, such as cluster.local",
+        ));
+    }
+    let mut config = KubernetesConfig {
+        zones,
+        primary_zone: primary_zone.unwrap_or_else(Name::root),
+        manifests: None,
+        namespaces: Vec::new(),
+        labels: None,
+        namespace_labels: None,
+        pods: PodMode::Disabled,
+        endpoint_pod_names: false,
+        ttl: 5,
+        noendpoints: false,
+        fallthrough: None,
+        ignore_empty_service: false,
+        startup_timeout: Duration::from_secs(5),
+    };
+    let base_dir = Path::new(&*directive.name.file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    for d in &directive.block {
+        if let Err(e) = parse_option(d, &mut config, &base_dir) {
+            errors.push(e);
+        }
+    }
+    if !config.namespaces.is_empty() && config.namespace_labels.is_some() {
+        errors.push(directive.error(
+            "kubernetes: namespaces and namespace_labels cannot both be set",
+        ));
+    }
+    if config.manifests.is_none() && errors.is_empty() {
+        errors.push(directive.error(
+            "kubernetes: no source: add `manifests DIR` (the API server source is not in this build yet)",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_option(d: &Directive, config: &mut KubernetesConfig, base_dir: &Path) -> Result<(), ConfigError> {
+    match d.name.text.as_str() {
+        "manifests" => {
+            let dir = Path::new(one_arg(d)?);
+            config.manifests = Some(if dir.is_absolute() {
+                dir.to_path_buf()
+            } else {
+                base_dir.join(dir)
+            });
+        }
+        "namespaces" => {
+            if d.args.is_empty() {
+                return Err(d.error("kubernetes: namespaces needs at least one namespace"));
+            }
+            config.namespaces = d.args.iter().map(|a| a.text.to_ascii_lowercase()).collect();
+        }
+        "labels" => {
+            let text = d.arg_texts().join(" ");
+            config.labels =
+                Some(LabelSelector::parse(&text).map_err(|e| d.error(format!("kubernetes: {e}")))?);
+        }
+        "namespace_labels" => {
+            let text = d.arg_texts().join(" ");
+            config.namespace_labels =
+                Some(LabelSelector::parse(&text).map_err(|e| d.error(format!("kubernetes: {e}")))?);
+        }
+        "pods" => {
+            config.pods = match one_arg(d)? {
+                "disabled" => PodMode::Disabled,
+                "insecure" => PodMode::Insecure,
+                "verified" => PodMode::Verified,
+                other => {
+                    return Err(d.error(format!(
+                        "kubernetes: pods {other:?}: expected disabled, insecure or verified"
+                    )));
+                }
+            }
+        }
+        "endpoint_pod_names" => {
+            no_args(d)?;
+            config.endpoint_pod_names = true;
+        }
+        "ttl" => {
+            let text = one_arg(d)?;
+            config.ttl = text
+                .parse::<u32>()
+                .ok()
+                .filter(|t| *t <= 3600)
+                .ok_or_else(|| d.error(format!("kubernetes: ttl {text:?}: expected 0 to 3600")))?;
+        }
+        "noendpoints" => {
+            no_args(d)?;
+            config.noendpoints = true;
+        }
+        "fallthrough" => {
+            let mut zones = Vec::new();
+            for arg in &d.args {
+                zones.push(fqdn(&arg.text, d)?);
+            }
+            config.fallthrough = Some(zones);
+        }
+        "ignore" => match d.arg_texts().as_slice() {
+            ["empty_service"] => config.ignore_empty_service = true,
+            _ => return Err(d.error("kubernetes: ignore takes one argument: empty_service")),
+        },
+        "startup_timeout" => {
+            let text = one_arg(d)?;
+            config.startup_timeout = parse_duration(text)
+                .ok_or_else(|| d.error(format!("kubernetes: startup_timeout {text:?}: not a duration")))?;
+        }
+        "endpoint" | "kubeconfig" | "tls" | "apiserver_qps" | "apiserver_burst"
+        | "apiserver_max_inflight" => {
+            return Err(d.error(format!(
+                "kubernetes: {}: the API server source is not in this build yet; use `manifests DIR`",
+                d.name.text
+            )));
+        }
+        other => {
+            return Err(d.error(format!(
+                "kubernetes: unknown property {other:?}; supported: manifests, namespaces, labels, namespace_labels, pods, endpoint_pod_names, ttl, noendpoints, fallthrough, ignore, startup_timeout"
+            )));
+        }
+    }
+    if d.has_block {
+        return Err(d.error(format!("kubernetes: {} takes no block", d.name.text)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Corefile;
+
+    fn parse_block(body: &str) -> Result<KubernetesConfig, Vec<ConfigError>> {
+        let text = format!(".:53 {{\n  kubernetes cluster.local in-addr.arpa ip6.arpa {{\n{body}\n  }}\n}}\n");
+        let core = Corefile::parse("/etc/Corefile", &text, Path::new("/etc")).expect("syntax");
+        parse(&core.blocks[0].directives[0], &[Name::root()])
+    }
+
+    #[test]
+    fn options_and_defaults() {
+        let c = parse_block("manifests demo\npods insecure\nfallthrough in-addr.arpa ip6.arpa\nttl 30")
+            .expect("valid");
+        assert_eq!(c.ttl, 30);
+        assert_eq!(c.pods, PodMode::Insecure);
+        assert_eq!(c.primary_zone.to_ascii(), "cluster.local.");
+        assert_eq!(c.manifests.as_deref(), Some(Path::new("/etc/demo")));
+        assert!(c.falls_through(&Name::from_ascii("1.0.0.10.in-addr.arpa.").expect("name")));
+        assert!(!c.falls_through(&Name::from_ascii("x.cluster.local.").expect("name")));
+        let d = parse_block("manifests demo").expect("valid");
+        assert_eq!(d.ttl, 5);
+        assert_eq!(d.pods, PodMode::Disabled);
+        assert_eq!(d.startup_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_options_name_their_line() {
+        let errs = parse_block("manifests demo\nttl 4000\npods maybe\nwhatever").unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 3, "{text:?}");
+        assert!(text[0].starts_with("/etc/Corefile:4: kubernetes: ttl"), "{text:?}");
+        assert!(text[1].starts_with("/etc/Corefile:5: kubernetes: pods"), "{text:?}");
+        assert!(text[2].contains("unknown property \"whatever\""), "{text:?}");
+    }
+
+    #[test]
+    fn namespaces_and_namespace_labels_conflict() {
+        let errs = parse_block("manifests d\nnamespaces a\nnamespace_labels x=y").unwrap_err();
+        assert!(errs[0].message.contains("cannot both be set"));
+    }
+
+    #[test]
+    fn a_source_is_required() {
+        let errs = parse_block("ttl 5").unwrap_err();
+        assert!(errs[0].message.contains("manifests DIR"));
+    }
+}
