@@ -1,1 +1,131 @@
-fn main() {}
+//! The `clusterdns` binary: flags (CoreDNS's single-dash style), logging, then [`clusterdns::run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clusterdns::run::{Options, RunError};
+
+/// A cluster-aware DNS server for Kubernetes, configured with a CoreDNS Corefile.
+#[derive(Parser, Debug)]
+#[command(name = "clusterdns", disable_version_flag = true)]
+struct Flags {
+    /// Corefile to load.
+    #[arg(long = "conf", default_value = "Corefile", value_name = "FILE")]
+    conf: PathBuf,
+    /// Default port for server blocks that name none.
+    #[arg(long = "dns-port", alias = "dns.port", short = 'p', default_value_t = 53)]
+    dns_port: u16,
+    /// Show version and quit.
+    #[arg(long)]
+    version: bool,
+    /// List the compiled plugins and quit.
+    #[arg(long)]
+    plugins: bool,
+    /// Quiet mode: no start-up banner.
+    #[arg(long)]
+    quiet: bool,
+    /// Write the process ID to this file.
+    #[arg(long, value_name = "FILE")]
+    pidfile: Option<PathBuf>,
+}
+
+/// Go's flag package takes `-flag`, `--flag` and `-flag=value`; clap wants `--flag`. Rewrite
+/// `-name` to `--name` (and `dns.port` to `dns-port`) so CoreDNS's Deployment args work as is.
+fn go_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.enumerate()
+        .map(|(i, arg)| {
+            if i == 0 || !arg.starts_with('-') || arg.starts_with("--") || arg.len() <= 2 {
+                return arg;
+            }
+            let long = format!("-{arg}");
+            match long.split_once('=') {
+                Some((name, value)) => format!("{}={value}", name.replace("dns.port", "dns-port")),
+                None => long.replace("dns.port", "dns-port"),
+            }
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let flags = match Flags::try_parse_from(go_style_args(std::env::args())) {
+        Ok(flags) => flags,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if flags.version {
+        println!(
+            "clusterdns-{}\n{}/{}",
+            clusterdns::VERSION,
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        return ExitCode::SUCCESS;
+    }
+    if flags.plugins {
+        println!("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:");
+        for plugin in clusterdns::plugins::SUPPORTED {
+            println!("  dns.{plugin}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stdout)
+        .init();
+    if let Some(pidfile) = &flags.pidfile
+        && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
+    {
+        eprintln!("cannot write pidfile {}: {e}", pidfile.display());
+        return ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let options = Options {
+        conf: flags.conf,
+        default_port: flags.dns_port,
+        udp_workers: workers,
+    };
+    if !flags.quiet {
+        println!("clusterdns-{}", clusterdns::VERSION);
+    }
+    let result = runtime.block_on(clusterdns::run::run(options, shutdown_signal()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(RunError::Config(errors)) => {
+            eprintln!("{errors}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,1 +1,203 @@
-//! Run.
+//! Wiring: a Corefile → plugin chains → routers → bound listeners, served until shutdown.
+//!
+//! Start-up order: parse everything and report every error; start the plugins (the
+//! `kubernetes` plugin loads its source); bind every listener; only then serve. A failure at
+//! any step stops start-up before anything is served.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{ConfigError, ConfigErrors, Corefile};
+use crate::plugin::Chain;
+use crate::plugins::{self, BlockPlan};
+use crate::server::{Listener, Router, TcpLimits};
+
+/// How clusterdns was asked to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The Corefile.
+    pub conf: PathBuf,
+    /// The port of server blocks that name none (`-dns.port`).
+    pub default_port: u16,
+    /// UDP sockets (and loops) per listener; default: one per CPU.
+    pub udp_workers: usize,
+}
+
+/// Why clusterdns could not start.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The Corefile is wrong.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// A plugin could not start.
+    #[error("{0}")]
+    Start(#[from] plugins::StartError),
+    /// A listener could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The listeners a Corefile asks for: for each (bind addresses, port), its zones and the index
+/// of the block serving each zone.
+#[derive(Debug)]
+pub struct Plan {
+    /// The blocks, parsed.
+    pub blocks: Vec<BlockPlan>,
+    /// (bind addresses, port) → [(zone, block index)].
+    pub listeners: BTreeMap<(Vec<IpAddr>, u16), Vec<(Name, usize)>>,
+}
+
+/// Parse and check `corefile` without binding or starting anything.
+pub fn plan(corefile: &Corefile, default_port: u16) -> Result<Plan, ConfigErrors> {
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut blocks = Vec::new();
+    let mut listeners: BTreeMap<(Vec<IpAddr>, u16), Vec<(Name, usize)>> = BTreeMap::new();
+    for block in &corefile.blocks {
+        match plugins::plan_block(block) {
+            Ok(plan) => {
+                let index = blocks.len();
+                let mut bind = plan.bind.clone();
+                bind.sort();
+                for key in &plan.keys {
+                    let port = key.port.unwrap_or(default_port);
+                    let zones = listeners.entry((bind.clone(), port)).or_default();
+                    if zones.iter().any(|(z, _)| *z == key.zone) {
+                        errors.push(ConfigError::new(
+                            &block.file,
+                            block.line,
+                            format!("zone {} on port {port} is served by two server blocks", key.zone),
+                        ));
+                    } else {
+                        zones.push((key.zone.clone(), index));
+                    }
+                }
+                blocks.push(plan);
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Plan { blocks, listeners })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// The socket addresses of a listener: its `bind` addresses, or every address (dual-stack
+/// `[::]`, or `0.0.0.0` where IPv6 is off).
+fn addresses(bind: &[IpAddr], port: u16) -> Vec<SocketAddr> {
+    if bind.is_empty() {
+        vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)]
+    } else {
+        bind.iter().map(|ip| SocketAddr::new(*ip, port)).collect()
+    }
+}
+
+/// A running server: its bound addresses, and the tasks serving them.
+pub struct Running {
+    /// The addresses served.
+    pub addresses: Vec<SocketAddr>,
+    chains: Vec<Arc<Chain>>,
+    tasks: JoinSet<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Running {
+    /// The names of plugins that are not ready yet.
+    pub fn not_ready(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.chains.iter().flat_map(|c| c.not_ready()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Stop accepting, let open connections finish their current work, and wait up to
+    /// `grace` for the tasks to end.
+    pub async fn stop(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// Start everything `options` describes. Must run inside the tokio runtime.
+pub async fn start(options: &Options) -> Result<Running, RunError> {
+    let corefile = Corefile::load(&options.conf)?;
+    let plan = plan(&corefile, options.default_port)?;
+    let mut chains = Vec::with_capacity(plan.blocks.len());
+    for block in plan.blocks {
+        let mut plugins = Vec::with_capacity(block.plugins.len());
+        for setup in block.plugins {
+            plugins.push(setup.start()?);
+        }
+        chains.push(Arc::new(Chain::new(plugins)));
+    }
+    let (stop, shutdown) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut addresses_served = Vec::new();
+    let mut bound = Vec::new();
+    for ((bind, port), zones) in plan.listeners {
+        let router = Arc::new(Router::new(
+            zones
+                .iter()
+                .map(|(zone, block)| (zone.clone(), chains[*block].clone()))
+                .collect(),
+        ));
+        for addr in addresses(&bind, port) {
+            let listener = match Listener::bind(addr, options.udp_workers, router.clone()) {
+                Ok(l) => l,
+                Err(e) if bind.is_empty() && e.kind() == std::io::ErrorKind::AddrNotAvailable
+                    || bind.is_empty() && e.raw_os_error() == Some(97) =>
+                {
+                    // No IPv6 on this host: every IPv4 address instead.
+                    let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+                    Listener::bind(v4, options.udp_workers, router.clone())
+                        .map_err(|source| RunError::Bind { addr: v4, source })?
+                }
+                Err(source) => return Err(RunError::Bind { addr, source }),
+            };
+            let zone_list: Vec<String> = router.zones().map(ToString::to_string).collect();
+            tracing::info!("serving {} on {} (udp, tcp)", zone_list.join(" "), listener.addr);
+            addresses_served.push(listener.addr);
+            bound.push(listener);
+        }
+    }
+    for listener in bound {
+        listener.spawn(&mut tasks, TcpLimits::default(), &shutdown);
+    }
+    Ok(Running {
+        addresses: addresses_served,
+        chains,
+        tasks,
+        stop,
+    })
+}
+
+/// Start, serve until `shutdown` completes, then stop.
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let running = start(&options).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    running.stop(Duration::from_secs(5)).await;
+    Ok(())
+}

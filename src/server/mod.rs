@@ -1,1 +1,61 @@
-//! Server.
+//! The transport layer: UDP and TCP listeners, the request checks, EDNS and truncation, and
+//! dispatch of each query to its zone's chain.
+//!
+//! - `precheck`: the bad-input table, before any plugin runs.
+//! - `response`: encoding, our OPT, truncation.
+//! - `router`: zone → chain, REFUSED, the panic guard.
+//! - `handle`: bytes in → bytes out, shared by both transports.
+//! - `udp`, `tcp`: the socket loops.
+
+pub mod handle;
+pub mod precheck;
+pub mod response;
+pub mod router;
+pub mod tcp;
+pub mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use router::Router;
+pub use tcp::TcpLimits;
+
+/// A bound listener: UDP sockets (one per worker) and a TCP listener on one address.
+pub struct Listener {
+    /// The address.
+    pub addr: SocketAddr,
+    udp: Vec<tokio::net::UdpSocket>,
+    tcp: tokio::net::TcpListener,
+    router: Arc<Router>,
+}
+
+impl Listener {
+    /// Bind `addr` for UDP (`workers` sockets) and TCP. Nothing is served until [`Listener::spawn`].
+    pub fn bind(addr: SocketAddr, workers: usize, router: Arc<Router>) -> io::Result<Listener> {
+        // TCP first: it refuses a port another server holds, which UDP with SO_REUSEPORT
+        // would silently share.
+        let tcp = tcp::bind(addr)?;
+        let addr = tcp.local_addr()?;
+        let udp = (0..workers.max(1))
+            .map(|_| udp::bind(addr))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Listener {
+            addr,
+            udp,
+            tcp,
+            router,
+        })
+    }
+
+    /// Serve on `tasks` until `shutdown` turns true.
+    pub fn spawn(self, tasks: &mut JoinSet<()>, limits: TcpLimits, shutdown: &watch::Receiver<bool>) {
+        for socket in self.udp {
+            tasks.spawn(udp::serve(socket, self.router.clone(), shutdown.clone()));
+        }
+        tasks.spawn(tcp::serve(self.tcp, self.router, limits, shutdown.clone()));
+    }
+}

@@ -1,0 +1,75 @@
+//! From bytes to bytes: precheck, dispatch, encode, observe. Shared by UDP and TCP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::precheck::{Checked, check};
+use super::response::{ResponseEdns, encode_answer};
+use super::router::Router;
+use crate::plugin::{Answer, Chain, PendingAnswer, Request, ResponseSummary, Served, Transport};
+
+/// The outcome of one received message.
+pub enum Handled {
+    /// Send nothing.
+    Nothing,
+    /// Send these bytes now.
+    Reply(Vec<u8>),
+    /// The answer is being awaited: run [`Handled::Later`]'s future, then send its bytes.
+    Later(LaterReply),
+}
+
+/// An answer still to come, with what is needed to encode it.
+pub struct LaterReply {
+    request: Box<Request>,
+    edns: ResponseEdns,
+    chain: Option<Arc<Chain>>,
+    future: PendingAnswer,
+}
+
+impl LaterReply {
+    /// Wait for the answer and encode it.
+    pub async fn finish(self) -> Vec<u8> {
+        let answer = self.future.await;
+        finish(&self.request, self.edns, self.chain.as_deref(), &answer)
+    }
+}
+
+fn finish(request: &Request, edns: ResponseEdns, chain: Option<&Chain>, answer: &Answer) -> Vec<u8> {
+    let (bytes, truncated) = encode_answer(request, answer, edns);
+    if let Some(chain) = chain {
+        chain.observe(
+            request,
+            &ResponseSummary {
+                answer,
+                wire_size: bytes.len(),
+                truncated,
+            },
+        );
+    }
+    bytes
+}
+
+/// Handle one message from `source`.
+pub fn handle(router: &Router, bytes: &[u8], source: SocketAddr, transport: Transport) -> Handled {
+    match check(bytes, source, transport) {
+        Checked::Drop => Handled::Nothing,
+        Checked::Reply(reply) => Handled::Reply(reply),
+        Checked::Query(request, edns) => {
+            let dispatched = router.dispatch(&request);
+            match dispatched.served {
+                Served::Ready(answer) => Handled::Reply(finish(
+                    &request,
+                    edns,
+                    dispatched.chain.as_deref(),
+                    &answer,
+                )),
+                Served::Pending(future) => Handled::Later(LaterReply {
+                    request,
+                    edns,
+                    chain: dispatched.chain,
+                    future,
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Responses on the wire: header flags, the echoed question, our OPT record, and truncation
+//! to the client's size at an RRset boundary (RFC 1035 §4.2.1, RFC 2181 §9).
+
+use hickory_proto::op::{Edns, Metadata, MessageType, Query, ResponseCode, emit_message_parts};
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::BinEncoder;
+
+use super::precheck::MAX_UDP_PAYLOAD;
+use crate::plugin::{Answer, Request, Transport};
+
+/// The EDNS state of a response: whether the query had an OPT, and what it asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseEdns {
+    /// The query had no OPT record: none in the response, 512-byte UDP limit.
+    Absent,
+    /// The query had one: the response carries ours.
+    Present {
+        /// The DO bit of the query, echoed (RFC 3225).
+        dnssec_ok: bool,
+        /// The client's UDP payload size.
+        udp_size: u16,
+    },
+}
+
+impl ResponseEdns {
+    /// From the query's OPT. Unknown options and flags are not echoed (RFC 6891 §6.1.2).
+    pub fn for_request(edns: &Edns) -> ResponseEdns {
+        ResponseEdns::Present {
+            dnssec_ok: edns.flags().dnssec_ok,
+            udp_size: edns.max_payload(),
+        }
+    }
+
+    fn opt(self) -> Option<Edns> {
+        match self {
+            ResponseEdns::Absent => None,
+            ResponseEdns::Present { dnssec_ok, .. } => {
+                let mut edns = Edns::new();
+                edns.set_max_payload(MAX_UDP_PAYLOAD);
+                edns.set_version(0);
+                edns.set_dnssec_ok(dnssec_ok);
+                Some(edns)
+            }
+        }
+    }
+
+    /// The largest UDP response this client takes: 512 without EDNS; with EDNS its size,
+    /// counted as at least 512 and clamped to 1232 (RFC 6891 §6.2.3-6.2.5).
+    pub fn udp_limit(self) -> usize {
+        match self {
+            ResponseEdns::Absent => 512,
+            ResponseEdns::Present { udp_size, .. } => {
+                usize::from(udp_size.clamp(512, MAX_UDP_PAYLOAD))
+            }
+        }
+    }
+}
+
+fn emit(
+    meta: &Metadata,
+    question: Option<&Query>,
+    answers: &[Record],
+    authority: &[Record],
+    additional: &[Record],
+    edns: Option<&Edns>,
+) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut buffer);
+    let result = emit_message_parts(
+        meta,
+        &mut question.into_iter(),
+        &mut answers.iter(),
+        &mut authority.iter(),
+        &mut additional.iter(),
+        edns,
+        None,
+        &mut encoder,
+    );
+    match result {
+        Ok(_) => buffer,
+        Err(e) => {
+            // Records that cannot be encoded (only a bug in a plugin could build them):
+            // answer SERVFAIL rather than nothing.
+            tracing::error!("cannot encode response {}: {e}", meta.id);
+            let mut fallback = *meta;
+            fallback.response_code = ResponseCode::ServFail;
+            fallback.authoritative = false;
+            let mut buffer = Vec::with_capacity(64);
+            let mut encoder = BinEncoder::new(&mut buffer);
+            let _ = emit_message_parts(
+                &fallback,
+                &mut question.into_iter(),
+                &mut std::iter::empty::<&Record>(),
+                &mut std::iter::empty::<&Record>(),
+                &mut std::iter::empty::<&Record>(),
+                edns,
+                None,
+                &mut encoder,
+            );
+            buffer
+        }
+    }
+}
+
+/// An error response (FORMERR, NOTIMP, REFUSED, BADVERS…) with no records.
+pub fn encode_error(
+    request: &Metadata,
+    question: Option<&Query>,
+    rcode: ResponseCode,
+    edns: Option<ResponseEdns>,
+) -> Vec<u8> {
+    let mut meta = Metadata::new(request.id, MessageType::Response, request.op_code);
+    meta.recursion_desired = request.recursion_desired;
+    meta.checking_disabled = request.checking_disabled;
+    meta.response_code = rcode;
+    let opt = edns.and_then(ResponseEdns::opt);
+    emit(&meta, question, &[], &[], &[], opt.as_ref())
+}
+
+/// The end of each RRset in `records` (consecutive records of one name and type).
+fn rrset_ends(records: &[Record]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    for i in 1..=records.len() {
+        let boundary = i == records.len()
+            || records[i].record_type() != records[i - 1].record_type()
+            || records[i].name != records[i - 1].name;
+        if boundary {
+            ends.push(i);
+        }
+    }
+    ends
+}
+
+/// Encode `answer` to `request`. Returns the bytes and whether TC was set.
+///
+/// When the whole answer does not fit the client's limit, the additional section goes first
+/// (no TC needed: it is optional data); if the rest still does not fit, TC=1 and as many whole
+/// answer RRsets as fit are kept, with no authority or additional data.
+pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> (Vec<u8>, bool) {
+    let mut meta = Metadata::new(request.id, MessageType::Response, hickory_proto::op::OpCode::Query);
+    meta.recursion_desired = request.recursion_desired;
+    meta.checking_disabled = request.checking_disabled;
+    meta.authoritative = answer.authoritative;
+    meta.recursion_available = answer.recursion_available;
+    meta.response_code = answer.rcode;
+    let mut question = Query::query(request.name.clone(), request.qtype);
+    question.set_query_class(request.qclass);
+    let opt = edns.opt();
+    let limit = match request.transport {
+        Transport::Udp => edns.udp_limit(),
+        Transport::Tcp => usize::from(u16::MAX),
+    };
+    let full = emit(
+        &meta,
+        Some(&question),
+        &answer.answers,
+        &answer.authority,
+        &answer.additional,
+        opt.as_ref(),
+    );
+    if full.len() <= limit {
+        return (full, false);
+    }
+    if !answer.additional.is_empty() {
+        let without_additional = emit(
+            &meta,
+            Some(&question),
+            &answer.answers,
+            &answer.authority,
+            &[],
+            opt.as_ref(),
+        );
+        if without_additional.len() <= limit {
+            return (without_additional, false);
+        }
+    }
+    meta.truncation = true;
+    let ends = rrset_ends(&answer.answers);
+    for &end in ends.iter().rev().skip(1).chain(std::iter::once(&0)) {
+        let bytes = emit(&meta, Some(&question), &answer.answers[..end], &[], &[], opt.as_ref());
+        if bytes.len() <= limit {
+            return (bytes, true);
+        }
+    }
+    // Not even the question fits (a 255-octet name in 512 bytes always fits, so this is only
+    // reachable with absurd limits): send the header alone.
+    (emit(&meta, None, &[], &[], &[], opt.as_ref()), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData, RecordType};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn rrsets_end_where_name_or_type_changes() {
+        let a = Name::from_ascii("a.").expect("name");
+        let b = Name::from_ascii("b.").expect("name");
+        let rec = |n: &Name, i: u8| Record::from_rdata(n.clone(), 5, RData::A(A(Ipv4Addr::new(10, 0, 0, i))));
+        let records = vec![rec(&a, 1), rec(&a, 2), rec(&b, 3)];
+        assert_eq!(rrset_ends(&records), vec![2, 3]);
+        assert!(rrset_ends(&[]).is_empty());
+        let _ = RecordType::A;
+    }
+
+    #[test]
+    fn udp_limit_is_clamped() {
+        let e = |udp_size| ResponseEdns::Present {
+            dnssec_ok: false,
+            udp_size,
+        };
+        assert_eq!(e(65535).udp_limit(), 1232);
+        assert_eq!(e(100).udp_limit(), 512);
+        assert_eq!(e(1000).udp_limit(), 1000);
+        assert_eq!(ResponseEdns::Absent.udp_limit(), 512);
+    }
+}
