@@ -1,1 +1,131 @@
-fn main(){}
+#![allow(missing_docs)]
+//! The in-process query path: wire bytes → checks → chain → kubernetes answer → wire bytes,
+//! through the same `handle` function the UDP loop calls. Run: `cargo bench --bench query_path`.
+
+use std::hint::black_box;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use clusterdns::cluster::index::Snapshot;
+use clusterdns::cluster::{
+    ClusterIndex, Endpoint, EndpointSlice, Namespace, Protocol, Service, ServiceKind, ServicePort,
+};
+use clusterdns::config::Corefile;
+use clusterdns::plugin::{Chain, Plugin, Transport};
+use clusterdns::plugins::kubernetes::{Kubernetes, setup};
+use clusterdns::server::Router;
+use clusterdns::server::handle::{Handled, handle};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+
+fn ip(n: u32) -> std::net::IpAddr {
+    Ipv4Addr::from(0x0a00_0000 + n).into()
+}
+
+/// `services` ClusterIP services in 100 namespaces, every tenth headless with 3 endpoints.
+fn cluster(services: u32) -> Arc<ClusterIndex> {
+    let mut snapshot = Snapshot::default();
+    for ns in 0..100 {
+        snapshot.namespaces.push(Namespace {
+            name: Arc::from(format!("ns{ns}")),
+            labels: Default::default(),
+        });
+    }
+    for i in 0..services {
+        let name: Arc<str> = Arc::from(format!("svc{i}"));
+        let namespace: Arc<str> = Arc::from(format!("ns{}", i % 100));
+        let headless = i % 10 == 9;
+        snapshot.services.push(Service {
+            name: name.clone(),
+            namespace: namespace.clone(),
+            kind: if headless {
+                ServiceKind::Headless
+            } else {
+                ServiceKind::ClusterIp(vec![ip(i)])
+            },
+            ports: vec![ServicePort {
+                name: Box::from("http"),
+                protocol: Protocol::Tcp,
+                port: 80,
+            }],
+        });
+        if headless {
+            snapshot.slices.push(EndpointSlice {
+                name: Arc::from(format!("svc{i}-x")),
+                namespace,
+                service: name,
+                endpoints: (0..3)
+                    .map(|e| Endpoint {
+                        addresses: vec![ip(0x0100_0000 + i * 4 + e)],
+                        hostname: None,
+                        pod_name: None,
+                        ready: true,
+                    })
+                    .collect(),
+                ports: Vec::new(),
+            });
+        }
+    }
+    let index = Arc::new(ClusterIndex::new());
+    index.replace_all(snapshot);
+    index.mark_synced();
+    index
+}
+
+fn router(index: Arc<ClusterIndex>) -> Router {
+    let text = ".:53 {\n kubernetes cluster.local in-addr.arpa {\n  manifests unused\n  pods insecure\n }\n}\n";
+    let core = Corefile::parse("bench", text, Path::new(".")).expect("corefile");
+    let config = setup::parse(&core.blocks[0].directives[0], &[Name::root()]).expect("config");
+    let plugin: Arc<dyn Plugin> = Arc::new(Kubernetes::with_index(config, index, Vec::new()));
+    let chain = Arc::new(Chain::new(vec![plugin]));
+    Router::new(vec![(Name::root(), chain)])
+}
+
+fn query(name: &str, qtype: RecordType) -> Vec<u8> {
+    let mut message = Message::query();
+    message.metadata.id = 4242;
+    message.add_query(Query::query(Name::from_ascii(name).expect("name"), qtype));
+    message.to_vec().expect("encodes")
+}
+
+fn bench(c: &mut Criterion) {
+    let source = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let cases = [
+        ("A", "svc4.ns4.svc.cluster.local.", RecordType::A),
+        (
+            "AAAA-nodata",
+            "svc4.ns4.svc.cluster.local.",
+            RecordType::AAAA,
+        ),
+        (
+            "SRV",
+            "_http._tcp.svc4.ns4.svc.cluster.local.",
+            RecordType::SRV,
+        ),
+        ("headless-A", "svc9.ns9.svc.cluster.local.", RecordType::A),
+        ("PTR", "4.0.0.10.in-addr.arpa.", RecordType::PTR),
+        ("NXDOMAIN", "nope.ns4.svc.cluster.local.", RecordType::A),
+        ("pod", "10-1-2-3.ns4.pod.cluster.local.", RecordType::A),
+    ];
+    for services in [10u32, 100_000] {
+        let router = router(cluster(services));
+        let mut group = c.benchmark_group(format!("query_path/{services}_services"));
+        for (label, name, qtype) in &cases {
+            let bytes = query(name, *qtype);
+            group.bench_with_input(BenchmarkId::from_parameter(label), &bytes, |b, bytes| {
+                b.iter(
+                    || match handle(&router, black_box(bytes), source, Transport::Udp) {
+                        Handled::Reply(reply) => black_box(reply.len()),
+                        _ => panic!("no reply"),
+                    },
+                );
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

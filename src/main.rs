@@ -14,7 +14,12 @@ struct Flags {
     #[arg(long = "conf", default_value = "Corefile", value_name = "FILE")]
     conf: PathBuf,
     /// Default port for server blocks that name none.
-    #[arg(long = "dns-port", alias = "dns.port", short = 'p', default_value_t = 53)]
+    #[arg(
+        long = "dns-port",
+        alias = "dns.port",
+        short = 'p',
+        default_value_t = 53
+    )]
     dns_port: u16,
     /// Show version and quit.
     #[arg(long)]
@@ -84,7 +89,10 @@ fn main() -> ExitCode {
         eprintln!("cannot write pidfile {}: {e}", pidfile.display());
         return ExitCode::from(1);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

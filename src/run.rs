@@ -52,6 +52,9 @@ pub enum RunError {
     },
 }
 
+/// A listener's identity: its `bind` addresses (sorted; empty for all) and port.
+pub type ListenerKey = (Vec<IpAddr>, u16);
+
 /// The listeners a Corefile asks for: for each (bind addresses, port), its zones and the index
 /// of the block serving each zone.
 #[derive(Debug)]
@@ -59,14 +62,14 @@ pub struct Plan {
     /// The blocks, parsed.
     pub blocks: Vec<BlockPlan>,
     /// (bind addresses, port) → [(zone, block index)].
-    pub listeners: BTreeMap<(Vec<IpAddr>, u16), Vec<(Name, usize)>>,
+    pub listeners: BTreeMap<ListenerKey, Vec<(Name, usize)>>,
 }
 
 /// Parse and check `corefile` without binding or starting anything.
 pub fn plan(corefile: &Corefile, default_port: u16) -> Result<Plan, ConfigErrors> {
     let mut errors: Vec<ConfigError> = Vec::new();
     let mut blocks = Vec::new();
-    let mut listeners: BTreeMap<(Vec<IpAddr>, u16), Vec<(Name, usize)>> = BTreeMap::new();
+    let mut listeners: BTreeMap<ListenerKey, Vec<(Name, usize)>> = BTreeMap::new();
     for block in &corefile.blocks {
         match plugins::plan_block(block) {
             Ok(plan) => {
@@ -80,7 +83,10 @@ pub fn plan(corefile: &Corefile, default_port: u16) -> Result<Plan, ConfigErrors
                         errors.push(ConfigError::new(
                             &block.file,
                             block.line,
-                            format!("zone {} on port {port} is served by two server blocks", key.zone),
+                            format!(
+                                "zone {} on port {port} is served by two server blocks",
+                                key.zone
+                            ),
                         ));
                     } else {
                         zones.push((key.zone.clone(), index));
@@ -166,8 +172,9 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
         for addr in addresses(&bind, port) {
             let listener = match Listener::bind(addr, options.udp_workers, router.clone()) {
                 Ok(l) => l,
-                Err(e) if bind.is_empty() && e.kind() == std::io::ErrorKind::AddrNotAvailable
-                    || bind.is_empty() && e.raw_os_error() == Some(97) =>
+                Err(e)
+                    if bind.is_empty() && e.kind() == std::io::ErrorKind::AddrNotAvailable
+                        || bind.is_empty() && e.raw_os_error() == Some(97) =>
                 {
                     // No IPv6 on this host: every IPv4 address instead.
                     let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
@@ -177,7 +184,11 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
                 Err(source) => return Err(RunError::Bind { addr, source }),
             };
             let zone_list: Vec<String> = router.zones().map(ToString::to_string).collect();
-            tracing::info!("serving {} on {} (udp, tcp)", zone_list.join(" "), listener.addr);
+            tracing::info!(
+                "serving {} on {} (udp, tcp)",
+                zone_list.join(" "),
+                listener.addr
+            );
             addresses_served.push(listener.addr);
             bound.push(listener);
         }

@@ -44,9 +44,11 @@ impl ServiceEndpoints {
 
     /// Whether any endpoint is ready.
     pub fn has_ready(&self) -> bool {
-        self.slices
-            .iter()
-            .any(|s| s.endpoints.iter().any(|e| e.ready && !e.addresses.is_empty()))
+        self.slices.iter().any(|s| {
+            s.endpoints
+                .iter()
+                .any(|e| e.ready && !e.addresses.is_empty())
+        })
     }
 
     fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
@@ -266,7 +268,11 @@ impl ClusterIndex {
     }
 
     /// Copy-on-write update of one service's slices, keeping the reverse index in step.
-    fn update_endpoints(&self, owner: &ServiceKey, change: impl FnOnce(&mut Vec<Arc<EndpointSlice>>)) {
+    fn update_endpoints(
+        &self,
+        owner: &ServiceKey,
+        change: impl FnOnce(&mut Vec<Arc<EndpointSlice>>),
+    ) {
         let current = self.endpoints.get(owner).map(|e| e.clone());
         let mut slices = current
             .as_ref()
@@ -436,10 +442,23 @@ mod tests {
         let index = ClusterIndex::new();
         index.upsert_service(svc("a", "10.0.0.1"));
         index.upsert_service(svc("a", "10.0.0.2"));
-        assert!(index.services_with_ip(&"10.0.0.1".parse().expect("ip")).is_empty());
-        assert_eq!(index.services_with_ip(&"10.0.0.2".parse().expect("ip")).len(), 1);
+        assert!(
+            index
+                .services_with_ip(&"10.0.0.1".parse().expect("ip"))
+                .is_empty()
+        );
+        assert_eq!(
+            index
+                .services_with_ip(&"10.0.0.2".parse().expect("ip"))
+                .len(),
+            1
+        );
         index.delete_service("a", "ns");
-        assert!(index.services_with_ip(&"10.0.0.2".parse().expect("ip")).is_empty());
+        assert!(
+            index
+                .services_with_ip(&"10.0.0.2".parse().expect("ip"))
+                .is_empty()
+        );
         assert!(index.service("a.ns").is_none());
     }
 
@@ -452,7 +471,11 @@ mod tests {
         index.delete_slice("a-1", "ns");
         let eps = index.endpoints("a.ns").expect("eps");
         assert_eq!(eps.slices().len(), 1);
-        assert!(index.services_with_endpoint_ip(&"10.1.0.1".parse().expect("ip")).is_empty());
+        assert!(
+            index
+                .services_with_endpoint_ip(&"10.1.0.1".parse().expect("ip"))
+                .is_empty()
+        );
         index.delete_slice("a-2", "ns");
         assert!(index.endpoints("a.ns").is_none());
     }
@@ -481,10 +504,17 @@ mod tests {
             ..Snapshot::default()
         });
         let after = index.service("keep.ns").expect("keep");
-        assert!(Arc::ptr_eq(&before, &after), "an unchanged service is not rewritten");
+        assert!(
+            Arc::ptr_eq(&before, &after),
+            "an unchanged service is not rewritten"
+        );
         assert!(index.service("gone.ns").is_none());
         assert!(index.service("new.ns").is_some());
         assert!(index.endpoints("gone.ns").is_none());
-        assert!(index.services_with_endpoint_ip(&"10.1.0.9".parse().expect("ip")).is_empty());
+        assert!(
+            index
+                .services_with_endpoint_ip(&"10.1.0.9".parse().expect("ip"))
+                .is_empty()
+        );
     }
 }

@@ -311,13 +311,12 @@ impl EndpointSlice {
                 .map(|n| Box::from(n.to_ascii_lowercase()));
             endpoints.push(Endpoint {
                 addresses,
-                hostname: ep.hostname.as_deref().map(|h| Box::from(h.to_ascii_lowercase())),
+                hostname: ep
+                    .hostname
+                    .as_deref()
+                    .map(|h| Box::from(h.to_ascii_lowercase())),
                 pod_name,
-                ready: ep
-                    .conditions
-                    .as_ref()
-                    .and_then(|c| c.ready)
-                    .unwrap_or(true),
+                ready: ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
             });
         }
         let mut ports = Vec::new();
@@ -412,13 +411,22 @@ mod tests {
             "metadata: {name: ext}\nspec: {type: ExternalName, externalName: example.org.}\n",
         )
         .expect("valid");
-        assert_eq!(ext.kind, ServiceKind::ExternalName(Box::from("example.org")));
+        assert_eq!(
+            ext.kind,
+            ServiceKind::ExternalName(Box::from("example.org"))
+        );
     }
 
     #[test]
     fn service_with_a_bad_cluster_ip_is_refused() {
         let err = service("metadata: {name: x}\nspec: {clusterIP: 10.0.0.300}\n").unwrap_err();
-        assert!(matches!(err, ObjectError::Invalid { field: "spec.clusterIP", .. }));
+        assert!(matches!(
+            err,
+            ObjectError::Invalid {
+                field: "spec.clusterIP",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl LabelSelector {
                 Requirement::DoesNotExist(key.trim().to_string())
             } else if let Some((key, value)) = part.split_once("!=") {
                 Requirement::NotEquals(key.trim().to_string(), value.trim().to_string())
-            } else if let Some((key, value)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            } else if let Some((key, value)) =
+                part.split_once("==").or_else(|| part.split_once('='))
+            {
                 Requirement::Equals(key.trim().to_string(), value.trim().to_string())
             } else if let Some((key, set, negated)) = Self::set_requirement(part) {
                 let values: Vec<String> = set
@@ -93,7 +95,9 @@ impl LabelSelector {
             } else if valid_key(part) {
                 Requirement::Exists(part.to_string())
             } else {
-                return Err(fail("expected KEY, !KEY, KEY=VALUE, KEY!=VALUE or KEY in (…)"));
+                return Err(fail(
+                    "expected KEY, !KEY, KEY=VALUE, KEY!=VALUE or KEY in (…)",
+                ));
             };
             let key = match &requirement {
                 Requirement::Equals(k, _)

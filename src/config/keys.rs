@@ -34,7 +34,10 @@ pub fn parse_key(text: &str) -> Result<Vec<ServerKey>, String> {
         name.set_fqdn(true);
         vec![name.to_lowercase()]
     };
-    Ok(zones.into_iter().map(|zone| ServerKey { zone, port }).collect())
+    Ok(zones
+        .into_iter()
+        .map(|zone| ServerKey { zone, port })
+        .collect())
 }
 
 fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {

@@ -174,8 +174,11 @@ mod tests {
 
     #[test]
     fn quoted_tokens_keep_blanks_and_escaped_quotes() {
-        let tokens = tokenize(&Arc::from("f"), r#"labels "app in (a, b)" "say \"hi\"" "{""#)
-            .expect("lexes");
+        let tokens = tokenize(
+            &Arc::from("f"),
+            r#"labels "app in (a, b)" "say \"hi\"" "{""#,
+        )
+        .expect("lexes");
         assert_eq!(tokens[1].text, "app in (a, b)");
         assert_eq!(tokens[2].text, "say \"hi\"");
         assert!(tokens[3].quoted && !tokens[3].is_open());

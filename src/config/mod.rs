@@ -134,7 +134,11 @@ impl Corefile {
     pub fn load(path: &Path) -> Result<Corefile, ConfigErrors> {
         let name: Arc<str> = Arc::from(path.display().to_string());
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(&name, 0, format!("cannot read: {e}"))])
+            ConfigErrors(vec![ConfigError::new(
+                &name,
+                0,
+                format!("cannot read: {e}"),
+            )])
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         Corefile::parse(&name, &text, dir)

@@ -27,8 +27,12 @@ impl Expander {
                 .iter()
                 .position(|t| t.line_start || t.is_open() || t.is_close())
                 .map_or(tokens.len(), |p| i + 1 + p);
-            if braces == 0 && token.line_start && is_snippet_name(token) {
-                if tokens.get(i + 1).is_some_and(Token::is_open) {
+            if braces == 0
+                && token.line_start
+                && is_snippet_name(token)
+                && tokens.get(i + 1).is_some_and(Token::is_open)
+            {
+                {
                     match matching_close(&tokens, i + 1) {
                         Some(close) => {
                             let name = token.text[1..token.text.len() - 1].to_string();
@@ -99,7 +103,10 @@ impl Expander {
         if paths.is_empty() && !is_glob {
             self.errors.push(ConfigError::at(
                 arg,
-                format!("import {}: no snippet of that name and no such file", arg.text),
+                format!(
+                    "import {}: no snippet of that name and no such file",
+                    arg.text
+                ),
             ));
         }
         let mut out = Vec::new();
@@ -108,8 +115,10 @@ impl Expander {
             let text = match std::fs::read_to_string(&path) {
                 Ok(text) => text,
                 Err(e) => {
-                    self.errors
-                        .push(ConfigError::at(arg, format!("import {}: {e}", path.display())));
+                    self.errors.push(ConfigError::at(
+                        arg,
+                        format!("import {}: {e}", path.display()),
+                    ));
                     continue;
                 }
             };
@@ -126,7 +135,10 @@ impl Expander {
 }
 
 fn is_snippet_name(token: &Token) -> bool {
-    !token.quoted && token.text.len() > 2 && token.text.starts_with('(') && token.text.ends_with(')')
+    !token.quoted
+        && token.text.len() > 2
+        && token.text.starts_with('(')
+        && token.text.ends_with(')')
 }
 
 /// The index of the `}` matching the `{` at `open`.
@@ -146,7 +158,11 @@ fn matching_close(tokens: &[Token], open: usize) -> Option<usize> {
 }
 
 /// Parse Corefile `text` (from `file`) into raw server blocks, collecting every error.
-pub fn parse_text(file: &str, text: &str, base_dir: &Path) -> Result<Vec<RawServerBlock>, Vec<ConfigError>> {
+pub fn parse_text(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+) -> Result<Vec<RawServerBlock>, Vec<ConfigError>> {
     let file: Arc<str> = Arc::from(file);
     let tokens = tokenize(&file, text).map_err(|e| vec![e])?;
     let mut expander = Expander {
@@ -185,7 +201,10 @@ impl Parser<'_, '_> {
             if first.is_open() || first.is_close() {
                 self.errors.push(ConfigError::at(
                     &first,
-                    format!("unexpected '{}': expected server block keys such as .:53", first.text),
+                    format!(
+                        "unexpected '{}': expected server block keys such as .:53",
+                        first.text
+                    ),
                 ));
                 self.pos += 1;
                 continue;
@@ -218,10 +237,8 @@ impl Parser<'_, '_> {
                 if self.peek().is_some_and(Token::is_close) {
                     self.pos += 1;
                 } else {
-                    self.errors.push(ConfigError::at(
-                        &first,
-                        "server block has no closing '}'",
-                    ));
+                    self.errors
+                        .push(ConfigError::at(&first, "server block has no closing '}'"));
                 }
                 body
             } else if blocks.is_empty() {
@@ -260,8 +277,10 @@ impl Parser<'_, '_> {
                 break;
             }
             if name.is_open() {
-                self.errors
-                    .push(ConfigError::at(&name, "unexpected '{': expected a directive name"));
+                self.errors.push(ConfigError::at(
+                    &name,
+                    "unexpected '{': expected a directive name",
+                ));
                 self.pos += 1;
                 continue;
             }

@@ -20,12 +20,23 @@ fn kubeadm_corefile_parses_with_nested_blocks() {
     assert_eq!(
         names(&block.directives),
         vec![
-            "errors", "health", "ready", "kubernetes", "prometheus", "forward", "cache", "loop",
-            "reload", "loadbalance"
+            "errors",
+            "health",
+            "ready",
+            "kubernetes",
+            "prometheus",
+            "forward",
+            "cache",
+            "loop",
+            "reload",
+            "loadbalance"
         ]
     );
     let k8s = &block.directives[3];
-    assert_eq!(k8s.arg_texts(), vec!["cluster.local", "in-addr.arpa", "ip6.arpa"]);
+    assert_eq!(
+        k8s.arg_texts(),
+        vec!["cluster.local", "in-addr.arpa", "ip6.arpa"]
+    );
     assert_eq!(names(&k8s.block), vec!["pods", "fallthrough", "ttl"]);
     assert_eq!(k8s.block[1].name.line, 9);
     assert_eq!(block.directives[1].block[0].arg_texts(), vec!["5s"]);
@@ -64,7 +75,10 @@ fn single_block_without_braces() {
 fn snippets_are_imported_where_named() {
     let text = "(common) {\n  errors\n  log\n}\n.:53 {\n  import common\n  ready\n}\n";
     let core = parse(text).expect("parses");
-    assert_eq!(names(&core.blocks[0].directives), vec!["errors", "log", "ready"]);
+    assert_eq!(
+        names(&core.blocks[0].directives),
+        vec!["errors", "log", "ready"]
+    );
     // Errors inside a snippet point at the snippet's own line.
     assert_eq!(core.blocks[0].directives[1].name.line, 3);
 }
@@ -88,14 +102,22 @@ fn import_glob_reads_files_relative_to_the_corefile() {
 fn missing_import_is_an_error_at_its_line() {
     let err = parse(".:53 {\n  import nothing-here.conf\n}\n").unwrap_err();
     assert_eq!(err.0.len(), 1);
-    assert!(err.0[0].to_string().starts_with("Corefile:2: import nothing-here.conf"));
+    assert!(
+        err.0[0]
+            .to_string()
+            .starts_with("Corefile:2: import nothing-here.conf")
+    );
 }
 
 #[test]
 fn import_cycle_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("loop.conf"), "import loop.conf\n").expect("write");
-    std::fs::write(dir.path().join("Corefile"), ".:53 {\n import loop.conf\n}\n").expect("write");
+    std::fs::write(
+        dir.path().join("Corefile"),
+        ".:53 {\n import loop.conf\n}\n",
+    )
+    .expect("write");
     let err = Corefile::load(&dir.path().join("Corefile")).unwrap_err();
     assert!(err.to_string().contains("import cycle"), "{err}");
 }
@@ -104,26 +126,42 @@ fn import_cycle_is_an_error() {
 fn unclosed_block_is_an_error_at_its_opener() {
     let err = parse(".:53 {\n  health {\n    lameduck 5s\n").unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("Corefile:2: block of 'health' has no closing '}'"), "{text}");
-    assert!(text.contains("Corefile:1: server block has no closing '}'"), "{text}");
+    assert!(
+        text.contains("Corefile:2: block of 'health' has no closing '}'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Corefile:1: server block has no closing '}'"),
+        "{text}"
+    );
 }
 
 #[test]
 fn stray_closing_brace_is_an_error() {
     let err = parse(".:53 {\n log\n}\n}\n").unwrap_err();
-    assert!(err.to_string().starts_with("Corefile:4: unexpected '}'"), "{err}");
+    assert!(
+        err.to_string().starts_with("Corefile:4: unexpected '}'"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_brace_after_second_block_keys() {
     let err = parse(".:53 {\n log\n}\nexample.org\n log\n").unwrap_err();
-    assert!(err.to_string().contains("Corefile:4: expected '{'"), "{err}");
+    assert!(
+        err.to_string().contains("Corefile:4: expected '{'"),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_key_is_reported_with_its_line() {
     let err = parse(".:53 {\n}\n\ntls://.:853 {\n}\n").unwrap_err();
-    assert!(err.to_string().starts_with("Corefile:4: unsupported scheme tls://"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("Corefile:4: unsupported scheme tls://"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -142,7 +180,12 @@ fn every_error_is_reported_at_once() {
 #[test]
 fn env_in_keys_and_args() {
     let core = parse(".:53 {\n  log {$CLUSTERDNS_UNSET_FOR_TEST}\n}\n").expect("parses");
-    assert!(core.blocks[0].directives[0].args.iter().all(|a| a.text.is_empty()));
+    assert!(
+        core.blocks[0].directives[0]
+            .args
+            .iter()
+            .all(|a| a.text.is_empty())
+    );
 }
 
 #[test]

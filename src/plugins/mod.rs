@@ -46,7 +46,7 @@ pub const SUPPORTED: &[&str] = &["bind", "errors", "kubernetes", "log"];
 #[derive(Debug)]
 pub enum PluginSetup {
     /// `kubernetes`.
-    Kubernetes(kubernetes::KubernetesConfig),
+    Kubernetes(Box<kubernetes::KubernetesConfig>),
     /// `log`.
     Log(log::LogConfig),
     /// `errors`.
@@ -65,7 +65,7 @@ impl PluginSetup {
     /// Start the plugin (loads sources, spawns watchers). Runs inside the tokio runtime.
     pub fn start(self) -> Result<Arc<dyn Plugin>, StartError> {
         Ok(match self {
-            PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(c)?),
+            PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(*c)?),
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
         })
@@ -121,14 +121,20 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             continue;
         }
         if seen.contains(&name) {
-            errors.push(d.error(format!("{name}: this directive can only be used once per server block")));
+            errors.push(d.error(format!(
+                "{name}: this directive can only be used once per server block"
+            )));
             continue;
         }
         seen.push(name);
         let parsed = match name {
-            "kubernetes" => kubernetes::setup::parse(d, &zones).map(PluginSetup::Kubernetes),
+            "kubernetes" => {
+                kubernetes::setup::parse(d, &zones).map(|c| PluginSetup::Kubernetes(Box::new(c)))
+            }
             "log" => log::parse(d).map(PluginSetup::Log).map_err(|e| vec![e]),
-            "errors" => errors::parse(d).map(PluginSetup::Errors).map_err(|e| vec![e]),
+            "errors" => errors::parse(d)
+                .map(PluginSetup::Errors)
+                .map_err(|e| vec![e]),
             "bind" => {
                 match parse_bind(d) {
                     Ok(addrs) => bind = addrs,
@@ -185,7 +191,11 @@ mod tests {
     #[test]
     fn a_directive_twice_is_an_error() {
         let errs = plan(".:53 {\n  log\n  log\n}\n").unwrap_err();
-        assert!(errs[0].to_string().starts_with("Corefile:3: log: this directive can only"));
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("Corefile:3: log: this directive can only")
+        );
     }
 
     #[test]

@@ -34,7 +34,12 @@ impl LaterReply {
     }
 }
 
-fn finish(request: &Request, edns: ResponseEdns, chain: Option<&Chain>, answer: &Answer) -> Vec<u8> {
+fn finish(
+    request: &Request,
+    edns: ResponseEdns,
+    chain: Option<&Chain>,
+    answer: &Answer,
+) -> Vec<u8> {
     let (bytes, truncated) = encode_answer(request, answer, edns);
     if let Some(chain) = chain {
         chain.observe(
@@ -57,12 +62,9 @@ pub fn handle(router: &Router, bytes: &[u8], source: SocketAddr, transport: Tran
         Checked::Query(request, edns) => {
             let dispatched = router.dispatch(&request);
             match dispatched.served {
-                Served::Ready(answer) => Handled::Reply(finish(
-                    &request,
-                    edns,
-                    dispatched.chain.as_deref(),
-                    &answer,
-                )),
+                Served::Ready(answer) => {
+                    Handled::Reply(finish(&request, edns, dispatched.chain.as_deref(), &answer))
+                }
                 Served::Pending(future) => Handled::Later(LaterReply {
                     request,
                     edns,

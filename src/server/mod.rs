@@ -52,7 +52,12 @@ impl Listener {
     }
 
     /// Serve on `tasks` until `shutdown` turns true.
-    pub fn spawn(self, tasks: &mut JoinSet<()>, limits: TcpLimits, shutdown: &watch::Receiver<bool>) {
+    pub fn spawn(
+        self,
+        tasks: &mut JoinSet<()>,
+        limits: TcpLimits,
+        shutdown: &watch::Receiver<bool>,
+    ) {
         for socket in self.udp {
             tasks.spawn(udp::serve(socket, self.router.clone(), shutdown.clone()));
         }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use hickory_proto::op::{Edns, Message, Metadata, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::DNSClass;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
@@ -107,8 +107,13 @@ pub fn check(bytes: &[u8], source: SocketAddr, transport: Transport) -> Checked 
         let edns = parsed
             .as_ref()
             .and_then(|m| m.edns.as_ref())
-            .map(|e| ResponseEdns::for_request(e));
-        return Checked::Reply(encode_error(&meta, question.as_ref(), ResponseCode::NotImp, edns));
+            .map(ResponseEdns::for_request);
+        return Checked::Reply(encode_error(
+            &meta,
+            question.as_ref(),
+            ResponseCode::NotImp,
+            edns,
+        ));
     }
     // Rows 5 and 6: exactly one question (RFC 1035; RFC 9619). CoreDNS answers SERVFAIL to an
     // empty question; FORMERR is what the RFCs ask for.
@@ -143,7 +148,12 @@ pub fn check(bytes: &[u8], source: SocketAddr, transport: Transport) -> Checked 
                 }
             }
             Err(_) => {
-                return Checked::Reply(encode_error(&meta, Some(&query), ResponseCode::FormErr, None));
+                return Checked::Reply(encode_error(
+                    &meta,
+                    Some(&query),
+                    ResponseCode::FormErr,
+                    None,
+                ));
             }
         }
     }
@@ -155,11 +165,21 @@ pub fn check(bytes: &[u8], source: SocketAddr, transport: Transport) -> Checked 
     if let Some(e) = &edns
         && e.version() > 0
     {
-        return Checked::Reply(encode_error(&meta, Some(&query), ResponseCode::BADVERS, response_edns));
+        return Checked::Reply(encode_error(
+            &meta,
+            Some(&query),
+            ResponseCode::BADVERS,
+            response_edns,
+        ));
     }
     // Row 13: only class IN is served (CoreDNS answers REFUSED to other classes).
     if query.query_class() != DNSClass::IN {
-        return Checked::Reply(encode_error(&meta, Some(&query), ResponseCode::Refused, response_edns));
+        return Checked::Reply(encode_error(
+            &meta,
+            Some(&query),
+            ResponseCode::Refused,
+            response_edns,
+        ));
     }
     let request = Request {
         id: meta.id,
@@ -176,7 +196,10 @@ pub fn check(bytes: &[u8], source: SocketAddr, transport: Transport) -> Checked 
         received_at: Instant::now(),
         depth: 0,
     };
-    Checked::Query(Box::new(request), response_edns.unwrap_or(ResponseEdns::Absent))
+    Checked::Query(
+        Box::new(request),
+        response_edns.unwrap_or(ResponseEdns::Absent),
+    )
 }
 
 fn is_broadcast(source: &SocketAddr) -> bool {
@@ -228,7 +251,11 @@ mod tests {
             b.extend_from_slice(&[b'a'; 63]);
         }
         b.push(0);
-        assert_eq!(scan_name(&b, 12), Err(NameProblem::Malformed), "name > 255 octets");
+        assert_eq!(
+            scan_name(&b, 12),
+            Err(NameProblem::Malformed),
+            "name > 255 octets"
+        );
         let mut b = header(1);
         b.extend_from_slice(&[3, b'a', b'b']);
         assert_eq!(scan_name(&b, 12), Err(NameProblem::Truncated));

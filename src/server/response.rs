@@ -1,7 +1,7 @@
 //! Responses on the wire: header flags, the echoed question, our OPT record, and truncation
 //! to the client's size at an RRset boundary (RFC 1035 §4.2.1, RFC 2181 §9).
 
-use hickory_proto::op::{Edns, Metadata, MessageType, Query, ResponseCode, emit_message_parts};
+use hickory_proto::op::{Edns, MessageType, Metadata, Query, ResponseCode, emit_message_parts};
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::BinEncoder;
 
@@ -137,7 +137,11 @@ fn rrset_ends(records: &[Record]) -> Vec<usize> {
 /// (no TC needed: it is optional data); if the rest still does not fit, TC=1 and as many whole
 /// answer RRsets as fit are kept, with no authority or additional data.
 pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> (Vec<u8>, bool) {
-    let mut meta = Metadata::new(request.id, MessageType::Response, hickory_proto::op::OpCode::Query);
+    let mut meta = Metadata::new(
+        request.id,
+        MessageType::Response,
+        hickory_proto::op::OpCode::Query,
+    );
     meta.recursion_desired = request.recursion_desired;
     meta.checking_disabled = request.checking_disabled;
     meta.authoritative = answer.authoritative;
@@ -177,7 +181,14 @@ pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> 
     meta.truncation = true;
     let ends = rrset_ends(&answer.answers);
     for &end in ends.iter().rev().skip(1).chain(std::iter::once(&0)) {
-        let bytes = emit(&meta, Some(&question), &answer.answers[..end], &[], &[], opt.as_ref());
+        let bytes = emit(
+            &meta,
+            Some(&question),
+            &answer.answers[..end],
+            &[],
+            &[],
+            opt.as_ref(),
+        );
         if bytes.len() <= limit {
             return (bytes, true);
         }
@@ -198,7 +209,9 @@ mod tests {
     fn rrsets_end_where_name_or_type_changes() {
         let a = Name::from_ascii("a.").expect("name");
         let b = Name::from_ascii("b.").expect("name");
-        let rec = |n: &Name, i: u8| Record::from_rdata(n.clone(), 5, RData::A(A(Ipv4Addr::new(10, 0, 0, i))));
+        let rec = |n: &Name, i: u8| {
+            Record::from_rdata(n.clone(), 5, RData::A(A(Ipv4Addr::new(10, 0, 0, i))))
+        };
         let records = vec![rec(&a, 1), rec(&a, 2), rec(&b, 3)];
         assert_eq!(rrset_ends(&records), vec![2, 3]);
         assert!(rrset_ends(&[]).is_empty());

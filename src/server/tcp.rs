@@ -59,7 +59,12 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Accept connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, router: Arc<Router>, limits: TcpLimits, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Arc<Router>,
+    limits: TcpLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
@@ -101,7 +106,9 @@ async fn connection(
     let write_timeout = limits.write_timeout;
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
-            let Ok(len) = u16::try_from(bytes.len()) else { continue };
+            let Ok(len) = u16::try_from(bytes.len()) else {
+                continue;
+            };
             let mut frame = Vec::with_capacity(bytes.len() + 2);
             frame.extend_from_slice(&len.to_be_bytes());
             frame.extend_from_slice(&bytes);

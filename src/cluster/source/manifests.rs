@@ -130,8 +130,15 @@ fn stripped<T>(
     })
 }
 
-fn add_object(value: Value, filter: &SourceFilter, out: &mut Snapshot) -> Result<(), DocumentError> {
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+fn add_object(
+    value: Value,
+    filter: &SourceFilter,
+    out: &mut Snapshot,
+) -> Result<(), DocumentError> {
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let kind = value
         .get("kind")
         .and_then(Value::as_str)
@@ -160,15 +167,21 @@ fn add_object(value: Value, filter: &SourceFilter, out: &mut Snapshot) -> Result
                 s.matches(ns.metadata.labels.as_ref().unwrap_or(&Default::default()))
             });
             if keep {
-                out.namespaces
-                    .push(stripped(&kind, ns.metadata.name.as_ref(), Namespace::from_api(&ns))?);
+                out.namespaces.push(stripped(
+                    &kind,
+                    ns.metadata.name.as_ref(),
+                    Namespace::from_api(&ns),
+                )?);
             }
         }
         ("v1", "Service") => {
             let svc: core::Service = decode(&kind, value)?;
             if labels_ok(&svc.metadata.labels) {
-                out.services
-                    .push(stripped(&kind, svc.metadata.name.as_ref(), Service::from_api(&svc))?);
+                out.services.push(stripped(
+                    &kind,
+                    svc.metadata.name.as_ref(),
+                    Service::from_api(&svc),
+                )?);
             }
         }
         ("discovery.k8s.io/v1", "EndpointSlice") => {
@@ -187,19 +200,30 @@ fn add_object(value: Value, filter: &SourceFilter, out: &mut Snapshot) -> Result
         ("v1", "Pod") => {
             let pod: core::Pod = decode(&kind, value)?;
             if filter.pods && labels_ok(&pod.metadata.labels) {
-                out.pods
-                    .push(stripped(&kind, pod.metadata.name.as_ref(), Pod::from_api(&pod))?);
+                out.pods.push(stripped(
+                    &kind,
+                    pod.metadata.name.as_ref(),
+                    Pod::from_api(&pod),
+                )?);
             }
         }
         (api_version, kind) => {
-            tracing::debug!(api_version, kind, "manifests: ignoring object of another kind");
+            tracing::debug!(
+                api_version,
+                kind,
+                "manifests: ignoring object of another kind"
+            );
         }
     }
     Ok(())
 }
 
 /// Load `dir` into `index` once, reporting skipped documents.
-pub fn sync_once(dir: &Path, filter: &SourceFilter, index: &ClusterIndex) -> Result<(), ManifestsError> {
+pub fn sync_once(
+    dir: &Path,
+    filter: &SourceFilter,
+    index: &ClusterIndex,
+) -> Result<(), ManifestsError> {
     let loaded = load_dir(dir, filter)?;
     for problem in &loaded.problems {
         tracing::warn!("manifests: {problem}");
@@ -304,7 +328,12 @@ mod tests {
     #[test]
     fn yaml_syntax_error_is_reported() {
         let mut loaded = Loaded::default();
-        load_text("bad.yaml", "apiVersion: v1\nkind: [unclosed\n", &filter(), &mut loaded);
+        load_text(
+            "bad.yaml",
+            "apiVersion: v1\nkind: [unclosed\n",
+            &filter(),
+            &mut loaded,
+        );
         assert_eq!(loaded.problems.len(), 1);
         assert!(loaded.problems[0].starts_with("bad.yaml: document 1:"));
     }

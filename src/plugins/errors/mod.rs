@@ -14,10 +14,7 @@ pub fn parse(d: &Directive) -> Result<ErrorsConfig, ConfigError> {
         return Err(ConfigError::at(arg, "errors: takes no arguments"));
     }
     if let Some(option) = d.block.first() {
-        return Err(option.error(format!(
-            "errors: unknown property {:?}",
-            option.name.text
-        )));
+        return Err(option.error(format!("errors: unknown property {:?}", option.name.text)));
     }
     Ok(ErrorsConfig {})
 }

@@ -109,9 +109,7 @@ pub fn endpoint_label(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> Stri
     if let Some(hostname) = &endpoint.hostname {
         return hostname.to_string();
     }
-    if pod_names
-        && let Some(pod) = endpoint.pod_name.as_deref().filter(|p| p.len() < 64)
-    {
+    if pod_names && let Some(pod) = endpoint.pod_name.as_deref().filter(|p| p.len() < 64) {
         return pod.to_string();
     }
     dashed_ip(ip)
@@ -167,7 +165,9 @@ pub fn lookup(ctx: &Context<'_>, name: ClusterName<'_>, qtype: RecordType) -> Lo
             }
         }
         ClusterName::Service { namespace, service } => {
-            with_service(ctx, namespace, service, |svc, eps| service_lookup(ctx, svc, eps, qtype))
+            with_service(ctx, namespace, service, |svc, eps| {
+                service_lookup(ctx, svc, eps, qtype)
+            })
         }
         ClusterName::Endpoint {
             namespace,
@@ -200,7 +200,10 @@ fn apex(ctx: &Context<'_>, qtype: RecordType) -> Lookup {
                     ctx.ttl(),
                     RData::NS(NS(ns_name.clone())),
                 )],
-                additional: glue.iter().map(|ip| ctx.address_record(&ns_name, *ip)).collect(),
+                additional: glue
+                    .iter()
+                    .map(|ip| ctx.address_record(&ns_name, *ip))
+                    .collect(),
             }
         }
         _ => Lookup::NoData,
@@ -370,7 +373,11 @@ fn port_lookup(
         ServiceKind::ClusterIp(ips) => {
             for port in svc.ports.iter().filter(|p| matches(&p.name, p.protocol)) {
                 if !targets.iter().any(|(_, p, _)| *p == port.port) {
-                    let labels = vec![svc.name.to_string(), svc.namespace.to_string(), "svc".into()];
+                    let labels = vec![
+                        svc.name.to_string(),
+                        svc.namespace.to_string(),
+                        "svc".into(),
+                    ];
                     targets.push((labels, port.port, ips.clone()));
                 }
             }
@@ -401,7 +408,10 @@ fn port_lookup(
                                 svc.namespace.to_string(),
                                 "svc".into(),
                             ];
-                            match targets.iter_mut().find(|(l, p, _)| *l == labels && p == port) {
+                            match targets
+                                .iter_mut()
+                                .find(|(l, p, _)| *l == labels && p == port)
+                            {
                                 Some((_, _, ips)) => ips.push(*ip),
                                 None => targets.push((labels, *port, vec![*ip])),
                             }

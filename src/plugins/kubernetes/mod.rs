@@ -66,7 +66,11 @@ fn local_addresses() -> Vec<IpAddr> {
 
 impl Kubernetes {
     /// A plugin over an index someone else fills (tests, benchmarks).
-    pub fn with_index(config: KubernetesConfig, index: Arc<ClusterIndex>, own_addresses: Vec<IpAddr>) -> Kubernetes {
+    pub fn with_index(
+        config: KubernetesConfig,
+        index: Arc<ClusterIndex>,
+        own_addresses: Vec<IpAddr>,
+    ) -> Kubernetes {
         Kubernetes {
             config,
             index,
@@ -101,3 +105,6 @@ impl Kubernetes {
         &self.index
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -114,7 +114,10 @@ pub fn parse_dashed_ip(label: &str) -> Option<IpAddr> {
     if label.is_empty() || label.len() > 45 {
         return None;
     }
-    let text: String = label.chars().map(|c| if c == '-' { ':' } else { c }).collect();
+    let text: String = label
+        .chars()
+        .map(|c| if c == '-' { ':' } else { c })
+        .collect();
     text.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
@@ -197,32 +200,59 @@ mod tests {
         // The last label must be svc or pod.
         assert_eq!(parse(&["web", "shop", "other"]), ClusterName::Unknown);
         // Two labels left of the service without underscores, and too many labels.
-        assert_eq!(parse(&["x", "y", "web", "shop", "svc"]), ClusterName::Unknown);
-        assert_eq!(parse(&["a", "b", "c", "web", "shop", "svc"]), ClusterName::Unknown);
+        assert_eq!(
+            parse(&["x", "y", "web", "shop", "svc"]),
+            ClusterName::Unknown
+        );
+        assert_eq!(
+            parse(&["a", "b", "c", "web", "shop", "svc"]),
+            ClusterName::Unknown
+        );
         // TOB-CDNS-9: empty labels must not panic.
         assert_eq!(parse(&["", "", "web", "ns", "svc"]), ClusterName::Unknown);
         assert_eq!(parse(&["_", "_", "web", "ns", "svc"]), ClusterName::Unknown);
-        assert_eq!(parse(&["o", "po", "pod"]), ClusterName::Pod { namespace: "po", ip: None });
+        assert_eq!(
+            parse(&["o", "po", "pod"]),
+            ClusterName::Pod {
+                namespace: "po",
+                ip: None
+            }
+        );
     }
 
     #[test]
     fn dashed_ip_forms() {
-        assert_eq!(parse_dashed_ip("192-168-1-1"), Some("192.168.1.1".parse().expect("ip")));
+        assert_eq!(
+            parse_dashed_ip("192-168-1-1"),
+            Some("192.168.1.1".parse().expect("ip"))
+        );
         assert_eq!(parse_dashed_ip("1-2-3"), None);
         assert_eq!(parse_dashed_ip("1-2-3-256"), None);
         assert_eq!(parse_dashed_ip("a-b-c-d"), None);
-        assert_eq!(parse_dashed_ip("fd00--1"), Some("fd00::1".parse().expect("ip")));
+        assert_eq!(
+            parse_dashed_ip("fd00--1"),
+            Some("fd00::1".parse().expect("ip"))
+        );
         assert_eq!(parse_dashed_ip("1-2-3-4-5"), None);
         assert_eq!(parse_dashed_ip(""), None);
     }
 
     #[test]
     fn dashed_ip_round_trips_for_v4_and_v6() {
-        for text in ["10.0.0.2", "fd00::1", "5678:abcd::", "::1", "2001:db8:0:1:2:3:4:5"] {
+        for text in [
+            "10.0.0.2",
+            "fd00::1",
+            "5678:abcd::",
+            "::1",
+            "2001:db8:0:1:2:3:4:5",
+        ] {
             let ip: IpAddr = text.parse().expect("ip");
             assert_eq!(parse_dashed_ip(&dashed_ip(&ip)), Some(ip), "{text}");
         }
-        assert_eq!(dashed_ip(&"5678:abcd::".parse().expect("ip")), "5678-abcd--0");
+        assert_eq!(
+            dashed_ip(&"5678:abcd::".parse().expect("ip")),
+            "5678-abcd--0"
+        );
     }
 
     proptest! {

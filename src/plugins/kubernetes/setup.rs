@@ -79,15 +79,19 @@ pub fn is_reverse_zone(zone: &Name) -> bool {
 }
 
 fn fqdn(text: &str, d: &Directive) -> Result<Name, ConfigError> {
-    let mut name = Name::from_ascii(text).map_err(|e| d.error(format!("invalid zone {text:?}: {e}")))?;
+    let mut name =
+        Name::from_ascii(text).map_err(|e| d.error(format!("invalid zone {text:?}: {e}")))?;
     name.set_fqdn(true);
     Ok(name.to_lowercase())
 }
 
-fn one_arg<'a>(d: &'a Directive) -> Result<&'a str, ConfigError> {
+fn one_arg(d: &Directive) -> Result<&str, ConfigError> {
     match d.args.as_slice() {
         [arg] => Ok(arg.text.as_str()),
-        _ => Err(d.error(format!("kubernetes: {} takes exactly one argument", d.name.text))),
+        _ => Err(d.error(format!(
+            "kubernetes: {} takes exactly one argument",
+            d.name.text
+        ))),
     }
 }
 
@@ -100,7 +104,10 @@ fn no_args(d: &Directive) -> Result<(), ConfigError> {
 }
 
 /// Parse `directive` in a server block serving `block_zones`. Every error is collected.
-pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesConfig, Vec<ConfigError>> {
+pub fn parse(
+    directive: &Directive,
+    block_zones: &[Name],
+) -> Result<KubernetesConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut zones = Vec::new();
     for arg in &directive.args {
@@ -146,9 +153,9 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
         }
     }
     if !config.namespaces.is_empty() && config.namespace_labels.is_some() {
-        errors.push(directive.error(
-            "kubernetes: namespaces and namespace_labels cannot both be set",
-        ));
+        errors.push(
+            directive.error("kubernetes: namespaces and namespace_labels cannot both be set"),
+        );
     }
     if config.manifests.is_none() && errors.is_empty() {
         errors.push(directive.error(
@@ -162,7 +169,11 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
     }
 }
 
-fn parse_option(d: &Directive, config: &mut KubernetesConfig, base_dir: &Path) -> Result<(), ConfigError> {
+fn parse_option(
+    d: &Directive,
+    config: &mut KubernetesConfig,
+    base_dir: &Path,
+) -> Result<(), ConfigError> {
     match d.name.text.as_str() {
         "manifests" => {
             let dir = Path::new(one_arg(d)?);
@@ -229,10 +240,17 @@ fn parse_option(d: &Directive, config: &mut KubernetesConfig, base_dir: &Path) -
         },
         "startup_timeout" => {
             let text = one_arg(d)?;
-            config.startup_timeout = parse_duration(text)
-                .ok_or_else(|| d.error(format!("kubernetes: startup_timeout {text:?}: not a duration")))?;
+            config.startup_timeout = parse_duration(text).ok_or_else(|| {
+                d.error(format!(
+                    "kubernetes: startup_timeout {text:?}: not a duration"
+                ))
+            })?;
         }
-        "endpoint" | "kubeconfig" | "tls" | "apiserver_qps" | "apiserver_burst"
+        "endpoint"
+        | "kubeconfig"
+        | "tls"
+        | "apiserver_qps"
+        | "apiserver_burst"
         | "apiserver_max_inflight" => {
             return Err(d.error(format!(
                 "kubernetes: {}: the API server source is not in this build yet; use `manifests DIR`",
@@ -257,15 +275,18 @@ mod tests {
     use crate::config::Corefile;
 
     fn parse_block(body: &str) -> Result<KubernetesConfig, Vec<ConfigError>> {
-        let text = format!(".:53 {{\n  kubernetes cluster.local in-addr.arpa ip6.arpa {{\n{body}\n  }}\n}}\n");
+        let text = format!(
+            ".:53 {{\n  kubernetes cluster.local in-addr.arpa ip6.arpa {{\n{body}\n  }}\n}}\n"
+        );
         let core = Corefile::parse("/etc/Corefile", &text, Path::new("/etc")).expect("syntax");
         parse(&core.blocks[0].directives[0], &[Name::root()])
     }
 
     #[test]
     fn options_and_defaults() {
-        let c = parse_block("manifests demo\npods insecure\nfallthrough in-addr.arpa ip6.arpa\nttl 30")
-            .expect("valid");
+        let c =
+            parse_block("manifests demo\npods insecure\nfallthrough in-addr.arpa ip6.arpa\nttl 30")
+                .expect("valid");
         assert_eq!(c.ttl, 30);
         assert_eq!(c.pods, PodMode::Insecure);
         assert_eq!(c.primary_zone.to_ascii(), "cluster.local.");
@@ -283,9 +304,18 @@ mod tests {
         let errs = parse_block("manifests demo\nttl 4000\npods maybe\nwhatever").unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 3, "{text:?}");
-        assert!(text[0].starts_with("/etc/Corefile:4: kubernetes: ttl"), "{text:?}");
-        assert!(text[1].starts_with("/etc/Corefile:5: kubernetes: pods"), "{text:?}");
-        assert!(text[2].contains("unknown property \"whatever\""), "{text:?}");
+        assert!(
+            text[0].starts_with("/etc/Corefile:4: kubernetes: ttl"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].starts_with("/etc/Corefile:5: kubernetes: pods"),
+            "{text:?}"
+        );
+        assert!(
+            text[2].contains("unknown property \"whatever\""),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -43,8 +43,9 @@ pub fn parse(d: &Directive) -> Result<LogConfig, ConfigError> {
                 other => other.to_string(),
             };
         } else {
-            let mut name = Name::from_ascii(&arg.text)
-                .map_err(|e| ConfigError::at(arg, format!("log: invalid name {:?}: {e}", arg.text)))?;
+            let mut name = Name::from_ascii(&arg.text).map_err(|e| {
+                ConfigError::at(arg, format!("log: invalid name {:?}: {e}", arg.text))
+            })?;
             name.set_fqdn(true);
             names.push(name);
         }
@@ -72,7 +73,9 @@ pub fn parse(d: &Directive) -> Result<LogConfig, ConfigError> {
                 other => {
                     return Err(ConfigError::at(
                         class,
-                        format!("log: unknown class {other:?}; expected success, denial, error or all"),
+                        format!(
+                            "log: unknown class {other:?}; expected success, denial, error or all"
+                        ),
                     ));
                 }
             }
@@ -169,7 +172,9 @@ impl Plugin for Log {
         if request.depth > 0 {
             return;
         }
-        if !self.config.names.is_empty() && !self.config.names.iter().any(|n| n.zone_of(&request.name)) {
+        if !self.config.names.is_empty()
+            && !self.config.names.iter().any(|n| n.zone_of(&request.name))
+        {
             return;
         }
         let answer = summary.answer;
