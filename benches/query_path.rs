@@ -1,4 +1,3 @@
-#![allow(missing_docs)]
 //! The in-process query path: wire bytes → checks → chain → kubernetes answer → wire bytes,
 //! through the same `handle` function the UDP loop calls. Run: `cargo bench --bench query_path`.
 
