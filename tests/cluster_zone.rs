@@ -25,7 +25,10 @@ fn demo_manifests() -> Vec<(String, String)> {
 
 fn demo_server() -> TestServer {
     let files = demo_manifests();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     TestServer::start(
         &support::cluster_corefile("pods insecure\n    fallthrough in-addr.arpa ip6.arpa"),
         &refs,
@@ -50,7 +53,13 @@ fn assert_negative(message: &Message, rcode: ResponseCode) {
 async fn cluster_ip_service_answers_over_udp_and_tcp() {
     let server = demo_server();
     for via in [Via::Udp, Via::Tcp] {
-        let m = ask(server.addr, via, "frontend.default.svc.cluster.local.", RecordType::A).await;
+        let m = ask(
+            server.addr,
+            via,
+            "frontend.default.svc.cluster.local.",
+            RecordType::A,
+        )
+        .await;
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         assert!(m.metadata.authoritative);
         assert_eq!(answers(&m), vec!["10.96.120.15"], "{via:?}");
@@ -61,9 +70,21 @@ async fn cluster_ip_service_answers_over_udp_and_tcp() {
 #[tokio::test]
 async fn headless_service_answers_only_ready_endpoints_and_srv_carries_glue() {
     let server = demo_server();
-    let a = ask(server.addr, Via::Udp, "web.default.svc.cluster.local.", RecordType::A).await;
+    let a = ask(
+        server.addr,
+        Via::Udp,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
     assert_eq!(answers(&a), vec!["192.168.0.20", "192.168.1.20"]);
-    let srv = ask(server.addr, Via::Udp, "_http._tcp.web.default.svc.cluster.local.", RecordType::SRV).await;
+    let srv = ask(
+        server.addr,
+        Via::Udp,
+        "_http._tcp.web.default.svc.cluster.local.",
+        RecordType::SRV,
+    )
+    .await;
     assert_eq!(
         answers(&srv),
         vec![
@@ -71,36 +92,91 @@ async fn headless_service_answers_only_ready_endpoints_and_srv_carries_glue() {
             "0 50 80 web-1.web.default.svc.cluster.local."
         ]
     );
-    let glue: Vec<String> = srv.additionals.iter().map(|r| format!("{} {}", r.name, r.data)).collect();
-    assert!(glue.contains(&"web-0.web.default.svc.cluster.local. 192.168.0.20".to_string()), "{glue:?}");
-    let host = ask(server.addr, Via::Tcp, "web-1.web.default.svc.cluster.local.", RecordType::A).await;
+    let glue: Vec<String> = srv
+        .additionals
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.data))
+        .collect();
+    assert!(
+        glue.contains(&"web-0.web.default.svc.cluster.local. 192.168.0.20".to_string()),
+        "{glue:?}"
+    );
+    let host = ask(
+        server.addr,
+        Via::Tcp,
+        "web-1.web.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
     assert_eq!(answers(&host), vec!["192.168.1.20"]);
 }
 
 #[tokio::test]
 async fn not_ready_endpoints_are_never_handed_out() {
     let server = demo_server();
-    let m = ask(server.addr, Via::Udp, "192-168-1-11.frontend.default.svc.cluster.local.", RecordType::A).await;
+    let m = ask(
+        server.addr,
+        Via::Udp,
+        "192-168-1-11.frontend.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
     assert_negative(&m, ResponseCode::NXDomain);
-    let ptr = ask(server.addr, Via::Udp, "10.0.168.192.in-addr.arpa.", RecordType::PTR).await;
-    assert_eq!(answers(&ptr), vec!["192-168-0-10.frontend.default.svc.cluster.local."]);
+    let ptr = ask(
+        server.addr,
+        Via::Udp,
+        "10.0.168.192.in-addr.arpa.",
+        RecordType::PTR,
+    )
+    .await;
+    assert_eq!(
+        answers(&ptr),
+        vec!["192-168-0-10.frontend.default.svc.cluster.local."]
+    );
 }
 
 #[tokio::test]
 async fn ptr_answers_for_service_and_endpoint_addresses() {
     let server = demo_server();
-    let svc = ask(server.addr, Via::Udp, "10.0.96.10.in-addr.arpa.", RecordType::PTR).await;
-    assert_eq!(answers(&svc), vec!["kube-dns.kube-system.svc.cluster.local."]);
-    let ep = ask(server.addr, Via::Tcp, "20.0.168.192.in-addr.arpa.", RecordType::PTR).await;
+    let svc = ask(
+        server.addr,
+        Via::Udp,
+        "10.0.96.10.in-addr.arpa.",
+        RecordType::PTR,
+    )
+    .await;
+    assert_eq!(
+        answers(&svc),
+        vec!["kube-dns.kube-system.svc.cluster.local."]
+    );
+    let ep = ask(
+        server.addr,
+        Via::Tcp,
+        "20.0.168.192.in-addr.arpa.",
+        RecordType::PTR,
+    )
+    .await;
     assert_eq!(answers(&ep), vec!["web-0.web.default.svc.cluster.local."]);
-    let unknown = ask(server.addr, Via::Udp, "1.2.3.4.in-addr.arpa.", RecordType::PTR).await;
+    let unknown = ask(
+        server.addr,
+        Via::Udp,
+        "1.2.3.4.in-addr.arpa.",
+        RecordType::PTR,
+    )
+    .await;
     assert_negative(&unknown, ResponseCode::NXDomain);
 }
 
 #[tokio::test]
 async fn external_name_is_a_cname() {
     let server = demo_server();
-    let m = ask(server.addr, Via::Udp, "docs.default.svc.cluster.local.", RecordType::A).await;
+    let m = ask(
+        server.addr,
+        Via::Udp,
+        "docs.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(m.answers.len(), 1);
     match &m.answers[0].data {
@@ -112,18 +188,42 @@ async fn external_name_is_a_cname() {
 #[tokio::test]
 async fn pod_names_answer_their_dashed_ip() {
     let server = demo_server();
-    let m = ask(server.addr, Via::Udp, "192-168-1-1.default.pod.cluster.local.", RecordType::A).await;
+    let m = ask(
+        server.addr,
+        Via::Udp,
+        "192-168-1-1.default.pod.cluster.local.",
+        RecordType::A,
+    )
+    .await;
     assert_eq!(answers(&m), vec!["192.168.1.1"]);
-    let missing_ns = ask(server.addr, Via::Udp, "192-168-1-1.nowhere.pod.cluster.local.", RecordType::A).await;
+    let missing_ns = ask(
+        server.addr,
+        Via::Udp,
+        "192-168-1-1.nowhere.pod.cluster.local.",
+        RecordType::A,
+    )
+    .await;
     assert_negative(&missing_ns, ResponseCode::NXDomain);
 }
 
 #[tokio::test]
 async fn nxdomain_and_nodata_carry_exactly_one_soa() {
     let server = demo_server();
-    let nx = ask(server.addr, Via::Udp, "missing.default.svc.cluster.local.", RecordType::A).await;
+    let nx = ask(
+        server.addr,
+        Via::Udp,
+        "missing.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
     assert_negative(&nx, ResponseCode::NXDomain);
-    let nodata = ask(server.addr, Via::Tcp, "frontend.default.svc.cluster.local.", RecordType::AAAA).await;
+    let nodata = ask(
+        server.addr,
+        Via::Tcp,
+        "frontend.default.svc.cluster.local.",
+        RecordType::AAAA,
+    )
+    .await;
     assert_negative(&nodata, ResponseCode::NoError);
     match &nodata.authorities[0].data {
         RData::SOA(soa) => {
@@ -137,7 +237,13 @@ async fn nxdomain_and_nodata_carry_exactly_one_soa() {
 #[tokio::test]
 async fn dns_version_soa_and_ns_at_the_apex() {
     let server = demo_server();
-    let txt = ask(server.addr, Via::Udp, "dns-version.cluster.local.", RecordType::TXT).await;
+    let txt = ask(
+        server.addr,
+        Via::Udp,
+        "dns-version.cluster.local.",
+        RecordType::TXT,
+    )
+    .await;
     assert_eq!(answers(&txt), vec!["1.1.0"]);
     assert_eq!(txt.answers[0].ttl, 28800);
     let soa = ask(server.addr, Via::Udp, "cluster.local.", RecordType::SOA).await;
@@ -149,9 +255,21 @@ async fn dns_version_soa_and_ns_at_the_apex() {
 #[tokio::test]
 async fn answers_keep_the_question_case() {
     let server = demo_server();
-    let m = ask(server.addr, Via::Udp, "FrontEnd.Default.SVC.Cluster.Local.", RecordType::A).await;
-    assert_eq!(m.answers[0].name.to_ascii(), "FrontEnd.Default.SVC.Cluster.Local.");
-    assert_eq!(m.queries[0].name().to_ascii(), "FrontEnd.Default.SVC.Cluster.Local.");
+    let m = ask(
+        server.addr,
+        Via::Udp,
+        "FrontEnd.Default.SVC.Cluster.Local.",
+        RecordType::A,
+    )
+    .await;
+    assert_eq!(
+        m.answers[0].name.to_ascii(),
+        "FrontEnd.Default.SVC.Cluster.Local."
+    );
+    assert_eq!(
+        m.queries[0].name().to_ascii(),
+        "FrontEnd.Default.SVC.Cluster.Local."
+    );
 }
 
 #[tokio::test]
@@ -165,7 +283,10 @@ async fn names_no_block_serves_are_refused() {
 async fn zone_transfer_is_refused_over_tcp() {
     let server = demo_server();
     let mut stream = support::tcp_connect(server.addr);
-    support::tcp_send(&mut stream, &support::query_bytes("cluster.local.", RecordType::AXFR, 7));
+    support::tcp_send(
+        &mut stream,
+        &support::query_bytes("cluster.local.", RecordType::AXFR, 7),
+    );
     let reply = support::decode(&support::tcp_receive(&mut stream).expect("a reply"));
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
     assert!(reply.answers.is_empty());
