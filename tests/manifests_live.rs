@@ -1,0 +1,110 @@
+//! The `manifests` source: live changes reach answers, bad documents are skipped and reported.
+
+mod support;
+
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use support::{TestServer, decode, query_bytes, raw_udp, wait_for};
+
+const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n";
+
+fn service(name: &str, ip: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{clusterIP: {ip}}}\n"
+    )
+}
+
+/// The rcode and A records for `name`.
+fn lookup(server: &TestServer, name: &str) -> (ResponseCode, Vec<String>) {
+    let reply = raw_udp(
+        server.addr,
+        &query_bytes(name, RecordType::A, 3),
+        Duration::from_secs(2),
+    )
+    .expect("a reply");
+    let m = decode(&reply);
+    (
+        m.metadata.response_code,
+        m.answers.iter().map(|r| r.data.to_string()).collect(),
+    )
+}
+
+#[test]
+fn added_changed_and_removed_files_are_served_live() {
+    let server = TestServer::start(&support::cluster_corefile(""), &[("ns.yaml", NS)]);
+    let name = "late.default.svc.cluster.local.";
+    assert_eq!(lookup(&server, name).0, ResponseCode::NXDomain);
+
+    std::fs::write(
+        server.manifests().join("late.yaml"),
+        service("late", "10.0.0.7"),
+    )
+    .expect("write");
+    wait_for(Duration::from_secs(5), "the new service", || {
+        lookup(&server, name) == (ResponseCode::NoError, vec!["10.0.0.7".to_string()])
+    });
+
+    std::fs::write(
+        server.manifests().join("late.yaml"),
+        service("late", "10.0.0.8"),
+    )
+    .expect("write");
+    wait_for(Duration::from_secs(5), "the changed address", || {
+        lookup(&server, name).1 == vec!["10.0.0.8".to_string()]
+    });
+
+    std::fs::remove_file(server.manifests().join("late.yaml")).expect("remove");
+    wait_for(Duration::from_secs(5), "the service to go", || {
+        lookup(&server, name).0 == ResponseCode::NXDomain
+    });
+}
+
+#[test]
+fn a_bad_document_is_skipped_reported_and_the_rest_served() {
+    let bad = format!(
+        "{}---\n{}",
+        service("good", "10.0.0.1"),
+        service("bad", "300.1.1.1")
+    );
+    let server = TestServer::start(
+        &support::cluster_corefile(""),
+        &[("ns.yaml", NS), ("mixed.yaml", &bad)],
+    );
+    assert_eq!(
+        lookup(&server, "good.default.svc.cluster.local.").1,
+        vec!["10.0.0.1".to_string()]
+    );
+    assert_eq!(
+        lookup(&server, "bad.default.svc.cluster.local.").0,
+        ResponseCode::NXDomain
+    );
+    wait_for(Duration::from_secs(5), "the problem in the log", || {
+        server
+            .log()
+            .contains("mixed.yaml: document 2: Service bad: invalid spec.clusterIP")
+    });
+}
+
+#[test]
+fn a_file_that_turns_bad_keeps_the_other_files_serving() {
+    let server = TestServer::start(
+        &support::cluster_corefile(""),
+        &[
+            ("ns.yaml", NS),
+            ("a.yaml", &service("a", "10.0.0.1")),
+            ("b.yaml", &service("b", "10.0.0.2")),
+        ],
+    );
+    std::fs::write(server.manifests().join("b.yaml"), "kind: [unclosed\n").expect("write");
+    wait_for(
+        Duration::from_secs(5),
+        "the broken file to be reported",
+        || server.log().contains("b.yaml: document 1:"),
+    );
+    assert_eq!(
+        lookup(&server, "a.default.svc.cluster.local.").1,
+        vec!["10.0.0.1".to_string()]
+    );
+}

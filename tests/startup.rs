@@ -1,0 +1,152 @@
+//! Flags, exit codes and start-up errors of the binary.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{BINARY, TestServer};
+
+fn run_with_corefile(corefile: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("Corefile"), corefile).expect("write");
+    Command::new(BINARY)
+        .args(["-conf", "Corefile"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run")
+}
+
+#[test]
+fn a_bad_corefile_exits_1_with_file_and_line() {
+    let out = run_with_corefile(".:1053 {\n  errors\n  whoami\n}\n");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, errors, kubernetes, log"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let out = run_with_corefile(
+        ".:1053 {\n  kubernetes cluster.local {\n    manifests m\n    ttl 9999\n    pods sometimes\n  }\n}\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Corefile:4: kubernetes: ttl"), "{stderr}");
+    assert!(stderr.contains("Corefile:5: kubernetes: pods"), "{stderr}");
+}
+
+#[test]
+fn a_syntax_error_exits_1_with_file_and_line() {
+    let out = run_with_corefile(".:1053 {\n  log {\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Corefile:2: block of 'log' has no closing '}'")
+    );
+}
+
+#[test]
+fn a_missing_manifests_directory_stops_startup() {
+    let out = run_with_corefile(
+        ".:1053 {\n  kubernetes cluster.local {\n    manifests nowhere\n  }\n}\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("manifests directory"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_missing_corefile_exits_1() {
+    let out = Command::new(BINARY)
+        .args(["-conf", "/nonexistent/Corefile"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/Corefile:0: cannot read"));
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let out = Command::new(BINARY)
+        .args(["-nosuchflag"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BINARY)
+        .args(["-dns.port", "notaport"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn version_and_plugins_flags_in_go_style() {
+    for flag in ["-version", "--version"] {
+        let out = Command::new(BINARY).arg(flag).output().expect("run");
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("clusterdns-"));
+    }
+    let out = Command::new(BINARY).arg("-plugins").output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dns.kubernetes") && text.contains("dns.log"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dns_port_flag_sets_the_port_of_blocks_without_one() {
+    let port = support::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("m")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("Corefile"),
+        "cluster.local {\n  bind 127.0.0.1\n  kubernetes {\n    manifests m\n  }\n}\n",
+    )
+    .expect("write");
+    let mut child = Command::new(BINARY)
+        .args(["-conf=Corefile", "-dns.port", &port.to_string(), "-quiet"])
+        .current_dir(dir.path())
+        .spawn()
+        .expect("spawn");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let probe = support::query_bytes(
+        "dns-version.cluster.local.",
+        hickory_proto::rr::RecordType::TXT,
+        1,
+    );
+    support::wait_for(
+        Duration::from_secs(10),
+        "an answer on the -dns.port port",
+        || support::raw_udp(addr, &probe, Duration::from_millis(100)).is_some(),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn sigterm_stops_the_server_with_status_0() {
+    let mut server = TestServer::start(&support::cluster_corefile(""), &[]);
+    let status = server.terminate(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_port_in_use_stops_startup() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let out = run_with_corefile(&format!(".:{port} {{\n  bind 127.0.0.1\n  log\n}}\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listen on 127.0.0.1"),
+        "{out:?}"
+    );
+}
