@@ -1,6 +1,9 @@
 //! The in-process query path: wire bytes → checks → chain → kubernetes answer → wire bytes,
 //! through the same `handle` function the UDP loop calls. Run: `cargo bench --bench query_path`.
 
+// criterion's macros generate public functions without docs.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
