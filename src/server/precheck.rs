@@ -261,3 +261,41 @@ mod tests {
         assert_eq!(scan_name(&b, 12), Err(NameProblem::Truncated));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever arrives, the checks return without panicking, and every reply they build
+        /// decodes and carries the request's ID.
+        #[test]
+        fn any_bytes_get_a_clear_outcome(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let source = SocketAddr::from(([127, 0, 0, 1], 5353));
+            if let Checked::Reply(reply) = check(&bytes, source, Transport::Udp) {
+                let decoded = Message::from_vec(&reply).expect("our replies decode");
+                prop_assert_eq!(decoded.metadata.id, u16::from_be_bytes([bytes[0], bytes[1]]));
+            }
+        }
+    }
+
+    #[test]
+    fn source_port_zero_and_broadcast_sources_are_dropped() {
+        let query = {
+            let mut m = Message::query();
+            m.add_query(Query::query(
+                hickory_proto::rr::Name::root(),
+                hickory_proto::rr::RecordType::NS,
+            ));
+            m.to_vec().expect("encode")
+        };
+        for source in ["127.0.0.1:0", "0.0.0.0:53", "255.255.255.255:53"] {
+            let source: SocketAddr = source.parse().expect("addr");
+            assert!(
+                matches!(check(&query, source, Transport::Udp), Checked::Drop),
+                "{source}"
+            );
+        }
+    }
+}

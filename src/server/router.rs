@@ -81,3 +81,88 @@ impl Resolve for Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{Next, Plugin, Transport};
+    use hickory_proto::rr::{DNSClass, RecordType};
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    struct Panics {
+        later: bool,
+    }
+
+    impl Plugin for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+        fn serve(&self, request: &Request, _: Next<'_>, _: &dyn Resolve) -> Served {
+            if self.later {
+                let name = request.name.to_string();
+                Served::Pending(Box::pin(async move { panic!("boom later for {name}") }))
+            } else {
+                panic!("boom now")
+            }
+        }
+    }
+
+    fn request(name: &str) -> Request {
+        Request {
+            id: 1,
+            name: Name::from_ascii(name).expect("name"),
+            qtype: RecordType::A,
+            qclass: DNSClass::IN,
+            recursion_desired: false,
+            checking_disabled: false,
+            dnssec_ok: false,
+            edns_udp_size: None,
+            source: SocketAddr::from(([127, 0, 0, 1], 1)),
+            transport: Transport::Udp,
+            wire_size: 30,
+            received_at: Instant::now(),
+            depth: 0,
+        }
+    }
+
+    fn router(later: bool) -> Router {
+        let chain = Arc::new(Chain::new(vec![Arc::new(Panics { later })]));
+        Router::new(vec![(Name::from_ascii("example.").expect("zone"), chain)])
+    }
+
+    #[test]
+    fn a_panicking_plugin_gives_servfail_for_that_request_only() {
+        let dispatched = router(false).dispatch(&request("a.example."));
+        match dispatched.served {
+            Served::Ready(answer) => assert_eq!(answer.rcode, ResponseCode::ServFail),
+            Served::Pending(_) => panic!("expected an answer at once"),
+        }
+        let Served::Pending(future) = router(true).dispatch(&request("a.example.")).served else {
+            panic!("expected a pending answer");
+        };
+        let answer = future.now_or_never().expect("ready");
+        assert_eq!(answer.rcode, ResponseCode::ServFail);
+    }
+
+    #[test]
+    fn names_outside_every_zone_are_refused_and_the_longest_zone_wins() {
+        let outer = Arc::new(Chain::new(Vec::new()));
+        let inner = Arc::new(Chain::new(Vec::new()));
+        let r = Router::new(vec![
+            (Name::from_ascii("example.").expect("zone"), outer.clone()),
+            (
+                Name::from_ascii("sub.example.").expect("zone"),
+                inner.clone(),
+            ),
+        ]);
+        let chain = r.chain_for(&Name::from_ascii("a.SUB.example.").expect("name"));
+        assert!(chain.is_some_and(|c| Arc::ptr_eq(c, &inner)));
+        let refused = r.dispatch(&request("example.org."));
+        assert!(refused.chain.is_none());
+        match refused.served {
+            Served::Ready(answer) => assert_eq!(answer.rcode, ResponseCode::Refused),
+            Served::Pending(_) => panic!("ready"),
+        }
+    }
+}

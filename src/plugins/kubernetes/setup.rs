@@ -72,10 +72,15 @@ impl KubernetesConfig {
     }
 }
 
-/// Whether `zone` is a reverse zone.
+/// Whether `zone` is a reverse zone (under `in-addr.arpa.` or `ip6.arpa.`).
 pub fn is_reverse_zone(zone: &Name) -> bool {
-    let arpa = |z: &str| Name::from_ascii(z).is_ok_and(|z| z.zone_of(zone));
-    arpa("in-addr.arpa.") || arpa("ip6.arpa.")
+    let mut labels = zone.iter().rev();
+    matches!(
+        (labels.next(), labels.next()),
+        (Some(arpa), Some(kind))
+            if arpa.eq_ignore_ascii_case(b"arpa")
+                && (kind.eq_ignore_ascii_case(b"in-addr") || kind.eq_ignore_ascii_case(b"ip6"))
+    )
 }
 
 fn fqdn(text: &str, d: &Directive) -> Result<Name, ConfigError> {
@@ -316,6 +321,24 @@ mod tests {
             text[2].contains("unknown property \"whatever\""),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn reverse_zones_are_recognised() {
+        for (zone, reverse) in [
+            ("in-addr.arpa.", true),
+            ("10.IN-ADDR.arpa.", true),
+            ("d.f.ip6.arpa.", true),
+            ("cluster.local.", false),
+            ("arpa.", false),
+            ("in-addr.arpa.example.", false),
+        ] {
+            assert_eq!(
+                is_reverse_zone(&Name::from_ascii(zone).expect("name")),
+                reverse,
+                "{zone}"
+            );
+        }
     }
 
     #[test]
