@@ -23,8 +23,12 @@ fn demo_manifests() -> Vec<(String, String)> {
     files
 }
 
+/// An ExternalName pointing back into the cluster zone.
+const ALIAS: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: alias, namespace: default}\nspec: {type: ExternalName, externalName: frontend.default.svc.cluster.local}\n";
+
 fn demo_server() -> TestServer {
-    let files = demo_manifests();
+    let mut files = demo_manifests();
+    files.push(("alias.yaml".into(), ALIAS.into()));
     let refs: Vec<(&str, &str)> = files
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
@@ -290,4 +294,29 @@ async fn zone_transfer_is_refused_over_tcp() {
     let reply = support::decode(&support::tcp_receive(&mut stream).expect("a reply"));
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
     assert!(reply.answers.is_empty());
+}
+
+#[tokio::test]
+async fn external_name_into_the_cluster_zone_is_chased_to_its_address() {
+    let server = demo_server();
+    let m = ask(
+        server.addr,
+        Via::Udp,
+        "alias.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    let got: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| format!("{} {}", r.record_type(), r.data))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "CNAME frontend.default.svc.cluster.local.",
+            "A 10.96.120.15"
+        ]
+    );
 }
