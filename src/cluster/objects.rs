@@ -220,8 +220,10 @@ impl Namespace {
 }
 
 impl Service {
-    /// Strip a v1 Service.
-    pub fn from_api(svc: &core::Service) -> Result<Service, ObjectError> {
+    /// Strip a v1 Service. Parts that do not fit (one bad address among several, a port with a
+    /// bad protocol or number) are left out and described in `skipped`; a Service with nothing
+    /// usable left is an error.
+    pub fn from_api(svc: &core::Service, skipped: &mut Vec<String>) -> Result<Service, ObjectError> {
         let name = svc
             .metadata
             .name
@@ -237,25 +239,39 @@ impl Service {
         } else if spec.cluster_ip.as_deref() == Some("None") {
             ServiceKind::Headless
         } else {
-            let mut ips = Vec::new();
-            match (&spec.cluster_ips, &spec.cluster_ip) {
-                (Some(list), _) if !list.is_empty() => {
-                    for ip in list {
-                        ips.push(parse_ip("spec.clusterIPs", ip)?);
+            let listed: Vec<&String> = match (&spec.cluster_ips, &spec.cluster_ip) {
+                (Some(list), _) if !list.is_empty() => list.iter().collect(),
+                (_, Some(ip)) if !ip.is_empty() => vec![ip],
+                _ => return Err(ObjectError::Missing("spec.clusterIP")),
+            };
+            let mut ips = Vec::with_capacity(listed.len());
+            let mut first_error = None;
+            for text in listed {
+                match parse_ip("spec.clusterIP", text) {
+                    Ok(ip) => ips.push(ip),
+                    Err(e) => {
+                        skipped.push(e.to_string());
+                        first_error.get_or_insert(e);
                     }
                 }
-                (_, Some(ip)) if !ip.is_empty() => ips.push(parse_ip("spec.clusterIP", ip)?),
-                _ => return Err(ObjectError::Missing("spec.clusterIP")),
+            }
+            if ips.is_empty() {
+                return Err(first_error.unwrap_or(ObjectError::Missing("spec.clusterIP")));
             }
             ServiceKind::ClusterIp(ips)
         };
         let mut ports = Vec::new();
         for port in spec.ports.iter().flatten() {
-            ports.push(ServicePort {
-                name: Box::from(port.name.as_deref().unwrap_or("").to_ascii_lowercase()),
-                protocol: Protocol::parse(port.protocol.as_deref())?,
-                port: port_number("spec.ports[].port", port.port)?,
-            });
+            let parsed = Protocol::parse(port.protocol.as_deref())
+                .and_then(|protocol| Ok((protocol, port_number("spec.ports[].port", port.port)?)));
+            match parsed {
+                Ok((protocol, number)) => ports.push(ServicePort {
+                    name: Box::from(port.name.as_deref().unwrap_or("").to_ascii_lowercase()),
+                    protocol,
+                    port: number,
+                }),
+                Err(e) => skipped.push(format!("port skipped: {e}")),
+            }
         }
         Ok(Service {
             name: Arc::from(name),
@@ -267,8 +283,13 @@ impl Service {
 }
 
 impl EndpointSlice {
-    /// Strip a discovery.k8s.io/v1 EndpointSlice. FQDN slices carry no IPs and are refused.
-    pub fn from_api(slice: &discovery::EndpointSlice) -> Result<EndpointSlice, ObjectError> {
+    /// Strip a discovery.k8s.io/v1 EndpointSlice. FQDN slices carry no IPs and are refused, as
+    /// is a slice without its service-name label. Bad addresses and ports are left out and
+    /// described in `skipped`.
+    pub fn from_api(
+        slice: &discovery::EndpointSlice,
+        skipped: &mut Vec<String>,
+    ) -> Result<EndpointSlice, ObjectError> {
         let name = slice
             .metadata
             .name
@@ -294,14 +315,16 @@ impl EndpointSlice {
         for ep in &slice.endpoints {
             let mut addresses = Vec::with_capacity(ep.addresses.len());
             for address in &ep.addresses {
-                let ip = parse_ip("endpoints[].addresses", address)?;
-                if AddressFamily::of(&ip) != family {
-                    return Err(ObjectError::Invalid {
-                        field: "endpoints[].addresses (not of the slice's addressType)",
-                        value: address.clone(),
-                    });
+                match parse_ip("endpoints[].addresses", address) {
+                    Ok(ip) if AddressFamily::of(&ip) == family => addresses.push(ip),
+                    Ok(_) => skipped.push(format!(
+                        "address {address:?} skipped: not of the slice's addressType"
+                    )),
+                    Err(e) => skipped.push(format!("address skipped: {e}")),
                 }
-                addresses.push(ip);
+            }
+            if addresses.is_empty() {
+                continue;
             }
             let pod_name = ep
                 .target_ref
@@ -322,11 +345,16 @@ impl EndpointSlice {
         let mut ports = Vec::new();
         for port in slice.ports.iter().flatten() {
             let Some(number) = port.port else { continue };
-            ports.push(EndpointPort {
-                name: Box::from(port.name.as_deref().unwrap_or("").to_ascii_lowercase()),
-                protocol: Protocol::parse(port.protocol.as_deref())?,
-                port: port_number("ports[].port", number)?,
-            });
+            let parsed = Protocol::parse(port.protocol.as_deref())
+                .and_then(|protocol| Ok((protocol, port_number("ports[].port", number)?)));
+            match parsed {
+                Ok((protocol, number)) => ports.push(EndpointPort {
+                    name: Box::from(port.name.as_deref().unwrap_or("").to_ascii_lowercase()),
+                    protocol,
+                    port: number,
+                }),
+                Err(e) => skipped.push(format!("port skipped: {e}")),
+            }
         }
         Ok(EndpointSlice {
             name: Arc::from(name),
@@ -339,8 +367,8 @@ impl EndpointSlice {
 }
 
 impl Pod {
-    /// Strip a v1 Pod.
-    pub fn from_api(pod: &core::Pod) -> Result<Pod, ObjectError> {
+    /// Strip a v1 Pod. Bad addresses are left out and described in `skipped`.
+    pub fn from_api(pod: &core::Pod, skipped: &mut Vec<String>) -> Result<Pod, ObjectError> {
         let name = pod
             .metadata
             .name
@@ -348,15 +376,15 @@ impl Pod {
             .ok_or(ObjectError::Missing("metadata.name"))?;
         let status = pod.status.as_ref();
         let mut ips = Vec::new();
-        if let Some(list) = status.and_then(|s| s.pod_ips.as_ref()) {
-            for ip in list {
-                ips.push(parse_ip("status.podIPs", &ip.ip)?);
+        let listed: Vec<&str> = match status.and_then(|s| s.pod_ips.as_ref()) {
+            Some(list) if !list.is_empty() => list.iter().map(|ip| ip.ip.as_str()).collect(),
+            _ => status.and_then(|s| s.pod_ip.as_deref()).into_iter().collect(),
+        };
+        for text in listed {
+            match parse_ip("status.podIPs", text) {
+                Ok(ip) => ips.push(ip),
+                Err(e) => skipped.push(format!("address skipped: {e}")),
             }
-        }
-        if ips.is_empty()
-            && let Some(ip) = status.and_then(|s| s.pod_ip.as_deref())
-        {
-            ips.push(parse_ip("status.podIP", ip)?);
         }
         let live_phase = matches!(
             status.and_then(|s| s.phase.as_deref()),
@@ -382,7 +410,7 @@ mod tests {
 
     fn service(yaml: &str) -> Result<Service, ObjectError> {
         let svc: core::Service = serde_norway::from_str(yaml).expect("test yaml");
-        Service::from_api(&svc)
+        Service::from_api(&svc, &mut Vec::new())
     }
 
     #[test]
@@ -435,7 +463,9 @@ mod tests {
             "metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.0.1]\n- addresses: [10.1.0.2]\n  conditions: {ready: false}\nports: [{name: http, port: 8080}, {name: noport}]\n",
         )
         .expect("test yaml");
-        let slice = EndpointSlice::from_api(&slice).expect("valid");
+        let mut skipped = Vec::new();
+        let slice = EndpointSlice::from_api(&slice, &mut skipped).expect("valid");
+        assert!(skipped.is_empty(), "{skipped:?}");
         assert!(slice.endpoints[0].ready);
         assert!(!slice.endpoints[1].ready);
         assert_eq!(slice.ports.len(), 1, "a port without a number is left out");
@@ -448,6 +478,42 @@ mod tests {
             "metadata: {name: p, deletionTimestamp: '2026-01-01T00:00:00Z'}\nstatus: {phase: Running, podIP: 10.2.0.1}\n",
         )
         .expect("test yaml");
-        assert_eq!(Pod::from_api(&pod).expect("valid").phase, PodPhase::Gone);
+        assert_eq!(
+            Pod::from_api(&pod, &mut Vec::new()).expect("valid").phase,
+            PodPhase::Gone
+        );
+    }
+
+    #[test]
+    fn bad_parts_are_skipped_and_the_rest_kept() {
+        let svc: core::Service = serde_norway::from_str(
+            "metadata: {name: web}\nspec:\n  clusterIPs: [10.0.0.1, bogus]\n  ports: [{port: 80}, {port: 70000}, {port: 53, protocol: QUIC}]\n",
+        )
+        .expect("test yaml");
+        let mut skipped = Vec::new();
+        let svc = Service::from_api(&svc, &mut skipped).expect("kept");
+        assert_eq!(svc.kind, ServiceKind::ClusterIp(vec!["10.0.0.1".parse().expect("ip")]));
+        assert_eq!(svc.ports.len(), 1);
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+
+        let slice: discovery::EndpointSlice = serde_norway::from_str(
+            "metadata: {name: s, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.0.1]\n- addresses: ['fd00::1']\n- addresses: [nonsense]\n",
+        )
+        .expect("test yaml");
+        let mut skipped = Vec::new();
+        let slice = EndpointSlice::from_api(&slice, &mut skipped).expect("kept");
+        assert_eq!(slice.endpoints.len(), 1);
+        assert_eq!(skipped.len(), 2);
+    }
+
+    #[test]
+    fn slice_without_service_label_is_refused() {
+        let slice: discovery::EndpointSlice =
+            serde_norway::from_str("metadata: {name: s}\naddressType: IPv4\nendpoints: []\n")
+                .expect("test yaml");
+        assert_eq!(
+            EndpointSlice::from_api(&slice, &mut Vec::new()),
+            Err(ObjectError::Missing("label kubernetes.io/service-name"))
+        );
     }
 }

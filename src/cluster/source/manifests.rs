@@ -83,11 +83,17 @@ pub fn load_text(file: &str, text: &str, filter: &SourceFilter, loaded: &mut Loa
                 break;
             }
         };
-        if let Err(reason) = add_object(value, filter, &mut loaded.snapshot) {
+        let mut skipped = Vec::new();
+        if let Err(reason) = add_object(value, filter, &mut loaded.snapshot, &mut skipped) {
             loaded
                 .problems
                 .push(format!("{file}: document {number}: {reason}"));
         }
+        loaded.problems.extend(
+            skipped
+                .into_iter()
+                .map(|s| format!("{file}: document {number}: {s}")),
+        );
     }
 }
 
@@ -118,14 +124,23 @@ fn decode<T: serde::de::DeserializeOwned>(kind: &str, value: Value) -> Result<T,
     })
 }
 
-fn stripped<T>(
+/// Strip one object with `convert`; parts it skipped are reported as problems of the document.
+fn stripped<A, T>(
     kind: &str,
     name: Option<&String>,
-    result: Result<T, ObjectError>,
+    object: &A,
+    convert: fn(&A, &mut Vec<String>) -> Result<T, ObjectError>,
+    problems: &mut Vec<String>,
 ) -> Result<T, DocumentError> {
+    let mut skipped = Vec::new();
+    let result = convert(object, &mut skipped);
+    let name = name.cloned().unwrap_or_default();
+    if result.is_ok() {
+        problems.extend(skipped.into_iter().map(|s| format!("{kind} {name}: {s}")));
+    }
     result.map_err(|source| DocumentError::Object {
         kind: kind.to_string(),
-        name: name.cloned().unwrap_or_default(),
+        name,
         source,
     })
 }
@@ -134,6 +149,7 @@ fn add_object(
     value: Value,
     filter: &SourceFilter,
     out: &mut Snapshot,
+    problems: &mut Vec<String>,
 ) -> Result<(), DocumentError> {
     let api_version = value
         .get("apiVersion")
@@ -158,7 +174,7 @@ fn add_object(
                 .cloned()
                 .unwrap_or_default();
             for item in items {
-                add_object(item, filter, out)?;
+                add_object(item, filter, out, problems)?;
             }
         }
         ("v1", "Namespace") => {
@@ -170,7 +186,9 @@ fn add_object(
                 out.namespaces.push(stripped(
                     &kind,
                     ns.metadata.name.as_ref(),
-                    Namespace::from_api(&ns),
+                    &ns,
+                    |ns, _| Namespace::from_api(ns),
+                    problems,
                 )?);
             }
         }
@@ -180,7 +198,9 @@ fn add_object(
                 out.services.push(stripped(
                     &kind,
                     svc.metadata.name.as_ref(),
-                    Service::from_api(&svc),
+                    &svc,
+                    Service::from_api,
+                    problems,
                 )?);
             }
         }
@@ -193,7 +213,9 @@ fn add_object(
                 out.slices.push(stripped(
                     &kind,
                     slice.metadata.name.as_ref(),
-                    EndpointSlice::from_api(&slice),
+                    &slice,
+                    EndpointSlice::from_api,
+                    problems,
                 )?);
             }
         }
@@ -203,7 +225,9 @@ fn add_object(
                 out.pods.push(stripped(
                     &kind,
                     pod.metadata.name.as_ref(),
-                    Pod::from_api(&pod),
+                    &pod,
+                    Pod::from_api,
+                    problems,
                 )?);
             }
         }
