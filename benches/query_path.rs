@@ -76,13 +76,13 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
     index
 }
 
-fn router(index: Arc<ClusterIndex>) -> Router {
+fn router(index: Arc<ClusterIndex>) -> Arc<Router> {
     let text = ".:53 {\n kubernetes cluster.local in-addr.arpa {\n  manifests unused\n  pods insecure\n }\n}\n";
     let core = Corefile::parse("bench", text, Path::new(".")).expect("corefile");
     let config = setup::parse(&core.blocks[0].directives[0], &[Name::root()]).expect("config");
     let plugin: Arc<dyn Plugin> = Arc::new(Kubernetes::with_index(config, index, Vec::new()));
     let chain = Arc::new(Chain::new(vec![plugin]));
-    Router::new(vec![(Name::root(), chain)])
+    Arc::new(Router::new(vec![(Name::root(), chain)]))
 }
 
 fn query(name: &str, qtype: RecordType) -> Vec<u8> {

@@ -144,6 +144,9 @@ impl Served {
     }
 }
 
+/// A wait before a request may be served (the first sync of the cluster, at start-up).
+pub type StartupWait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// Resolves a name through the server's own zones and chains, for plugins that follow a CNAME
 /// out of their zone (ExternalName services). Implemented by the server's router.
 pub trait Resolve: Send + Sync {
@@ -176,6 +179,13 @@ pub trait Plugin: Send + Sync + 'static {
     /// Whether the plugin is ready to serve (readiness probe); `true` if it has no such state.
     fn ready(&self) -> bool {
         true
+    }
+
+    /// A wait the server must do before serving `request`, if any: the `kubernetes` plugin
+    /// holds its zones' queries until the first sync, up to `startup_timeout`. Called on every
+    /// query: must be cheap when there is nothing to wait for.
+    fn startup_wait(&self, _request: &Request) -> Option<StartupWait> {
+        None
     }
 }
 
@@ -221,6 +231,11 @@ impl Chain {
             rest: &self.plugins,
         }
         .serve(request, resolver)
+    }
+
+    /// The first wait a plugin asks for before `request` is served.
+    pub fn startup_wait(&self, request: &Request) -> Option<StartupWait> {
+        self.plugins.iter().find_map(|p| p.startup_wait(request))
     }
 
     /// Tell every plugin how the response went.

@@ -154,7 +154,7 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
     for block in plan.blocks {
         let mut plugins = Vec::with_capacity(block.plugins.len());
         for setup in block.plugins {
-            plugins.push(setup.start()?);
+            plugins.push(setup.start().await?);
         }
         chains.push(Arc::new(Chain::new(plugins)));
     }

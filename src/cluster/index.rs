@@ -73,7 +73,7 @@ pub struct Snapshot {
 }
 
 /// The cluster index. Writers are the sources; the query path only reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClusterIndex {
     namespaces: DashMap<Arc<str>, Arc<Namespace>>,
     services: DashMap<ServiceKey, Arc<Service>>,
@@ -86,7 +86,27 @@ pub struct ClusterIndex {
     pods: DashMap<ServiceKey, Arc<Pod>>,
     pod_ips: DashMap<IpAddr, Vec<Arc<Pod>>>,
     synced: AtomicBool,
+    /// Wakes queries waiting for the first sync (`startup_timeout`).
+    synced_signal: tokio::sync::watch::Sender<bool>,
     modified: AtomicU64,
+}
+
+impl Default for ClusterIndex {
+    fn default() -> Self {
+        ClusterIndex {
+            namespaces: DashMap::new(),
+            services: DashMap::new(),
+            endpoints: DashMap::new(),
+            slice_owner: DashMap::new(),
+            service_ips: DashMap::new(),
+            endpoint_ips: DashMap::new(),
+            pods: DashMap::new(),
+            pod_ips: DashMap::new(),
+            synced: AtomicBool::new(false),
+            synced_signal: tokio::sync::watch::Sender::new(false),
+            modified: AtomicU64::new(0),
+        }
+    }
 }
 
 fn add_owner(map: &DashMap<IpAddr, Vec<ServiceKey>>, ip: IpAddr, key: &ServiceKey) {
@@ -182,6 +202,13 @@ impl ClusterIndex {
     /// Mark the first full sync as done.
     pub fn mark_synced(&self) {
         self.synced.store(true, Ordering::Release);
+        self.synced_signal.send_replace(true);
+    }
+
+    /// Wait until the first full sync is done.
+    pub async fn wait_synced(&self) {
+        let mut signal = self.synced_signal.subscribe();
+        let _ = signal.wait_for(|synced| *synced).await;
     }
 
     fn touch(&self) {
@@ -321,25 +348,80 @@ impl ClusterIndex {
         }
     }
 
+    /// Remove the namespaces whose name `keep` refuses (the sweep after a re-list).
+    pub fn retain_namespaces(&self, keep: impl Fn(&str) -> bool) {
+        let stale: Vec<Arc<str>> = self
+            .namespaces
+            .iter()
+            .filter(|e| !keep(e.key()))
+            .map(|e| e.key().clone())
+            .collect();
+        for ns in stale {
+            self.delete_namespace(&ns);
+        }
+    }
+
+    /// Remove the services whose `"name.namespace"` key `keep` refuses.
+    pub fn retain_services(&self, keep: impl Fn(&str) -> bool) {
+        let stale: Vec<Arc<Service>> = self
+            .services
+            .iter()
+            .filter(|e| !keep(e.key()))
+            .map(|e| e.value().clone())
+            .collect();
+        for svc in stale {
+            self.delete_service(&svc.name, &svc.namespace);
+        }
+    }
+
+    /// Remove the endpoint slices whose `"name.namespace"` key `keep` refuses.
+    pub fn retain_slices(&self, keep: impl Fn(&str) -> bool) {
+        let stale: Vec<Arc<str>> = self
+            .slice_owner
+            .iter()
+            .filter(|e| !keep(e.key()))
+            .map(|e| e.key().clone())
+            .collect();
+        for key in stale {
+            if let Some((_, (owner, name))) = self.slice_owner.remove(&key) {
+                self.remove_slice_from(&owner, &name);
+            }
+        }
+    }
+
+    /// Remove the pods whose `"name.namespace"` key `keep` refuses.
+    pub fn retain_pods(&self, keep: impl Fn(&str) -> bool) {
+        let stale: Vec<Arc<Pod>> = self
+            .pods
+            .iter()
+            .filter(|e| !keep(e.key()))
+            .map(|e| e.value().clone())
+            .collect();
+        for pod in stale {
+            self.delete_pod(&pod.name, &pod.namespace);
+        }
+    }
+
     /// Swap in a full listing: upsert everything in `snapshot`, then delete what it lacks.
     /// Names present before and after never stop answering.
     pub fn replace_all(&self, snapshot: Snapshot) {
         let namespaces: HashSet<Arc<str>> =
             snapshot.namespaces.iter().map(|n| n.name.clone()).collect();
+        let key = |name: &str, ns: &str| service_key(name, ns);
         let services: HashSet<ServiceKey> = snapshot
             .services
             .iter()
-            .map(|s| service_key(&s.name, &s.namespace))
+            .map(|s| key(&s.name, &s.namespace))
             .collect();
         let slices: HashSet<ServiceKey> = snapshot
             .slices
             .iter()
-            .map(|s| service_key(&s.name, &s.namespace))
+            .map(|s| key(&s.name, &s.namespace))
             .collect();
         let pods: HashSet<ServiceKey> = snapshot
             .pods
             .iter()
-            .map(|p| service_key(&p.name, &p.namespace))
+            .map(|p| key(&p.name, &p.namespace))
             .collect();
 
         for ns in snapshot.namespaces {
@@ -348,8 +430,7 @@ impl ClusterIndex {
             }
         }
         for svc in snapshot.services {
-            let key = service_key(&svc.name, &svc.namespace);
-            if self.service(&key).as_deref() != Some(&svc) {
+            if self.service(&key(&svc.name, &svc.namespace)).as_deref() != Some(&svc) {
                 self.upsert_service(svc);
             }
         }
@@ -359,45 +440,10 @@ impl ClusterIndex {
         for pod in snapshot.pods {
             self.upsert_pod(pod);
         }
-
-        let stale_slices: Vec<ServiceKey> = self
-            .slice_owner
-            .iter()
-            .filter(|e| !slices.contains(e.key()))
-            .map(|e| e.key().clone())
-            .collect();
-        for key in stale_slices {
-            if let Some((_, (owner, name))) = self.slice_owner.remove(&key) {
-                self.remove_slice_from(&owner, &name);
-            }
-        }
-        let stale_services: Vec<Arc<Service>> = self
-            .services
-            .iter()
-            .filter(|e| !services.contains(e.key()))
-            .map(|e| e.value().clone())
-            .collect();
-        for svc in stale_services {
-            self.delete_service(&svc.name, &svc.namespace);
-        }
-        let stale_pods: Vec<Arc<Pod>> = self
-            .pods
-            .iter()
-            .filter(|e| !pods.contains(e.key()))
-            .map(|e| e.value().clone())
-            .collect();
-        for pod in stale_pods {
-            self.delete_pod(&pod.name, &pod.namespace);
-        }
-        let stale_namespaces: Vec<Arc<str>> = self
-            .namespaces
-            .iter()
-            .filter(|e| !namespaces.contains(e.key()))
-            .map(|e| e.key().clone())
-            .collect();
-        for ns in stale_namespaces {
-            self.delete_namespace(&ns);
-        }
+        self.retain_slices(|k| slices.contains(k));
+        self.retain_services(|k| services.contains(k));
+        self.retain_pods(|k| pods.contains(k));
+        self.retain_namespaces(|k| namespaces.contains(k));
     }
 }
 

@@ -223,7 +223,10 @@ impl Service {
     /// Strip a v1 Service. Parts that do not fit (one bad address among several, a port with a
     /// bad protocol or number) are left out and described in `skipped`; a Service with nothing
     /// usable left is an error.
-    pub fn from_api(svc: &core::Service, skipped: &mut Vec<String>) -> Result<Service, ObjectError> {
+    pub fn from_api(
+        svc: &core::Service,
+        skipped: &mut Vec<String>,
+    ) -> Result<Service, ObjectError> {
         let name = svc
             .metadata
             .name
@@ -378,7 +381,10 @@ impl Pod {
         let mut ips = Vec::new();
         let listed: Vec<&str> = match status.and_then(|s| s.pod_ips.as_ref()) {
             Some(list) if !list.is_empty() => list.iter().map(|ip| ip.ip.as_str()).collect(),
-            _ => status.and_then(|s| s.pod_ip.as_deref()).into_iter().collect(),
+            _ => status
+                .and_then(|s| s.pod_ip.as_deref())
+                .into_iter()
+                .collect(),
         };
         for text in listed {
             match parse_ip("status.podIPs", text) {
@@ -492,7 +498,10 @@ mod tests {
         .expect("test yaml");
         let mut skipped = Vec::new();
         let svc = Service::from_api(&svc, &mut skipped).expect("kept");
-        assert_eq!(svc.kind, ServiceKind::ClusterIp(vec!["10.0.0.1".parse().expect("ip")]));
+        assert_eq!(
+            svc.kind,
+            ServiceKind::ClusterIp(vec!["10.0.0.1".parse().expect("ip")])
+        );
         assert_eq!(svc.ports.len(), 1);
         assert_eq!(skipped.len(), 3, "{skipped:?}");
 

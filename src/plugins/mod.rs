@@ -63,9 +63,9 @@ pub enum StartError {
 
 impl PluginSetup {
     /// Start the plugin (loads sources, spawns watchers). Runs inside the tokio runtime.
-    pub fn start(self) -> Result<Arc<dyn Plugin>, StartError> {
+    pub async fn start(self) -> Result<Arc<dyn Plugin>, StartError> {
         Ok(match self {
-            PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(*c)?),
+            PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(*c).await?),
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
         })

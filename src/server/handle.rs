@@ -55,7 +55,12 @@ fn finish(
 }
 
 /// Handle one message from `source`.
-pub fn handle(router: &Router, bytes: &[u8], source: SocketAddr, transport: Transport) -> Handled {
+pub fn handle(
+    router: &Arc<Router>,
+    bytes: &[u8],
+    source: SocketAddr,
+    transport: Transport,
+) -> Handled {
     match check(bytes, source, transport) {
         Checked::Drop => Handled::Nothing,
         Checked::Reply(reply) => Handled::Reply(reply),

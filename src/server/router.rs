@@ -48,16 +48,37 @@ impl Router {
         self.zones.iter().map(|(z, _)| z)
     }
 
-    /// Run `request` through its zone's chain. A panic in a plugin becomes SERVFAIL for this
-    /// request only; the process stays up (CoreDNS's recover in dnsserver).
-    pub fn dispatch(&self, request: &Request) -> Dispatched {
+    /// Run `request` through its zone's chain, after any start-up wait the chain asks for. A
+    /// panic in a plugin becomes SERVFAIL for this request only; the process stays up (CoreDNS's
+    /// recover in dnsserver).
+    pub fn dispatch(self: &Arc<Self>, request: &Request) -> Dispatched {
         let Some(chain) = self.chain_for(&request.name) else {
             return Dispatched {
                 chain: None,
                 served: Served::Ready(Answer::rcode(ResponseCode::Refused, "server")),
             };
         };
-        let served = match catch_unwind(AssertUnwindSafe(|| chain.serve(request, self))) {
+        let served = match chain.startup_wait(request) {
+            None => self.serve_guarded(chain, request),
+            Some(wait) => {
+                let (router, chain, request) = (self.clone(), chain.clone(), request.clone());
+                Served::Pending(Box::pin(async move {
+                    wait.await;
+                    match router.serve_guarded(&chain, &request) {
+                        Served::Ready(answer) => answer,
+                        Served::Pending(future) => future.await,
+                    }
+                }))
+            }
+        };
+        Dispatched {
+            chain: Some(chain.clone()),
+            served,
+        }
+    }
+
+    fn serve_guarded(&self, chain: &Chain, request: &Request) -> Served {
+        match catch_unwind(AssertUnwindSafe(|| chain.serve(request, self))) {
             Ok(Served::Pending(future)) => Served::Pending(Box::pin(
                 AssertUnwindSafe(future)
                     .catch_unwind()
@@ -65,10 +86,6 @@ impl Router {
             )),
             Ok(ready) => ready,
             Err(_) => Served::Ready(panic_answer()),
-        };
-        Dispatched {
-            chain: Some(chain.clone()),
-            served,
         }
     }
 }
@@ -126,9 +143,12 @@ mod tests {
         }
     }
 
-    fn router(later: bool) -> Router {
+    fn router(later: bool) -> Arc<Router> {
         let chain = Arc::new(Chain::new(vec![Arc::new(Panics { later })]));
-        Router::new(vec![(Name::from_ascii("example.").expect("zone"), chain)])
+        Arc::new(Router::new(vec![(
+            Name::from_ascii("example.").expect("zone"),
+            chain,
+        )]))
     }
 
     #[test]
@@ -149,13 +169,13 @@ mod tests {
     fn names_outside_every_zone_are_refused_and_the_longest_zone_wins() {
         let outer = Arc::new(Chain::new(Vec::new()));
         let inner = Arc::new(Chain::new(Vec::new()));
-        let r = Router::new(vec![
+        let r = Arc::new(Router::new(vec![
             (Name::from_ascii("example.").expect("zone"), outer.clone()),
             (
                 Name::from_ascii("sub.example.").expect("zone"),
                 inner.clone(),
             ),
-        ]);
+        ]));
         let chain = r.chain_for(&Name::from_ascii("a.SUB.example.").expect("name"));
         assert!(chain.is_some_and(|c| Arc::ptr_eq(c, &inner)));
         let refused = r.dispatch(&request("example.org."));

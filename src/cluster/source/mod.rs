@@ -1,6 +1,7 @@
-//! Sources that fill a [`super::ClusterIndex`]: the `manifests` directory (YAML files, live).
-//! The API server source joins them in a later change.
+//! Sources that fill a [`super::ClusterIndex`]: the API server (`api`) and the `manifests`
+//! directory (YAML files, live).
 
+pub mod api;
 pub mod manifests;
 
 use super::LabelSelector;

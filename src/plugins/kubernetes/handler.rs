@@ -8,7 +8,7 @@ use super::Kubernetes;
 use super::answer::{self, Context, Lookup, cname_record, soa_record};
 use super::name;
 use super::setup::is_reverse_zone;
-use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served};
+use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, StartupWait};
 
 /// The name plugins write in `Answer::plugin`.
 const NAME: &str = "kubernetes";
@@ -161,5 +161,18 @@ impl Plugin for Kubernetes {
 
     fn ready(&self) -> bool {
         self.index.is_synced()
+    }
+
+    fn startup_wait(&self, request: &Request) -> Option<StartupWait> {
+        if self.index.is_synced()
+            || tokio::time::Instant::now() >= self.wait_until
+            || self.zone_for(&request.name).is_none()
+        {
+            return None;
+        }
+        let (index, deadline) = (self.index.clone(), self.wait_until);
+        Some(Box::pin(async move {
+            let _ = tokio::time::timeout_at(deadline, index.wait_synced()).await;
+        }))
     }
 }

@@ -20,6 +20,7 @@ use thiserror::Error;
 pub use setup::{KubernetesConfig, PodMode};
 
 use crate::cluster::ClusterIndex;
+use crate::cluster::source::api::{self, ConnectError};
 use crate::cluster::source::manifests::{self, ManifestsError};
 
 /// Why the plugin could not start.
@@ -31,6 +32,9 @@ pub enum StartError {
     /// The manifests directory could not be watched.
     #[error("manifests: cannot watch for changes: {0}")]
     Watch(#[from] notify::Error),
+    /// No API client could be built from the configuration.
+    #[error(transparent)]
+    Api(#[from] ConnectError),
 }
 
 /// Aborts a background task when dropped (the plugin's sources stop with it).
@@ -49,6 +53,8 @@ pub struct Kubernetes {
     config: KubernetesConfig,
     index: Arc<ClusterIndex>,
     own_addresses: Vec<IpAddr>,
+    /// Until when queries wait for the first sync (`startup_timeout` after start).
+    wait_until: tokio::time::Instant,
     _source: Option<AbortOnDrop>,
 }
 
@@ -72,6 +78,7 @@ impl Kubernetes {
         own_addresses: Vec<IpAddr>,
     ) -> Kubernetes {
         Kubernetes {
+            wait_until: tokio::time::Instant::now() + config.startup_timeout,
             config,
             index,
             own_addresses,
@@ -79,24 +86,28 @@ impl Kubernetes {
         }
     }
 
-    /// Load the source once and keep it live. Must run inside a tokio runtime.
-    pub fn start(config: KubernetesConfig) -> Result<Kubernetes, StartError> {
+    /// Start the source: the manifests directory is read before this returns; the API
+    /// watchers start in the background (the listeners must not wait for the API). Must run
+    /// inside a tokio runtime.
+    pub async fn start(config: KubernetesConfig) -> Result<Kubernetes, StartError> {
         let index = Arc::new(ClusterIndex::new());
-        let mut source = None;
-        if let Some(dir) = &config.manifests {
-            let filter = config.source_filter();
-            manifests::sync_once(dir, &filter, &index)?;
-            source = Some(AbortOnDrop(manifests::watch(
-                dir.clone(),
-                filter,
-                index.clone(),
-            )?));
-        }
+        let filter = config.source_filter();
+        let source = match &config.manifests {
+            Some(dir) => {
+                manifests::sync_once(dir, &filter, &index)?;
+                manifests::watch(dir.clone(), filter, index.clone())?
+            }
+            None => {
+                let client = api::client(&config.connection).await?;
+                api::spawn(client, &filter, index.clone())
+            }
+        };
         Ok(Kubernetes {
+            wait_until: tokio::time::Instant::now() + config.startup_timeout,
             config,
             index,
             own_addresses: local_addresses(),
-            _source: source,
+            _source: Some(AbortOnDrop(source)),
         })
     }
 

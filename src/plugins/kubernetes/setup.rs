@@ -7,6 +7,7 @@ use hickory_proto::rr::Name;
 
 use crate::cluster::LabelSelector;
 use crate::cluster::source::SourceFilter;
+use crate::cluster::source::api::{Connection, TlsFiles};
 use crate::config::{ConfigError, Directive, keys, parse_duration};
 
 /// `pods disabled|insecure|verified`.
@@ -27,8 +28,10 @@ pub struct KubernetesConfig {
     pub zones: Vec<Name>,
     /// The first non-reverse zone: the domain of PTR targets.
     pub primary_zone: Name,
-    /// `manifests DIR`: serve from YAML files.
+    /// `manifests DIR`: serve from YAML files instead of the API server.
     pub manifests: Option<PathBuf>,
+    /// How to reach the API server when there is no `manifests`.
+    pub connection: Connection,
     /// `namespaces NS...`: only these are exposed (empty: all).
     pub namespaces: Vec<String>,
     /// `labels SELECTOR`.
@@ -137,6 +140,7 @@ pub fn parse(
         zones,
         primary_zone: primary_zone.unwrap_or_else(Name::root),
         manifests: None,
+        connection: Connection::Default,
         namespaces: Vec::new(),
         labels: None,
         namespace_labels: None,
@@ -152,20 +156,26 @@ pub fn parse(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let mut api = ApiOptions::default();
     for d in &directive.block {
-        if let Err(e) = parse_option(d, &mut config, &base_dir) {
+        if let Err(e) = parse_option(d, &mut config, &mut api, &base_dir) {
             errors.push(e);
         }
+    }
+    match api.connection(directive) {
+        Ok(connection) => config.connection = connection,
+        Err(e) => errors.push(e),
+    }
+    if config.manifests.is_some() && config.connection != Connection::Default {
+        errors
+            .push(directive.error(
+                "kubernetes: manifests cannot be combined with endpoint, kubeconfig or tls",
+            ));
     }
     if !config.namespaces.is_empty() && config.namespace_labels.is_some() {
         errors.push(
             directive.error("kubernetes: namespaces and namespace_labels cannot both be set"),
         );
-    }
-    if config.manifests.is_none() && errors.is_empty() {
-        errors.push(directive.error(
-            "kubernetes: no source: add `manifests DIR` (the API server source is not in this build yet)",
-        ));
     }
     if errors.is_empty() {
         Ok(config)
@@ -174,19 +184,88 @@ pub fn parse(
     }
 }
 
+/// The connection options as written, checked together at the end.
+#[derive(Default)]
+struct ApiOptions {
+    endpoint: Option<String>,
+    kubeconfig: Option<(PathBuf, Option<String>)>,
+    tls: Option<TlsFiles>,
+}
+
+impl ApiOptions {
+    fn connection(self, d: &Directive) -> Result<Connection, ConfigError> {
+        match (self.endpoint, self.kubeconfig, self.tls) {
+            // As CoreDNS: kubeconfig wins over endpoint.
+            (_, Some((path, context)), None) => Ok(Connection::Kubeconfig { path, context }),
+            (_, Some(_), Some(_)) => {
+                Err(d.error("kubernetes: tls applies to endpoint, not to kubeconfig"))
+            }
+            (Some(url), None, tls) => Ok(Connection::Endpoint { url, tls }),
+            (None, None, Some(_)) => Err(d.error("kubernetes: tls needs an endpoint")),
+            (None, None, None) => Ok(Connection::Default),
+        }
+    }
+}
+
+fn relative_to(base_dir: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
 fn parse_option(
     d: &Directive,
     config: &mut KubernetesConfig,
+    api: &mut ApiOptions,
     base_dir: &Path,
 ) -> Result<(), ConfigError> {
     match d.name.text.as_str() {
-        "manifests" => {
-            let dir = Path::new(one_arg(d)?);
-            config.manifests = Some(if dir.is_absolute() {
-                dir.to_path_buf()
-            } else {
-                base_dir.join(dir)
-            });
+        "manifests" => config.manifests = Some(relative_to(base_dir, one_arg(d)?)),
+        "endpoint" => {
+            let Some(first) = d.args.first() else {
+                return Err(d.error("kubernetes: endpoint needs a URL"));
+            };
+            if d.args.len() > 1 {
+                tracing::warn!(
+                    "{}: kubernetes: only the first endpoint is used",
+                    d.name.location()
+                );
+            }
+            api.endpoint = Some(first.text.clone());
+        }
+        "kubeconfig" => match d.arg_texts().as_slice() {
+            [path] => api.kubeconfig = Some((relative_to(base_dir, path), None)),
+            [path, context] => {
+                api.kubeconfig = Some((relative_to(base_dir, path), Some(context.to_string())))
+            }
+            _ => return Err(d.error("kubernetes: kubeconfig takes PATH [CONTEXT]")),
+        },
+        "tls" => match d.arg_texts().as_slice() {
+            [cert, key, ca] => {
+                api.tls = Some(TlsFiles {
+                    cert: relative_to(base_dir, cert),
+                    key: relative_to(base_dir, key),
+                    ca: relative_to(base_dir, ca),
+                })
+            }
+            _ => return Err(d.error("kubernetes: tls takes CERT KEY CACERT")),
+        },
+        "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight" => {
+            let text = one_arg(d)?;
+            text.parse::<u32>().map_err(|_| {
+                d.error(format!(
+                    "kubernetes: {} {text:?}: expected a number",
+                    d.name.text
+                ))
+            })?;
+            tracing::warn!(
+                "{}: kubernetes: {} is accepted for compatibility and has no effect (a watch makes no requests to limit)",
+                d.name.location(),
+                d.name.text
+            );
         }
         "namespaces" => {
             if d.args.is_empty() {
@@ -251,20 +330,9 @@ fn parse_option(
                 ))
             })?;
         }
-        "endpoint"
-        | "kubeconfig"
-        | "tls"
-        | "apiserver_qps"
-        | "apiserver_burst"
-        | "apiserver_max_inflight" => {
-            return Err(d.error(format!(
-                "kubernetes: {}: the API server source is not in this build yet; use `manifests DIR`",
-                d.name.text
-            )));
-        }
         other => {
             return Err(d.error(format!(
-                "kubernetes: unknown property {other:?}; supported: manifests, namespaces, labels, namespace_labels, pods, endpoint_pod_names, ttl, noendpoints, fallthrough, ignore, startup_timeout"
+                "kubernetes: unknown property {other:?}; supported: endpoint, kubeconfig, tls, manifests, namespaces, labels, namespace_labels, pods, endpoint_pod_names, ttl, noendpoints, fallthrough, ignore, startup_timeout"
             )));
         }
     }
@@ -348,8 +416,39 @@ mod tests {
     }
 
     #[test]
-    fn a_source_is_required() {
-        let errs = parse_block("ttl 5").unwrap_err();
-        assert!(errs[0].message.contains("manifests DIR"));
+    fn api_connection_options() {
+        let c = parse_block("endpoint http://127.0.0.1:8080").expect("valid");
+        assert_eq!(
+            c.connection,
+            Connection::Endpoint {
+                url: "http://127.0.0.1:8080".into(),
+                tls: None
+            }
+        );
+        let c = parse_block("endpoint https://api:6443\ntls c.pem k.pem ca.pem").expect("valid");
+        let Connection::Endpoint { tls: Some(tls), .. } = c.connection else {
+            panic!("endpoint with tls")
+        };
+        assert_eq!(tls.ca, Path::new("/etc/ca.pem"));
+        let c = parse_block("endpoint http://a\nkubeconfig kube.conf prod").expect("valid");
+        assert_eq!(
+            c.connection,
+            Connection::Kubeconfig {
+                path: "/etc/kube.conf".into(),
+                context: Some("prod".into())
+            }
+        );
+        assert_eq!(
+            parse_block("ttl 5").expect("valid").connection,
+            Connection::Default
+        );
+    }
+
+    #[test]
+    fn conflicting_sources_are_refused() {
+        let errs = parse_block("manifests d\nendpoint http://a").unwrap_err();
+        assert!(errs[0].message.contains("manifests cannot be combined"));
+        let errs = parse_block("tls a b c").unwrap_err();
+        assert!(errs[0].message.contains("tls needs an endpoint"));
     }
 }

@@ -1,0 +1,413 @@
+//! The API server source: lists and watches Namespaces, Services, discovery.k8s.io/v1
+//! EndpointSlices (and Pods for `pods verified`) with kube's `watcher`, and writes each object,
+//! stripped as it arrives, into the [`ClusterIndex`].
+//!
+//! No reflector store is kept: a re-list (after 410 Gone or a reconnect) upserts objects page by
+//! page as they arrive and, when the list is complete, removes the ones it did not contain. Names
+//! that exist before and after never answer NXDOMAIN, and the peak holds one page of API objects
+//! plus the keys seen, not two full copies of the cluster.
+//!
+//! The watcher retries forever with kube's default backoff (exponential with jitter, capped);
+//! errors are logged once per change of state, and the index keeps serving the last data.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use kube::api::Api;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+use super::SourceFilter;
+use crate::cluster::index::{ClusterIndex, service_key};
+use crate::cluster::objects::{EndpointSlice, Namespace, ObjectError, Pod, Service};
+
+/// How to reach the API server (the `endpoint`, `tls` and `kubeconfig` options).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// `endpoint URL`, with `tls CERT KEY CACERT` for https.
+    Endpoint {
+        /// The API server's URL.
+        url: String,
+        /// Client certificate, key and CA bundle files.
+        tls: Option<TlsFiles>,
+    },
+    /// `kubeconfig PATH [CONTEXT]`.
+    Kubeconfig {
+        /// The kubeconfig file.
+        path: PathBuf,
+        /// The context to use (default: the file's current context).
+        context: Option<String>,
+    },
+    /// Neither: the in-cluster service account, then `$KUBECONFIG` (CoreDNS's order).
+    Default,
+}
+
+/// The files of `tls CERT KEY CACERT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Client certificate (PEM).
+    pub cert: PathBuf,
+    /// Client key (PEM).
+    pub key: PathBuf,
+    /// CA bundle that signed the API server's certificate (PEM).
+    pub ca: PathBuf,
+}
+
+/// Why no API client could be built. These stop start-up: they are configuration errors, not
+/// outages.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    /// The kubeconfig file does not load.
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// The endpoint is not a URL.
+    #[error("endpoint {url:?}: {reason}")]
+    Endpoint {
+        /// The URL as written.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not in a cluster and no `$KUBECONFIG`.
+    #[error(
+        "no Kubernetes API configuration: not running in a cluster ({incluster}) and $KUBECONFIG is not set; use `endpoint`, `kubeconfig` or `manifests`"
+    )]
+    NoConfig {
+        /// Why the in-cluster configuration failed.
+        incluster: String,
+    },
+    /// The client could not be built from the configuration.
+    #[error("building the API client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// Build the API client for `connection`. Reads files, opens no connection.
+pub async fn client(connection: &Connection) -> Result<kube::Client, ConnectError> {
+    let config = match connection {
+        Connection::Endpoint { url, tls } => {
+            let uri: http::Uri =
+                url.parse()
+                    .map_err(|e: http::uri::InvalidUri| ConnectError::Endpoint {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    })?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) {
+                return Err(ConnectError::Endpoint {
+                    url: url.clone(),
+                    reason: "the scheme must be http or https".into(),
+                });
+            }
+            let mut config = kube::Config::new(uri);
+            if let Some(tls) = tls {
+                config.root_cert_file = Some(tls.ca.clone());
+                config.auth_info.client_certificate = Some(tls.cert.display().to_string());
+                config.auth_info.client_key = Some(tls.key.display().to_string());
+            }
+            config
+        }
+        Connection::Kubeconfig { path, context } => {
+            let kubeconfig =
+                Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                })?;
+            let options = KubeConfigOptions {
+                context: context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|source| ConnectError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                })?
+        }
+        Connection::Default => match kube::Config::incluster() {
+            Ok(config) => config,
+            Err(incluster) => match std::env::var_os("KUBECONFIG") {
+                Some(path) => {
+                    let path = PathBuf::from(path);
+                    let kubeconfig = Kubeconfig::read_from(&path).map_err(|source| {
+                        ConnectError::Kubeconfig {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                        .await
+                        .map_err(|source| ConnectError::Kubeconfig { path, source })?
+                }
+                None => {
+                    return Err(ConnectError::NoConfig {
+                        incluster: incluster.to_string(),
+                    });
+                }
+            },
+        },
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// The field selector CoreDNS uses for `pods verified`: finished pods never answer.
+const LIVE_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown";
+
+/// Start one watcher per kind that `filter` needs. The index is marked synced when every kind
+/// has completed its first list.
+pub fn spawn(
+    client: kube::Client,
+    filter: &SourceFilter,
+    index: Arc<ClusterIndex>,
+) -> tokio::task::JoinHandle<()> {
+    let labels = filter.labels.as_ref().map(|s| s.as_str().to_string());
+    let namespace_labels = filter
+        .namespace_labels
+        .as_ref()
+        .map(|s| s.as_str().to_string());
+    let config = |labels: &Option<String>| {
+        let config = watcher::Config::default();
+        match labels {
+            Some(selector) => config.labels(selector),
+            None => config,
+        }
+    };
+    let kinds = 2 + usize::from(filter.endpoints) + usize::from(filter.pods);
+    let pending = Arc::new(AtomicUsize::new(kinds));
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(watch::<core::Namespace>(
+        Api::all(client.clone()),
+        config(&namespace_labels),
+        index.clone(),
+        pending.clone(),
+    ));
+    tasks.spawn(watch::<core::Service>(
+        Api::all(client.clone()),
+        config(&labels),
+        index.clone(),
+        pending.clone(),
+    ));
+    if filter.endpoints {
+        tasks.spawn(watch::<discovery::EndpointSlice>(
+            Api::all(client.clone()),
+            config(&labels),
+            index.clone(),
+            pending.clone(),
+        ));
+    }
+    if filter.pods {
+        tasks.spawn(watch::<core::Pod>(
+            Api::all(client),
+            config(&labels).fields(LIVE_PODS),
+            index,
+            pending,
+        ));
+    }
+    tokio::spawn(async move {
+        // The watchers end only when aborted (dropping this task's JoinSet aborts them).
+        while tasks.join_next().await.is_some() {}
+    })
+}
+
+/// One kind of watched object: how to key, store and remove its stripped form.
+trait Watched:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The kind, for logs.
+    const KIND: &'static str;
+    /// The index key (`"name.namespace"`, or the name for namespaces).
+    fn index_key(&self) -> Option<Arc<str>> {
+        let meta = self.meta();
+        let name = meta.name.as_deref()?;
+        Some(match &meta.namespace {
+            Some(ns) => service_key(name, ns),
+            None => Arc::from(name),
+        })
+    }
+    /// Strip and store; bad parts are described in `skipped`.
+    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError>;
+    /// Remove.
+    fn remove(&self, index: &ClusterIndex);
+    /// Remove every object of this kind whose key is not in `keep`.
+    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>);
+}
+
+fn meta_name<K: kube::Resource>(object: &K) -> (&str, &str) {
+    let meta = object.meta();
+    (
+        meta.name.as_deref().unwrap_or_default(),
+        meta.namespace.as_deref().unwrap_or("default"),
+    )
+}
+
+impl Watched for core::Namespace {
+    const KIND: &'static str = "Namespace";
+    fn store(&self, index: &ClusterIndex, _: &mut Vec<String>) -> Result<(), ObjectError> {
+        index.upsert_namespace(Namespace::from_api(self)?);
+        Ok(())
+    }
+    fn remove(&self, index: &ClusterIndex) {
+        index.delete_namespace(meta_name(self).0);
+    }
+    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
+        index.retain_namespaces(|k| keep.contains(k));
+    }
+}
+
+impl Watched for core::Service {
+    const KIND: &'static str = "Service";
+    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError> {
+        index.upsert_service(Service::from_api(self, skipped)?);
+        Ok(())
+    }
+    fn remove(&self, index: &ClusterIndex) {
+        let (name, ns) = meta_name(self);
+        index.delete_service(name, ns);
+    }
+    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
+        index.retain_services(|k| keep.contains(k));
+    }
+}
+
+impl Watched for discovery::EndpointSlice {
+    const KIND: &'static str = "EndpointSlice";
+    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError> {
+        if self.address_type == "FQDN" {
+            return Ok(());
+        }
+        index.upsert_slice(EndpointSlice::from_api(self, skipped)?);
+        Ok(())
+    }
+    fn remove(&self, index: &ClusterIndex) {
+        let (name, ns) = meta_name(self);
+        index.delete_slice(name, ns);
+    }
+    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
+        index.retain_slices(|k| keep.contains(k));
+    }
+}
+
+impl Watched for core::Pod {
+    const KIND: &'static str = "Pod";
+    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError> {
+        index.upsert_pod(Pod::from_api(self, skipped)?);
+        Ok(())
+    }
+    fn remove(&self, index: &ClusterIndex) {
+        let (name, ns) = meta_name(self);
+        index.delete_pod(name, ns);
+    }
+    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
+        index.retain_pods(|k| keep.contains(k));
+    }
+}
+
+/// Consume one kind's watch stream forever.
+async fn watch<K: Watched>(
+    api: Api<K>,
+    config: watcher::Config,
+    index: Arc<ClusterIndex>,
+    pending: Arc<AtomicUsize>,
+) {
+    let stream = watcher::watcher(api, config).default_backoff();
+    futures_util::pin_mut!(stream);
+    let mut relisting: Option<HashSet<Arc<str>>> = None;
+    let mut first_sync = true;
+    let mut failing = false;
+    // Objects whose bad parts were already logged: log once, not on every re-list.
+    let mut reported: HashSet<Arc<str>> = HashSet::new();
+    let store = |object: &K, reported: &mut HashSet<Arc<str>>| {
+        let mut skipped = Vec::new();
+        let result = object.store(&index, &mut skipped);
+        let key = object.index_key().unwrap_or_else(|| Arc::from(""));
+        if (result.is_err() || !skipped.is_empty()) && reported.insert(key.clone()) {
+            match result {
+                Err(e) => tracing::debug!(kind = K::KIND, object = %key, "skipped: {e}"),
+                Ok(()) => tracing::debug!(
+                    kind = K::KIND,
+                    object = %key,
+                    "parts skipped: {}",
+                    skipped.join("; ")
+                ),
+            }
+        }
+        key
+    };
+    while let Some(item) = stream.next().await {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => {
+                let expired =
+                    matches!(&e, watcher::Error::WatchError(status) if status.code == 410);
+                if expired {
+                    tracing::info!(
+                        kind = K::KIND,
+                        "watch: resource version expired (410 Gone), re-listing"
+                    );
+                } else if !failing {
+                    tracing::warn!(
+                        kind = K::KIND,
+                        "Kubernetes API unavailable, serving the last data and retrying with backoff: {e}"
+                    );
+                    failing = true;
+                } else {
+                    tracing::debug!(kind = K::KIND, "still failing: {e}");
+                }
+                continue;
+            }
+        };
+        if failing {
+            tracing::info!(kind = K::KIND, "Kubernetes API reachable again");
+            failing = false;
+        }
+        match event {
+            Event::Init => relisting = Some(HashSet::new()),
+            Event::InitApply(object) => {
+                let key = store(&object, &mut reported);
+                if let Some(seen) = relisting.as_mut() {
+                    seen.insert(key);
+                }
+            }
+            Event::InitDone => {
+                if let Some(seen) = relisting.take() {
+                    K::sweep(&index, &seen);
+                    tracing::debug!(kind = K::KIND, objects = seen.len(), "listed");
+                }
+                if first_sync {
+                    first_sync = false;
+                    if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        index.mark_synced();
+                        tracing::info!("Kubernetes API synced");
+                    }
+                }
+            }
+            Event::Apply(object) => {
+                store(&object, &mut reported);
+            }
+            Event::Delete(object) => {
+                if let Some(key) = object.index_key() {
+                    reported.remove(&key);
+                }
+                object.remove(&index);
+            }
+        }
+    }
+}
