@@ -74,10 +74,15 @@ impl TestServer {
             .expect("write Corefile");
             let log = dir.path().join("clusterdns.log");
             let file = std::fs::File::create(&log).expect("log file");
-            let child = Command::new(BINARY)
+            let mut command = Command::new(BINARY);
+            command.env_remove("RUST_LOG");
+            // CLUSTERDNS_TEST_LOG=debug (for example) raises the server's log level in tests.
+            if let Ok(filter) = std::env::var("CLUSTERDNS_TEST_LOG") {
+                command.env("RUST_LOG", filter);
+            }
+            let child = command
                 .args(["-conf", "Corefile", "-quiet"])
                 .current_dir(dir.path())
-                .env("RUST_LOG", "info")
                 .stdout(Stdio::from(file.try_clone().expect("clone")))
                 .stderr(Stdio::from(file))
                 .spawn()
@@ -98,7 +103,9 @@ impl TestServer {
 
     fn wait_until_answering(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let probe = query_bytes("dns-version.cluster.local.", RecordType::TXT, 1);
+        // A name no test serves: answered at once (REFUSED or SERVFAIL) even while the cluster
+        // zone waits for its first sync.
+        let probe = query_bytes("clusterdns-probe.invalid.", RecordType::A, 1);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
@@ -243,3 +250,4 @@ pub fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
+pub mod fake_api;

@@ -159,6 +159,11 @@ pub async fn client(connection: &Connection) -> Result<kube::Client, ConnectErro
             },
         },
     };
+    let mut config = config;
+    // kube's client would retry 429/503/504 itself, up to 15 times with delays growing to many
+    // minutes, hiding an outage and delaying recovery. The watcher's own backoff (exponential
+    // with jitter, capped at 30 s, retried forever) is the one retry loop.
+    config.default_retry = false;
     Ok(kube::Client::try_from(config)?)
 }
 

@@ -1,0 +1,607 @@
+//! A fake Kubernetes API server over real HTTP/1.1, faithful to the list/watch protocol that
+//! kube's watcher speaks: lists with `resourceVersion` and `limit`/`continue` paging, watches
+//! streaming ADDED/MODIFIED/DELETED/BOOKMARK events as JSON lines, 410 Gone for expired
+//! resource versions (as an ERROR event on a watch, as a 410 status on a list), label and field
+//! selectors, and faults: 503 for every request, connections dropped, the port closed.
+//!
+//! It runs on its own thread and runtime, so tests can drive it from synchronous code while
+//! polling the DNS server.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clusterdns::cluster::LabelSelector;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+/// The kinds clusterdns watches, with their API paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// v1 Namespace.
+    Namespace,
+    /// v1 Service.
+    Service,
+    /// discovery.k8s.io/v1 EndpointSlice.
+    EndpointSlice,
+    /// v1 Pod.
+    Pod,
+}
+
+impl Kind {
+    fn from_path(path: &str) -> Option<Kind> {
+        match path {
+            "/api/v1/namespaces" => Some(Kind::Namespace),
+            "/api/v1/services" => Some(Kind::Service),
+            "/apis/discovery.k8s.io/v1/endpointslices" => Some(Kind::EndpointSlice),
+            "/api/v1/pods" => Some(Kind::Pod),
+            _ => None,
+        }
+    }
+
+    fn of(object: &Value) -> Kind {
+        match object["kind"].as_str() {
+            Some("Namespace") => Kind::Namespace,
+            Some("Service") => Kind::Service,
+            Some("EndpointSlice") => Kind::EndpointSlice,
+            Some("Pod") => Kind::Pod,
+            other => panic!("fake API: unsupported kind {other:?}"),
+        }
+    }
+
+    fn list_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Namespace => ("v1", "NamespaceList"),
+            Kind::Service => ("v1", "ServiceList"),
+            Kind::EndpointSlice => ("discovery.k8s.io/v1", "EndpointSliceList"),
+            Kind::Pod => ("v1", "PodList"),
+        }
+    }
+
+    fn object_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Namespace => ("v1", "Namespace"),
+            Kind::Service => ("v1", "Service"),
+            Kind::EndpointSlice => ("discovery.k8s.io/v1", "EndpointSlice"),
+            Kind::Pod => ("v1", "Pod"),
+        }
+    }
+}
+
+type Key = (Kind, String, String);
+
+#[derive(Default)]
+struct State {
+    rv: u64,
+    /// Resource versions below this are expired: 410 Gone.
+    compacted: u64,
+    objects: BTreeMap<Key, Value>,
+    /// (rv, kind, event type, object) for watch replay.
+    history: Vec<(u64, Kind, &'static str, Value)>,
+    unavailable: bool,
+    /// Every request line received, for assertions.
+    requests: Vec<String>,
+}
+
+enum Control {
+    Listen,
+    StopListening,
+    Close,
+    DropConnections,
+}
+
+/// A running fake API server.
+pub struct FakeApi {
+    /// Its address (127.0.0.1 and a free port).
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    changed: broadcast::Sender<()>,
+    control: mpsc::UnboundedSender<Control>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Close);
+        drop(std::mem::replace(
+            &mut self.control,
+            mpsc::unbounded_channel().0,
+        ));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn with_rv(mut object: Value, rv: u64) -> Value {
+    object["metadata"]["resourceVersion"] = json!(rv.to_string());
+    object
+}
+
+fn key_of(object: &Value) -> Key {
+    let meta = &object["metadata"];
+    let ns = match Kind::of(object) {
+        Kind::Namespace => String::new(),
+        _ => meta["namespace"].as_str().unwrap_or("default").to_string(),
+    };
+    (
+        Kind::of(object),
+        ns,
+        meta["name"].as_str().expect("object name").to_string(),
+    )
+}
+
+impl FakeApi {
+    /// Start on a free loopback port.
+    pub fn start() -> FakeApi {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake API");
+        let addr = std_listener.local_addr().expect("addr");
+        let state = Arc::new(Mutex::new(State {
+            rv: 1,
+            ..State::default()
+        }));
+        let (changed, _) = broadcast::channel(1024);
+        let (control, mut control_rx) = mpsc::unbounded_channel();
+        let (thread_state, thread_changed) = (state.clone(), changed.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                std_listener.set_nonblocking(true).expect("nonblocking");
+                let mut listener = Some(tokio::net::TcpListener::from_std(std_listener).expect("listener"));
+                let mut connections = tokio::task::JoinSet::new();
+                loop {
+                    tokio::select! {
+                        command = control_rx.recv() => match command {
+                            None | Some(Control::Close) => {
+                                connections.abort_all();
+                                return;
+                            }
+                            Some(Control::DropConnections) => connections.abort_all(),
+                            Some(Control::StopListening) => {
+                                listener = None;
+                                connections.abort_all();
+                            }
+                            Some(Control::Listen) => {
+                                if listener.is_none() {
+                                    // The port was ours a moment ago; retry briefly if the
+                                    // kernel still holds it.
+                                    for _ in 0..100 {
+                                        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
+                                            listener = Some(l);
+                                            break;
+                                        }
+                                        tokio::time::sleep(Duration::from_millis(20)).await;
+                                    }
+                                }
+                            }
+                        },
+                        accepted = async { listener.as_ref().expect("listening").accept().await }, if listener.is_some() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let (state, changed) = (thread_state.clone(), thread_changed.clone());
+                            connections.spawn(async move {
+                                let service = hyper::service::service_fn(move |req| {
+                                    let (state, changed) = (state.clone(), changed.clone());
+                                    async move { Ok::<_, Infallible>(handle(req, state, changed).await) }
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                    .await;
+                            });
+                        }
+                        Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                    }
+                }
+            });
+        });
+        FakeApi {
+            addr,
+            state,
+            changed,
+            control,
+            thread: Some(thread),
+        }
+    }
+
+    /// The `endpoint` URL for the Corefile.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("fake API state")
+    }
+
+    /// Create or replace an object (its `kind` says which); watchers get ADDED or MODIFIED.
+    pub fn apply(&self, object: Value) {
+        let key = key_of(&object);
+        {
+            let mut state = self.state();
+            state.rv += 1;
+            let rv = state.rv;
+            let object = with_rv(object, rv);
+            let event = if state.objects.contains_key(&key) {
+                "MODIFIED"
+            } else {
+                "ADDED"
+            };
+            state.objects.insert(key.clone(), object.clone());
+            state.history.push((rv, key.0, event, object));
+        }
+        let _ = self.changed.send(());
+    }
+
+    /// Delete an object; watchers get DELETED.
+    pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
+        let key = (
+            kind,
+            if kind == Kind::Namespace {
+                String::new()
+            } else {
+                namespace.to_string()
+            },
+            name.to_string(),
+        );
+        {
+            let mut state = self.state();
+            let Some(object) = state.objects.remove(&key) else {
+                return;
+            };
+            state.rv += 1;
+            let rv = state.rv;
+            state
+                .history
+                .push((rv, kind, "DELETED", with_rv(object, rv)));
+        }
+        let _ = self.changed.send(());
+    }
+
+    /// Delete an object without telling anyone (as if the events were compacted away while
+    /// the client was disconnected).
+    pub fn delete_silently(&self, kind: Kind, namespace: &str, name: &str) {
+        let key = (
+            kind,
+            if kind == Kind::Namespace {
+                String::new()
+            } else {
+                namespace.to_string()
+            },
+            name.to_string(),
+        );
+        self.state().objects.remove(&key);
+    }
+
+    /// Expire every resource version issued so far: the next watch or continued list from one
+    /// of them gets 410 Gone, and history before now is forgotten.
+    pub fn compact(&self) {
+        let mut state = self.state();
+        state.rv += 1;
+        state.compacted = state.rv;
+        state.history.clear();
+    }
+
+    /// Close every open connection (watches end mid-stream).
+    pub fn drop_connections(&self) {
+        let _ = self.control.send(Control::DropConnections);
+    }
+
+    /// Answer every request with 503 (and end open watches), or stop doing so.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.state().unavailable = unavailable;
+        if unavailable {
+            self.drop_connections();
+        }
+        let _ = self.changed.send(());
+    }
+
+    /// Close the port: connections are refused until [`FakeApi::listen`].
+    pub fn refuse_connections(&self) {
+        let _ = self.control.send(Control::StopListening);
+    }
+
+    /// Open the port again after [`FakeApi::refuse_connections`].
+    pub fn listen(&self) {
+        let _ = self.control.send(Control::Listen);
+    }
+
+    /// Every request line received so far (method, path and query).
+    pub fn requests(&self) -> Vec<String> {
+        self.state().requests.clone()
+    }
+
+    /// The current resource version.
+    pub fn resource_version(&self) -> u64 {
+        self.state().rv
+    }
+}
+
+fn query_params(query: Option<&str>) -> BTreeMap<String, String> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_decode(v)))
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Label and field selectors of a request.
+struct Filter {
+    labels: Option<LabelSelector>,
+    /// `field!=value` terms (the only form clusterdns sends: the pod phase).
+    not_fields: Vec<(String, String)>,
+}
+
+impl Filter {
+    fn from(params: &BTreeMap<String, String>) -> Filter {
+        let labels = params
+            .get("labelSelector")
+            .filter(|s| !s.is_empty())
+            .map(|s| LabelSelector::parse(s).expect("fake API: label selector"));
+        let not_fields = params
+            .get("fieldSelector")
+            .map(|s| {
+                s.split(',')
+                    .filter_map(|term| term.split_once("!="))
+                    .map(|(f, v)| (f.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Filter { labels, not_fields }
+    }
+
+    fn matches(&self, object: &Value) -> bool {
+        let labels: BTreeMap<String, String> = object["metadata"]["labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let labels_ok = self.labels.as_ref().is_none_or(|s| s.matches(&labels));
+        let fields_ok = self.not_fields.iter().all(|(field, value)| {
+            let mut v = object;
+            for part in field.split('.') {
+                v = &v[part];
+            }
+            v.as_str() != Some(value.as_str())
+        });
+        labels_ok && fields_ok
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
+        .expect("response")
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<Mutex<State>>,
+    changed: broadcast::Sender<()>,
+) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let params = query_params(req.uri().query());
+    {
+        let mut s = state.lock().expect("state");
+        s.requests.push(format!("{} {}", req.method(), req.uri()));
+        if s.unavailable {
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                status(503, "ServiceUnavailable", "the API server is down"),
+            );
+        }
+    }
+    let Some(kind) = Kind::from_path(&path) else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            status(404, "NotFound", "no such resource"),
+        );
+    };
+    let filter = Filter::from(&params);
+    if params.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        watch(kind, filter, &params, state, changed)
+    } else {
+        list(kind, filter, &params, &state)
+    }
+}
+
+fn list(
+    kind: Kind,
+    filter: Filter,
+    params: &BTreeMap<String, String>,
+    state: &Mutex<State>,
+) -> Response<Body> {
+    let s = state.lock().expect("state");
+    let limit: usize = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let (list_rv, offset) = match params.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let (rv, offset) = token.split_once(':').expect("fake API continue token");
+            (
+                rv.parse::<u64>().expect("rv"),
+                offset.parse::<usize>().expect("offset"),
+            )
+        }
+        None => (s.rv, 0),
+    };
+    if list_rv < s.compacted {
+        return json_response(
+            StatusCode::GONE,
+            status(
+                410,
+                "Expired",
+                "The provided continue parameter is too old to display a consistent list result.",
+            ),
+        );
+    }
+    let matching: Vec<&Value> = s
+        .objects
+        .iter()
+        .filter(|(key, object)| key.0 == kind && filter.matches(object))
+        .map(|(_, object)| object)
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|object| {
+            // Items of a list carry no apiVersion/kind, as the real API server sends them.
+            let mut item = (*object).clone();
+            if let Some(map) = item.as_object_mut() {
+                map.remove("apiVersion");
+                map.remove("kind");
+            }
+            item
+        })
+        .collect();
+    let next = offset.saturating_add(page.len());
+    let continue_token = if next < matching.len() {
+        format!("{list_rv}:{next}")
+    } else {
+        String::new()
+    };
+    let (api_version, list_kind) = kind.list_kind();
+    json_response(
+        StatusCode::OK,
+        json!({"apiVersion": api_version, "kind": list_kind,
+               "metadata": {"resourceVersion": list_rv.to_string(), "continue": continue_token},
+               "items": page}),
+    )
+}
+
+fn watch(
+    kind: Kind,
+    filter: Filter,
+    params: &BTreeMap<String, String>,
+    state: Arc<Mutex<State>>,
+    changed: broadcast::Sender<()>,
+) -> Response<Body> {
+    let from: u64 = params
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let bookmarks = params
+        .get("allowWatchBookmarks")
+        .is_some_and(|b| b == "true");
+    let timeout = Duration::from_secs(
+        params
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(290),
+    );
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
+    let mut wake = changed.subscribe();
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut cursor = from;
+        loop {
+            let (lines, expired, rv) = {
+                let s = state.lock().expect("state");
+                if s.unavailable {
+                    return;
+                }
+                if cursor < s.compacted {
+                    (Vec::new(), true, s.rv)
+                } else {
+                    let lines: Vec<String> = s
+                        .history
+                        .iter()
+                        .filter(|(rv, k, _, object)| {
+                            *rv > cursor && *k == kind && filter.matches(object)
+                        })
+                        .map(|(_, _, event, object)| {
+                            json!({"type": event, "object": object}).to_string()
+                        })
+                        .collect();
+                    (lines, false, s.rv)
+                }
+            };
+            if expired {
+                let line = json!({"type": "ERROR", "object": status(410, "Expired", &format!("too old resource version: {cursor}"))});
+                let _ = tx
+                    .send(Ok(Frame::data(Bytes::from(format!("{line}\n")))))
+                    .await;
+                return;
+            }
+            cursor = rv;
+            for line in lines {
+                if tx
+                    .send(Ok(Frame::data(Bytes::from(format!("{line}\n")))))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = wake.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if bookmarks {
+                        let (api_version, object_kind) = kind.object_kind();
+                        let line = json!({"type": "BOOKMARK", "object": {"apiVersion": api_version, "kind": object_kind,
+                            "metadata": {"resourceVersion": cursor.to_string()}}});
+                        if tx.send(Ok(Frame::data(Bytes::from(format!("{line}\n"))))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|frame| (frame, rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(StreamBody::new(stream).boxed())
+        .expect("response")
+}
