@@ -550,8 +550,9 @@ fn watch(
                 if cursor < s.compacted {
                     (Vec::new(), true, s.rv)
                 } else {
-                    let lines: Vec<String> = s
-                        .history
+                    // History is in resource-version order: start after the cursor.
+                    let start = s.history.partition_point(|(rv, ..)| *rv <= cursor);
+                    let lines: Vec<String> = s.history[start..]
                         .iter()
                         .filter(|(rv, k, _, object)| {
                             *rv > cursor && *k == kind && filter.matches(object)

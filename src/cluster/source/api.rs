@@ -379,7 +379,8 @@ async fn watch<K: Watched>(
                 continue;
             }
         };
-        if failing {
+        // `Init` is emitted before the list request is made: only data proves the API is back.
+        if failing && !matches!(event, Event::Init) {
             tracing::info!(kind = K::KIND, "Kubernetes API reachable again");
             failing = false;
         }

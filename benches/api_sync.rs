@@ -1,0 +1,198 @@
+//! The API source at scale, run by hand: `cargo bench --bench api_sync`.
+//!
+//! A fake API server (tests/support/fake_api.rs, real HTTP) holds 10,000 Services in 100
+//! namespaces, 10,000 EndpointSlices carrying 100,000 endpoints, and 100,000 Pods; clusterdns
+//! (release build) watches it with `pods verified`. Reported: time from process start to the
+//! first full sync, clusterdns's peak RSS (VmHWM), and the propagation latency from an API
+//! change to the changed DNS answer, p50 and p99 over 1,000 changes.
+
+#![allow(missing_docs)]
+
+#[path = "../tests/support/fake_api.rs"]
+mod fake_api;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_api::FakeApi;
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use serde_json::{Value, json};
+
+const NAMESPACES: usize = 100;
+const SERVICES: usize = 10_000;
+const ENDPOINTS_PER_SLICE: usize = 10;
+const CHANGES: usize = 1_000;
+
+fn ip(n: usize) -> String {
+    format!("10.{}.{}.{}", 100 + n / 65536, (n / 256) % 256, n % 256)
+}
+
+fn pod_ip(n: usize) -> String {
+    format!("172.{}.{}.{}", 16 + n / 65536, (n / 256) % 256, n % 256)
+}
+
+fn service(i: usize, cluster_ip: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": format!("svc{i}"), "namespace": format!("ns{}", i % NAMESPACES), "labels": {"app": format!("svc{i}")}},
+        "spec": {"clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "type": "ClusterIP",
+                 "selector": {"app": format!("svc{i}")},
+                 "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}})
+}
+
+fn populate(api: &FakeApi) {
+    for n in 0..NAMESPACES {
+        api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns{n}")}}));
+    }
+    for i in 0..SERVICES {
+        let ns = format!("ns{}", i % NAMESPACES);
+        api.apply(service(i, &ip(i)));
+        let mut endpoints = Vec::new();
+        for e in 0..ENDPOINTS_PER_SLICE {
+            let n = i * ENDPOINTS_PER_SLICE + e;
+            let name = format!("svc{i}-{e}");
+            endpoints.push(json!({"addresses": [pod_ip(n)], "conditions": {"ready": true, "serving": true, "terminating": false},
+                "nodeName": format!("node{}", n % 50), "zone": "z1",
+                "targetRef": {"kind": "Pod", "name": name, "namespace": ns, "uid": format!("00000000-0000-0000-0000-{n:012}")}}));
+            api.apply(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": ns, "labels": {"app": format!("svc{i}")}},
+                "spec": {"nodeName": format!("node{}", n % 50), "containers": [{"name": "app", "image": "registry.example/app:1.0"}]},
+                "status": {"phase": "Running", "podIP": pod_ip(n), "podIPs": [{"ip": pod_ip(n)}], "hostIP": "192.168.0.1"}}));
+        }
+        api.apply(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("svc{i}-abcde"), "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": format!("svc{i}"), "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+            "addressType": "IPv4", "endpoints": endpoints,
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}));
+    }
+    // Forget the creation history, as etcd compaction would: watchers start from the list.
+    api.compact();
+}
+
+fn query(socket: &UdpSocket, server: SocketAddr, name: &str, id: u16) -> Option<Message> {
+    let mut message = Message::query();
+    message.metadata.id = id;
+    message.add_query(Query::query(Name::from_ascii(name).expect("name"), RecordType::A));
+    socket.send_to(&message.to_vec().expect("encode"), server).ok()?;
+    let mut buffer = [0u8; 4096];
+    loop {
+        let (len, _) = socket.recv_from(&mut buffer).ok()?;
+        let reply = Message::from_vec(&buffer[..len]).ok()?;
+        if reply.metadata.id == id {
+            return Some(reply);
+        }
+    }
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; there is nothing to filter.
+    let api = FakeApi::start();
+    let started = Instant::now();
+    populate(&api);
+    println!(
+        "fake API: {NAMESPACES} namespaces, {SERVICES} services, {SERVICES} endpointslices, {} endpoints, {} pods (built in {:.1?})",
+        SERVICES * ENDPOINTS_PER_SLICE,
+        SERVICES * ENDPOINTS_PER_SLICE,
+        started.elapsed()
+    );
+
+    let port = {
+        let s = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        s.local_addr().expect("addr").port()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("Corefile"),
+        format!(
+            "cluster.local:{port} {{\n  bind 127.0.0.1\n  kubernetes cluster.local {{\n    endpoint {}\n    pods verified\n    startup_timeout 0s\n  }}\n}}\n",
+            api.url()
+        ),
+    )
+    .expect("Corefile");
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("client socket");
+    socket.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+
+    let spawned = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .args(["-conf", "Corefile", "-quiet"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn clusterdns");
+    let pid = child.id();
+    // Synced when a name error is NXDOMAIN (before the sync it is SERVFAIL).
+    let mut id = 0u16;
+    let sync_time = loop {
+        id = id.wrapping_add(1);
+        if let Some(reply) = query(&socket, server, "nope.ns0.svc.cluster.local.", id)
+            && reply.metadata.response_code == ResponseCode::NXDomain
+        {
+            break spawned.elapsed();
+        }
+        assert!(spawned.elapsed() < Duration::from_secs(120), "no sync within 120 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let last = format!("svc{}.ns{}.svc.cluster.local.", SERVICES - 1, (SERVICES - 1) % NAMESPACES);
+    let answer = query(&socket, server, &last, 1).expect("answer");
+    assert_eq!(answer.answers.len(), 1, "the last service is served");
+    let pod = format!("{}.ns0.pod.cluster.local.", pod_ip(0).replace('.', "-"));
+    let answer = query(&socket, server, &pod, 2).expect("answer");
+    assert_eq!(answer.answers.len(), 1, "pods verified: the first pod is served");
+    let rss_after_sync = vm_hwm_kib(pid);
+
+    let mut latencies = Vec::with_capacity(CHANGES);
+    for change in 0..CHANGES {
+        let i = change % SERVICES;
+        let new_ip = ip(SERVICES + change + 1);
+        let name = format!("svc{i}.ns{}.svc.cluster.local.", i % NAMESPACES);
+        let changed_at = Instant::now();
+        api.apply(service(i, &new_ip));
+        loop {
+            id = id.wrapping_add(1);
+            let seen = query(&socket, server, &name, id)
+                .and_then(|m| m.answers.first().map(|r| r.data.to_string()))
+                .is_some_and(|a| a == new_ip);
+            if seen {
+                latencies.push(changed_at.elapsed());
+                break;
+            }
+            assert!(changed_at.elapsed() < Duration::from_secs(10), "change {change} never arrived");
+        }
+    }
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let rss_peak = vm_hwm_kib(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let objects = SERVICES + SERVICES * ENDPOINTS_PER_SLICE;
+    let coredns_mb = objects as f64 / 250.0 + 56.0;
+    println!("first full sync: {:.2} s after process start", sync_time.as_secs_f64());
+    println!(
+        "peak RSS (VmHWM): {:.1} MB after the sync, {:.1} MB after {CHANGES} changes (CoreDNS sizing for (pods+services)/250+56 MB: {coredns_mb:.0} MB, ratio {:.2})",
+        rss_after_sync as f64 / 1024.0,
+        rss_peak as f64 / 1024.0,
+        rss_peak as f64 / 1024.0 / coredns_mb
+    );
+    println!(
+        "propagation API change → answer over {CHANGES} changes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        p(0.50).as_secs_f64() * 1000.0,
+        p(0.99).as_secs_f64() * 1000.0,
+        latencies[latencies.len() - 1].as_secs_f64() * 1000.0
+    );
+}
