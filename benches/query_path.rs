@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use clusterdns::cluster::index::Snapshot;
+use clusterdns::cluster::one_or_many::OneOrMany;
 use clusterdns::cluster::{
     ClusterIndex, Endpoint, EndpointSlice, Namespace, Protocol, Service, ServiceKind, ServicePort,
 };
@@ -60,7 +61,7 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
                 service: name,
                 endpoints: (0..3)
                     .map(|e| Endpoint {
-                        addresses: vec![ip(0x0100_0000 + i * 4 + e)],
+                        addresses: OneOrMany::One(ip(0x0100_0000 + i * 4 + e)),
                         hostname: None,
                         pod_name: None,
                         ready: true,

@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 
 use super::objects::{EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
+use super::one_or_many::OneOrMany;
 
 /// The index key of a Service: `"name.namespace"`.
 pub type ServiceKey = Arc<str>;
@@ -55,7 +56,7 @@ impl ServiceEndpoints {
         self.slices
             .iter()
             .flat_map(|s| s.endpoints.iter())
-            .flat_map(|e| e.addresses.iter().copied())
+            .flat_map(|e| e.addresses.as_slice().iter().copied())
     }
 }
 
@@ -81,10 +82,14 @@ pub struct ClusterIndex {
     /// `"slice.namespace"` → (the service key it was filed under, the slice's name), for deletes
     /// and re-labels.
     slice_owner: DashMap<Arc<str>, (ServiceKey, Arc<str>)>,
-    service_ips: DashMap<IpAddr, Vec<ServiceKey>>,
-    endpoint_ips: DashMap<IpAddr, Vec<ServiceKey>>,
-    pods: DashMap<ServiceKey, Arc<Pod>>,
-    pod_ips: DashMap<IpAddr, Vec<Arc<Pod>>>,
+    service_ips: DashMap<IpAddr, OneOrMany<ServiceKey>>,
+    endpoint_ips: DashMap<IpAddr, OneOrMany<ServiceKey>>,
+    /// Live pods only (`pods verified`): `"name.namespace"` → its namespace and addresses.
+    pods: DashMap<Box<str>, LivePod>,
+    /// Address → the namespaces of the live pods holding it.
+    pod_ips: DashMap<IpAddr, OneOrMany<Arc<str>>>,
+    /// One shared string per namespace name, so 100k objects do not each carry a copy.
+    namespace_names: DashMap<Arc<str>, ()>,
     synced: AtomicBool,
     /// Wakes queries waiting for the first sync (`startup_timeout`).
     synced_signal: tokio::sync::watch::Sender<bool>,
@@ -102,6 +107,7 @@ impl Default for ClusterIndex {
             endpoint_ips: DashMap::new(),
             pods: DashMap::new(),
             pod_ips: DashMap::new(),
+            namespace_names: DashMap::new(),
             synced: AtomicBool::new(false),
             synced_signal: tokio::sync::watch::Sender::new(false),
             modified: AtomicU64::new(0),
@@ -109,16 +115,23 @@ impl Default for ClusterIndex {
     }
 }
 
-fn add_owner(map: &DashMap<IpAddr, Vec<ServiceKey>>, ip: IpAddr, key: &ServiceKey) {
+/// What the index keeps of a live pod: just enough to answer and to remove it again.
+#[derive(Debug)]
+struct LivePod {
+    namespace: Arc<str>,
+    ips: OneOrMany<IpAddr>,
+}
+
+fn add_owner(map: &DashMap<IpAddr, OneOrMany<ServiceKey>>, ip: IpAddr, key: &ServiceKey) {
     let mut owners = map.entry(ip).or_default();
-    if !owners.iter().any(|k| k == key) {
+    if !owners.contains(key) {
         owners.push(key.clone());
     }
 }
 
-fn remove_owner(map: &DashMap<IpAddr, Vec<ServiceKey>>, ip: IpAddr, key: &ServiceKey) {
+fn remove_owner(map: &DashMap<IpAddr, OneOrMany<ServiceKey>>, ip: IpAddr, key: &ServiceKey) {
     map.remove_if_mut(&ip, |_, owners| {
-        owners.retain(|k| k != key);
+        owners.remove_one(key);
         owners.is_empty()
     });
 }
@@ -167,7 +180,7 @@ impl ClusterIndex {
     pub fn services_with_ip(&self, ip: &IpAddr) -> Vec<ServiceKey> {
         self.service_ips
             .get(ip)
-            .map(|k| k.clone())
+            .map(|k| k.as_slice().to_vec())
             .unwrap_or_default()
     }
 
@@ -175,16 +188,24 @@ impl ClusterIndex {
     pub fn services_with_endpoint_ip(&self, ip: &IpAddr) -> Vec<ServiceKey> {
         self.endpoint_ips
             .get(ip)
-            .map(|k| k.clone())
+            .map(|k| k.as_slice().to_vec())
             .unwrap_or_default()
     }
 
     /// Whether a live (pending or running) pod in `namespace` has `ip`.
     pub fn live_pod_has_ip(&self, namespace: &str, ip: &IpAddr) -> bool {
-        self.pod_ips.get(ip).is_some_and(|pods| {
-            pods.iter()
-                .any(|p| p.phase == PodPhase::Live && &*p.namespace == namespace)
-        })
+        self.pod_ips
+            .get(ip)
+            .is_some_and(|namespaces| namespaces.as_slice().iter().any(|ns| &**ns == namespace))
+    }
+
+    /// The shared copy of the namespace name `name`.
+    fn intern(&self, name: &Arc<str>) -> Arc<str> {
+        if let Some(entry) = self.namespace_names.get(name) {
+            return entry.key().clone();
+        }
+        self.namespace_names.insert(name.clone(), ());
+        name.clone()
     }
 
     /// Numbers of namespaces, services, services with endpoints, and pods.
@@ -229,7 +250,8 @@ impl ClusterIndex {
     }
 
     /// Add or replace a service.
-    pub fn upsert_service(&self, svc: Service) {
+    pub fn upsert_service(&self, mut svc: Service) {
+        svc.namespace = self.intern(&svc.namespace);
         let key = service_key(&svc.name, &svc.namespace);
         let new_ips: Vec<IpAddr> = match &svc.kind {
             ServiceKind::ClusterIp(ips) => ips.clone(),
@@ -263,7 +285,8 @@ impl ClusterIndex {
     }
 
     /// Add or replace an endpoint slice, merging it into its service's endpoints.
-    pub fn upsert_slice(&self, slice: EndpointSlice) {
+    pub fn upsert_slice(&self, mut slice: EndpointSlice) {
+        slice.namespace = self.intern(&slice.namespace);
         let slice_key = service_key(&slice.name, &slice.namespace);
         let owner = service_key(&slice.service, &slice.namespace);
         if let Some((previous, _)) = self
@@ -323,28 +346,36 @@ impl ClusterIndex {
         self.touch();
     }
 
-    /// Add or replace a pod.
+    /// Add or replace a pod. A pod that is not live (finished, or being deleted) is removed.
     pub fn upsert_pod(&self, pod: Pod) {
-        let key = service_key(&pod.name, &pod.namespace);
         self.delete_pod(&pod.name, &pod.namespace);
-        let pod = Arc::new(pod);
-        for ip in &pod.ips {
-            self.pod_ips.entry(*ip).or_default().push(pod.clone());
+        if pod.phase != PodPhase::Live || pod.ips.is_empty() {
+            return;
         }
-        self.pods.insert(key, pod);
+        let namespace = self.intern(&pod.namespace);
+        for ip in &pod.ips {
+            self.pod_ips.entry(*ip).or_default().push(namespace.clone());
+        }
+        let key: Box<str> = Box::from(&*service_key(&pod.name, &pod.namespace));
+        let ips = pod.ips.into_iter().collect();
+        self.pods.insert(key, LivePod { namespace, ips });
         self.touch();
     }
 
     /// Remove a pod.
     pub fn delete_pod(&self, name: &str, namespace: &str) {
         if let Some((_, old)) = self.pods.remove(&*service_key(name, namespace)) {
-            for ip in &old.ips {
-                self.pod_ips.remove_if_mut(ip, |_, pods| {
-                    pods.retain(|p| !Arc::ptr_eq(p, &old));
-                    pods.is_empty()
-                });
-            }
+            self.forget_pod(&old);
             self.touch();
+        }
+    }
+
+    fn forget_pod(&self, pod: &LivePod) {
+        for ip in pod.ips.as_slice() {
+            self.pod_ips.remove_if_mut(ip, |_, namespaces| {
+                namespaces.remove_one(&pod.namespace);
+                namespaces.is_empty()
+            });
         }
     }
 
@@ -391,14 +422,17 @@ impl ClusterIndex {
 
     /// Remove the pods whose `"name.namespace"` key `keep` refuses.
     pub fn retain_pods(&self, keep: impl Fn(&str) -> bool) {
-        let stale: Vec<Arc<Pod>> = self
+        let stale: Vec<Box<str>> = self
             .pods
             .iter()
             .filter(|e| !keep(e.key()))
-            .map(|e| e.value().clone())
+            .map(|e| e.key().clone())
             .collect();
-        for pod in stale {
-            self.delete_pod(&pod.name, &pod.namespace);
+        for key in stale {
+            if let Some((_, old)) = self.pods.remove(&key) {
+                self.forget_pod(&old);
+                self.touch();
+            }
         }
     }
 
@@ -473,7 +507,7 @@ mod tests {
             endpoints: ips
                 .iter()
                 .map(|ip| Endpoint {
-                    addresses: vec![ip.parse().expect("ip")],
+                    addresses: OneOrMany::One(ip.parse().expect("ip")),
                     hostname: None,
                     pod_name: None,
                     ready: true,

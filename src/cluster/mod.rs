@@ -7,6 +7,7 @@
 
 pub mod index;
 pub mod objects;
+pub mod one_or_many;
 pub mod selector;
 pub mod source;
 

@@ -9,6 +9,8 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use thiserror::Error;
 
+use super::one_or_many::OneOrMany;
+
 /// Why an object could not be turned into its stripped form.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ObjectError {
@@ -125,8 +127,8 @@ pub struct Service {
 /// One endpoint of an EndpointSlice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    /// Its addresses (all of the slice's family).
-    pub addresses: Vec<IpAddr>,
+    /// Its addresses (all of the slice's family; almost always one).
+    pub addresses: OneOrMany<IpAddr>,
     /// `hostname`, if set.
     pub hostname: Option<Box<str>>,
     /// The name of the Pod in `targetRef`, if it is a Pod.
@@ -336,7 +338,7 @@ impl EndpointSlice {
                 .and_then(|r| r.name.as_deref())
                 .map(|n| Box::from(n.to_ascii_lowercase()));
             endpoints.push(Endpoint {
-                addresses,
+                addresses: addresses.into_iter().collect(),
                 hostname: ep
                     .hostname
                     .as_deref()

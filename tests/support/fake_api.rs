@@ -461,15 +461,17 @@ fn list(
         .and_then(|l| l.parse().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
-    let (list_rv, offset) = match params.get("continue").filter(|c| !c.is_empty()) {
+    // The continue token carries the list's resource version and the last key served.
+    let (list_rv, after) = match params.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
-            let (rv, offset) = token.split_once(':').expect("fake API continue token");
+            let (rv, rest) = token.split_once(':').expect("fake API continue token");
+            let (ns, name) = rest.split_once('/').expect("fake API continue token");
             (
                 rv.parse::<u64>().expect("rv"),
-                offset.parse::<usize>().expect("offset"),
+                Some((ns.to_string(), name.to_string())),
             )
         }
-        None => (s.rv, 0),
+        None => (s.rv, None),
     };
     if list_rv < s.compacted {
         return json_response(
@@ -481,31 +483,36 @@ fn list(
             ),
         );
     }
-    let matching: Vec<&Value> = s
-        .objects
-        .iter()
-        .filter(|(key, object)| key.0 == kind && filter.matches(object))
-        .map(|(_, object)| object)
-        .collect();
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|object| {
-            // Items of a list carry no apiVersion/kind, as the real API server sends them.
-            let mut item = (*object).clone();
-            if let Some(map) = item.as_object_mut() {
-                map.remove("apiVersion");
-                map.remove("kind");
-            }
-            item
-        })
-        .collect();
-    let next = offset.saturating_add(page.len());
-    let continue_token = if next < matching.len() {
-        format!("{list_rv}:{next}")
-    } else {
-        String::new()
+    let start = match after {
+        Some((ns, name)) => std::ops::Bound::Excluded((kind, ns, name)),
+        None => std::ops::Bound::Included((kind, String::new(), String::new())),
+    };
+    let mut page: Vec<Value> = Vec::new();
+    let mut last_key = None;
+    let mut more = false;
+    for (key, object) in s.objects.range((start, std::ops::Bound::Unbounded)) {
+        if key.0 != kind {
+            break;
+        }
+        if !filter.matches(object) {
+            continue;
+        }
+        if page.len() == limit {
+            more = true;
+            break;
+        }
+        // Items of a list carry no apiVersion/kind, as the real API server sends them.
+        let mut item = object.clone();
+        if let Some(map) = item.as_object_mut() {
+            map.remove("apiVersion");
+            map.remove("kind");
+        }
+        page.push(item);
+        last_key = Some(key.clone());
+    }
+    let continue_token = match (more, last_key) {
+        (true, Some((_, ns, name))) => format!("{list_rv}:{ns}/{name}"),
+        _ => String::new(),
     };
     let (api_version, list_kind) = kind.list_kind();
     json_response(

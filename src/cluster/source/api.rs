@@ -11,6 +11,7 @@
 //! errors are logged once per change of state, and the index keeps serving the last data.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -195,12 +196,14 @@ pub fn spawn(
     tasks.spawn(watch::<core::Namespace>(
         Api::all(client.clone()),
         config(&namespace_labels),
+        filter.clone(),
         index.clone(),
         pending.clone(),
     ));
     tasks.spawn(watch::<core::Service>(
         Api::all(client.clone()),
         config(&labels),
+        filter.clone(),
         index.clone(),
         pending.clone(),
     ));
@@ -208,6 +211,7 @@ pub fn spawn(
         tasks.spawn(watch::<discovery::EndpointSlice>(
             Api::all(client.clone()),
             config(&labels),
+            filter.clone(),
             index.clone(),
             pending.clone(),
         ));
@@ -216,6 +220,7 @@ pub fn spawn(
         tasks.spawn(watch::<core::Pod>(
             Api::all(client),
             config(&labels).fields(LIVE_PODS),
+            filter.clone(),
             index,
             pending,
         ));
@@ -247,12 +252,17 @@ trait Watched:
             None => Arc::from(name),
         })
     }
-    /// Strip and store; bad parts are described in `skipped`.
-    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError>;
+    /// Strip (as `filter` asks) and store; bad parts are described in `skipped`.
+    fn store(
+        &self,
+        index: &ClusterIndex,
+        filter: &SourceFilter,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), ObjectError>;
     /// Remove.
     fn remove(&self, index: &ClusterIndex);
-    /// Remove every object of this kind whose key is not in `keep`.
-    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>);
+    /// Remove every object of this kind whose key `keep` refuses.
+    fn sweep(index: &ClusterIndex, keep: impl Fn(&str) -> bool);
 }
 
 fn meta_name<K: kube::Resource>(object: &K) -> (&str, &str) {
@@ -265,21 +275,31 @@ fn meta_name<K: kube::Resource>(object: &K) -> (&str, &str) {
 
 impl Watched for core::Namespace {
     const KIND: &'static str = "Namespace";
-    fn store(&self, index: &ClusterIndex, _: &mut Vec<String>) -> Result<(), ObjectError> {
+    fn store(
+        &self,
+        index: &ClusterIndex,
+        _: &SourceFilter,
+        _: &mut Vec<String>,
+    ) -> Result<(), ObjectError> {
         index.upsert_namespace(Namespace::from_api(self)?);
         Ok(())
     }
     fn remove(&self, index: &ClusterIndex) {
         index.delete_namespace(meta_name(self).0);
     }
-    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
-        index.retain_namespaces(|k| keep.contains(k));
+    fn sweep(index: &ClusterIndex, keep: impl Fn(&str) -> bool) {
+        index.retain_namespaces(keep);
     }
 }
 
 impl Watched for core::Service {
     const KIND: &'static str = "Service";
-    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError> {
+    fn store(
+        &self,
+        index: &ClusterIndex,
+        _filter: &SourceFilter,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), ObjectError> {
         index.upsert_service(Service::from_api(self, skipped)?);
         Ok(())
     }
@@ -287,32 +307,44 @@ impl Watched for core::Service {
         let (name, ns) = meta_name(self);
         index.delete_service(name, ns);
     }
-    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
-        index.retain_services(|k| keep.contains(k));
+    fn sweep(index: &ClusterIndex, keep: impl Fn(&str) -> bool) {
+        index.retain_services(keep);
     }
 }
 
 impl Watched for discovery::EndpointSlice {
     const KIND: &'static str = "EndpointSlice";
-    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError> {
+    fn store(
+        &self,
+        index: &ClusterIndex,
+        _filter: &SourceFilter,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), ObjectError> {
         if self.address_type == "FQDN" {
             return Ok(());
         }
-        index.upsert_slice(EndpointSlice::from_api(self, skipped)?);
+        let mut slice = EndpointSlice::from_api(self, skipped)?;
+        _filter.trim(&mut slice);
+        index.upsert_slice(slice);
         Ok(())
     }
     fn remove(&self, index: &ClusterIndex) {
         let (name, ns) = meta_name(self);
         index.delete_slice(name, ns);
     }
-    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
-        index.retain_slices(|k| keep.contains(k));
+    fn sweep(index: &ClusterIndex, keep: impl Fn(&str) -> bool) {
+        index.retain_slices(keep);
     }
 }
 
 impl Watched for core::Pod {
     const KIND: &'static str = "Pod";
-    fn store(&self, index: &ClusterIndex, skipped: &mut Vec<String>) -> Result<(), ObjectError> {
+    fn store(
+        &self,
+        index: &ClusterIndex,
+        _filter: &SourceFilter,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), ObjectError> {
         index.upsert_pod(Pod::from_api(self, skipped)?);
         Ok(())
     }
@@ -320,8 +352,8 @@ impl Watched for core::Pod {
         let (name, ns) = meta_name(self);
         index.delete_pod(name, ns);
     }
-    fn sweep(index: &ClusterIndex, keep: &HashSet<Arc<str>>) {
-        index.retain_pods(|k| keep.contains(k));
+    fn sweep(index: &ClusterIndex, keep: impl Fn(&str) -> bool) {
+        index.retain_pods(keep);
     }
 }
 
@@ -329,19 +361,23 @@ impl Watched for core::Pod {
 async fn watch<K: Watched>(
     api: Api<K>,
     config: watcher::Config,
+    filter: SourceFilter,
     index: Arc<ClusterIndex>,
     pending: Arc<AtomicUsize>,
 ) {
     let stream = watcher::watcher(api, config).default_backoff();
     futures_util::pin_mut!(stream);
-    let mut relisting: Option<HashSet<Arc<str>>> = None;
+    // Keys seen during a re-list, as keyed 64-bit hashes: 8 bytes per object instead of a copy
+    // of its name (a collision could only keep a deleted object until the next re-list).
+    let hasher = std::collections::hash_map::RandomState::new();
+    let mut relisting: Option<HashSet<u64>> = None;
     let mut first_sync = true;
     let mut failing = false;
     // Objects whose bad parts were already logged: log once, not on every re-list.
     let mut reported: HashSet<Arc<str>> = HashSet::new();
     let store = |object: &K, reported: &mut HashSet<Arc<str>>| {
         let mut skipped = Vec::new();
-        let result = object.store(&index, &mut skipped);
+        let result = object.store(&index, &filter, &mut skipped);
         let key = object.index_key().unwrap_or_else(|| Arc::from(""));
         if (result.is_err() || !skipped.is_empty()) && reported.insert(key.clone()) {
             match result {
@@ -389,12 +425,12 @@ async fn watch<K: Watched>(
             Event::InitApply(object) => {
                 let key = store(&object, &mut reported);
                 if let Some(seen) = relisting.as_mut() {
-                    seen.insert(key);
+                    seen.insert(hasher.hash_one(&*key));
                 }
             }
             Event::InitDone => {
                 if let Some(seen) = relisting.take() {
-                    K::sweep(&index, &seen);
+                    K::sweep(&index, |key| seen.contains(&hasher.hash_one(key)));
                     tracing::debug!(kind = K::KIND, objects = seen.len(), "listed");
                 }
                 if first_sync {

@@ -210,13 +210,15 @@ fn add_object(
                 if slice.address_type == "FQDN" {
                     return Ok(());
                 }
-                out.slices.push(stripped(
+                let mut stripped = stripped(
                     &kind,
                     slice.metadata.name.as_ref(),
                     &slice,
                     EndpointSlice::from_api,
                     problems,
-                )?);
+                )?;
+                filter.trim(&mut stripped);
+                out.slices.push(stripped);
             }
         }
         ("v1", "Pod") => {

@@ -17,4 +17,18 @@ pub struct SourceFilter {
     pub pods: bool,
     /// Whether to keep EndpointSlices (not with `noendpoints`).
     pub endpoints: bool,
+    /// Whether to keep the pod name of endpoints (`endpoint_pod_names`).
+    pub pod_names: bool,
+}
+
+impl SourceFilter {
+    /// Drop from `slice` what the options make useless (the pod names, unless
+    /// `endpoint_pod_names`): 100k endpoints × a name is megabytes.
+    pub fn trim(&self, slice: &mut super::EndpointSlice) {
+        if !self.pod_names {
+            for endpoint in &mut slice.endpoints {
+                endpoint.pod_name = None;
+            }
+        }
+    }
 }

@@ -120,7 +120,7 @@ fn ready_addresses(eps: &ServiceEndpoints, pod_names: bool) -> Vec<(IpAddr, Stri
     let mut out: Vec<(IpAddr, String)> = Vec::new();
     for slice in eps.slices() {
         for ep in slice.endpoints.iter().filter(|e| e.ready) {
-            for ip in &ep.addresses {
+            for ip in ep.addresses.as_slice() {
                 if !out.iter().any(|(seen, _)| seen == ip) {
                     out.push((*ip, endpoint_label(ep, ip, pod_names)));
                 }
@@ -399,7 +399,7 @@ fn port_lookup(
                     .collect();
                 port_found |= !ports.is_empty();
                 for ep in slice.endpoints.iter().filter(|e| e.ready) {
-                    for ip in &ep.addresses {
+                    for ip in ep.addresses.as_slice() {
                         let host = endpoint_label(ep, ip, ctx.config.endpoint_pod_names);
                         for port in &ports {
                             let labels = vec![

@@ -62,6 +62,7 @@ impl KubernetesConfig {
             namespace_labels: self.namespace_labels.clone(),
             pods: self.pods == PodMode::Verified,
             endpoints: !self.noendpoints,
+            pod_names: self.endpoint_pod_names,
         }
     }
 

@@ -112,6 +112,7 @@ fn index() -> Arc<ClusterIndex> {
     let filter = crate::cluster::source::SourceFilter {
         endpoints: true,
         pods: true,
+        pod_names: true,
         ..Default::default()
     };
     let mut loaded = Loaded::default();
