@@ -374,13 +374,7 @@ impl EndpointSlice {
 impl Pod {
     /// Strip a v1 Pod. Bad addresses are left out and described in `skipped`.
     pub fn from_api(pod: &core::Pod, skipped: &mut Vec<String>) -> Result<Pod, ObjectError> {
-        let name = pod
-            .metadata
-            .name
-            .as_deref()
-            .ok_or(ObjectError::Missing("metadata.name"))?;
         let status = pod.status.as_ref();
-        let mut ips = Vec::new();
         let listed: Vec<&str> = match status.and_then(|s| s.pod_ips.as_ref()) {
             Some(list) if !list.is_empty() => list.iter().map(|ip| ip.ip.as_str()).collect(),
             _ => status
@@ -388,24 +382,49 @@ impl Pod {
                 .into_iter()
                 .collect(),
         };
+        let phase = status.and_then(|s| s.phase.as_deref());
+        Pod::from_parts(&pod.metadata, phase, &listed, skipped)
+    }
+
+    /// Strip a Pod read in its light form (see `source::lite`).
+    pub fn from_lite(
+        pod: &crate::cluster::source::lite::PodLite,
+        skipped: &mut Vec<String>,
+    ) -> Result<Pod, ObjectError> {
+        let status = &pod.status;
+        let listed: Vec<&str> = match status.pod_ips.as_ref() {
+            Some(list) if !list.is_empty() => list.iter().map(|ip| ip.ip.as_str()).collect(),
+            _ => status.pod_ip.as_deref().into_iter().collect(),
+        };
+        Pod::from_parts(&pod.metadata, status.phase.as_deref(), &listed, skipped)
+    }
+
+    fn from_parts(
+        metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        phase: Option<&str>,
+        listed: &[&str],
+        skipped: &mut Vec<String>,
+    ) -> Result<Pod, ObjectError> {
+        let name = metadata
+            .name
+            .as_deref()
+            .ok_or(ObjectError::Missing("metadata.name"))?;
+        let mut ips = Vec::with_capacity(listed.len());
         for text in listed {
             match parse_ip("status.podIPs", text) {
                 Ok(ip) => ips.push(ip),
                 Err(e) => skipped.push(format!("address skipped: {e}")),
             }
         }
-        let live_phase = matches!(
-            status.and_then(|s| s.phase.as_deref()),
-            Some("Running") | Some("Pending")
-        );
-        let phase = if live_phase && pod.metadata.deletion_timestamp.is_none() {
+        let live_phase = matches!(phase, Some("Running") | Some("Pending"));
+        let phase = if live_phase && metadata.deletion_timestamp.is_none() {
             PodPhase::Live
         } else {
             PodPhase::Gone
         };
         Ok(Pod {
             name: Arc::from(name),
-            namespace: namespace_of(&pod.metadata),
+            namespace: namespace_of(metadata),
             ips,
             phase,
         })

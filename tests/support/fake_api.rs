@@ -524,7 +524,11 @@ fn list(
     let head = json!({"apiVersion": api_version, "kind": list_kind,
                       "metadata": {"resourceVersion": list_rv.to_string(), "continue": continue_token}})
     .to_string();
-    let body = format!("{},\"items\":[{}]}}", &head[..head.len() - 1], page.join(","));
+    let body = format!(
+        "{},\"items\":[{}]}}",
+        &head[..head.len() - 1],
+        page.join(",")
+    );
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::SourceFilter;
+use super::lite::PodLite;
 use crate::cluster::index::{ClusterIndex, service_key};
 use crate::cluster::objects::{EndpointSlice, Namespace, ObjectError, Pod, Service};
 
@@ -217,7 +218,7 @@ pub fn spawn(
         ));
     }
     if filter.pods {
-        tasks.spawn(watch::<core::Pod>(
+        tasks.spawn(watch::<PodLite>(
             Api::all(client),
             config(&labels).fields(LIVE_PODS),
             filter.clone(),
@@ -337,7 +338,7 @@ impl Watched for discovery::EndpointSlice {
     }
 }
 
-impl Watched for core::Pod {
+impl Watched for PodLite {
     const KIND: &'static str = "Pod";
     fn store(
         &self,
@@ -345,7 +346,7 @@ impl Watched for core::Pod {
         _filter: &SourceFilter,
         skipped: &mut Vec<String>,
     ) -> Result<(), ObjectError> {
-        index.upsert_pod(Pod::from_api(self, skipped)?);
+        index.upsert_pod(Pod::from_lite(self, skipped)?);
         Ok(())
     }
     fn remove(&self, index: &ClusterIndex) {

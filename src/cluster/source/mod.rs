@@ -2,6 +2,7 @@
 //! directory (YAML files, live).
 
 pub mod api;
+pub mod lite;
 pub mod manifests;
 
 use super::LabelSelector;
