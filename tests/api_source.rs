@@ -452,3 +452,48 @@ fn a_kubeconfig_that_does_not_parse_stops_startup() {
         "{stderr}"
     );
 }
+
+#[test]
+fn namespace_labels_hide_the_namespaces_the_api_does_not_return() {
+    let api = FakeApi::start();
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default", "labels": {"dns": "on"}}}));
+    api.apply(namespace("hidden"));
+    api.apply(service("web", "10.0.0.1"));
+    let mut secret = service("secret", "10.0.0.2");
+    secret["metadata"]["namespace"] = json!("hidden");
+    api.apply(secret);
+    let server = TestServer::start(&corefile(&api, "namespace_labels dns=on"), &[]);
+    wait_for(LIMIT, "the first sync", || {
+        lookup(&server, "web.default.svc.cluster.local.") == answers(&["10.0.0.1"])
+    });
+    assert_eq!(
+        lookup(&server, "secret.hidden.svc.cluster.local."),
+        nxdomain()
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.contains("/api/v1/namespaces?") && r.contains("labelSelector=dns"))
+    );
+}
+
+#[test]
+fn missing_tls_files_stop_startup_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("Corefile"),
+        ".:1053 {\n  kubernetes cluster.local {\n    endpoint https://127.0.0.1:6443\n    tls client.pem client-key.pem ca.pem\n  }\n}\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(support::BINARY)
+        .args(["-conf", "Corefile"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("client.pem") && stderr.contains("No such file"),
+        "{stderr}"
+    );
+}
