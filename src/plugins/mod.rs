@@ -5,6 +5,7 @@
 //! bug). A directive not in [`SUPPORTED`] is a start-up error that names the supported ones.
 
 pub mod errors;
+pub mod forward;
 pub mod kubernetes;
 pub mod log;
 
@@ -40,7 +41,7 @@ pub const PLUGIN_ORDER: &[&str] = &[
 ];
 
 /// The directives this build implements (`-plugins` lists them).
-pub const SUPPORTED: &[&str] = &["bind", "errors", "kubernetes", "log"];
+pub const SUPPORTED: &[&str] = &["bind", "errors", "forward", "kubernetes", "log"];
 
 /// A parsed directive, ready to start.
 #[derive(Debug)]
@@ -51,6 +52,8 @@ pub enum PluginSetup {
     Log(log::LogConfig),
     /// `errors`.
     Errors(errors::ErrorsConfig),
+    /// `forward`.
+    Forward(Box<forward::ForwardConfig>),
 }
 
 /// A plugin that failed to start.
@@ -68,6 +71,7 @@ impl PluginSetup {
             PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(*c).await?),
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
+            PluginSetup::Forward(c) => Arc::new(forward::Forward::new(*c)),
         })
     }
 }
@@ -135,6 +139,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             "errors" => errors::parse(d)
                 .map(PluginSetup::Errors)
                 .map_err(|e| vec![e]),
+            "forward" => forward::setup::parse(d).map(|c| PluginSetup::Forward(Box::new(c))),
             "bind" => {
                 match parse_bind(d) {
                     Ok(addrs) => bind = addrs,
@@ -142,7 +147,12 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
                 }
                 continue;
             }
-            _ => continue,
+            // Every name in SUPPORTED has an arm above; a missing one must not pass silently.
+            other => {
+                Err(vec![d.error(format!(
+                    "{other}: no setup for this directive (a bug)"
+                ))])
+            }
         };
         match parsed {
             Ok(setup) => plugins.push((order_of(name), setup)),
@@ -184,7 +194,7 @@ mod tests {
         let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, errors, kubernetes, log"
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, errors, forward, kubernetes, log"
         );
     }
 

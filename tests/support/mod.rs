@@ -103,9 +103,11 @@ impl TestServer {
 
     fn wait_until_answering(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
-        // A name no test serves: answered at once (REFUSED or SERVFAIL) even while the cluster
-        // zone waits for its first sync.
-        let probe = query_bytes("clusterdns-probe.invalid.", RecordType::A, 1);
+        // Class CH: refused by the server's own checks before any plugin runs, so the probe is
+        // answered at once whatever the Corefile (no forwarding, no waiting for a sync).
+        let mut probe = query_bytes("clusterdns-probe.invalid.", RecordType::A, 1);
+        let class_at = probe.len() - 1;
+        probe[class_at] = 3;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
@@ -251,3 +253,4 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 pub mod fake_api;
+pub mod fake_upstream;

@@ -1,0 +1,380 @@
+//! Parsing of the `forward` directive (CoreDNS's `plugin/forward/setup.go`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+
+use crate::config::{ConfigError, Directive, parse_duration};
+
+/// At most this many upstreams (CoreDNS's limit).
+pub const MAX_UPSTREAMS: usize = 15;
+
+/// How the next upstream is picked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// A random order per query (the default).
+    Random,
+    /// Rotate the starting upstream per query.
+    RoundRobin,
+    /// Always in the written order.
+    Sequential,
+}
+
+/// The `forward` options.
+#[derive(Clone, Debug)]
+pub struct ForwardConfig {
+    /// FROM: only names under this zone are forwarded.
+    pub from: Name,
+    /// The upstreams, in the written order.
+    pub upstreams: Vec<SocketAddr>,
+    /// `except`: names under these zones go to the next plugin.
+    pub except: Vec<Name>,
+    /// `force_tcp`.
+    pub force_tcp: bool,
+    /// `prefer_udp`.
+    pub prefer_udp: bool,
+    /// `expire`: how long an idle upstream connection may be reused (default 10 s).
+    pub expire: Duration,
+    /// `max_fails`: consecutive failures before an upstream is down (default 2; 0 = never).
+    pub max_fails: u32,
+    /// `health_check` interval (default 0.5 s), once an upstream has failed.
+    pub health_check: Duration,
+    /// `health_check ... no_rec`: probe with RD=0.
+    pub health_check_recursion: bool,
+    /// `health_check ... domain NAME`: the probed name (default `.`).
+    pub health_check_domain: Name,
+    /// `policy`.
+    pub policy: Policy,
+    /// `max_concurrent`: queries in flight above which REFUSED is answered.
+    pub max_concurrent: Option<usize>,
+    /// Read timeout per attempt (2 s).
+    pub read_timeout: Duration,
+    /// Deadline for the whole query, under the client's usual 5 s retry.
+    pub deadline: Duration,
+}
+
+fn fqdn(text: &str) -> Result<Name, String> {
+    let mut name = Name::from_ascii(text).map_err(|e| format!("invalid name {text:?}: {e}"))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+/// Parse one TO: `IP`, `IP:PORT`, `[IPv6]:PORT`, `dns://…`, or a resolv.conf-style file.
+fn parse_to(text: &str, base_dir: &Path) -> Result<Vec<SocketAddr>, String> {
+    if let Some(rest) = text.strip_prefix("tls://") {
+        return Err(format!(
+            "tls://{rest}: DNS over TLS upstreams are not supported yet; use dns://"
+        ));
+    }
+    if text.contains("://") && !text.starts_with("dns://") {
+        return Err(format!("{text}: only dns:// upstreams are supported"));
+    }
+    let address = text.strip_prefix("dns://").unwrap_or(text);
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, 53)]);
+    }
+    if let Ok(socket) = address.parse::<SocketAddr>() {
+        return Ok(vec![socket]);
+    }
+    if text.starts_with("dns://") || !(text.contains('/') || Path::new(text).exists()) {
+        return Err(format!(
+            "{text}: not an IP address, IP:PORT, or a resolv.conf file"
+        ));
+    }
+    let path = if Path::new(text).is_absolute() {
+        Path::new(text).to_path_buf()
+    } else {
+        base_dir.join(text)
+    };
+    let content = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let servers = resolv_conf_nameservers(&content);
+    if servers.is_empty() {
+        return Err(format!("{}: no nameserver lines", path.display()));
+    }
+    for server in &servers {
+        if server.ip().is_loopback() {
+            tracing::warn!(
+                "forward: {} names the loopback nameserver {}: if that is this server (a node's systemd-resolved 127.0.0.53 seen from a dnsPolicy: Default pod is not), queries will loop",
+                path.display(),
+                server.ip()
+            );
+        }
+    }
+    Ok(servers)
+}
+
+/// The `nameserver` addresses of a resolv.conf file.
+pub fn resolv_conf_nameservers(content: &str) -> Vec<SocketAddr> {
+    content
+        .lines()
+        .filter_map(|line| {
+            let line = line.split(['#', ';']).next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("nameserver"), Some(address)) => {
+                    // A scoped IPv6 address (fe80::1%eth0) keeps only the address part.
+                    let address = address.split('%').next().unwrap_or(address);
+                    address
+                        .parse::<IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, 53))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn one_arg(d: &Directive) -> Result<&str, ConfigError> {
+    match d.args.as_slice() {
+        [arg] => Ok(arg.text.as_str()),
+        _ => Err(d.error(format!(
+            "forward: {} takes exactly one argument",
+            d.name.text
+        ))),
+    }
+}
+
+fn duration(d: &Directive, text: &str) -> Result<Duration, ConfigError> {
+    parse_duration(text)
+        .ok_or_else(|| d.error(format!("forward: {} {text:?}: not a duration", d.name.text)))
+}
+
+/// Parse a `forward` directive. Every error is collected.
+pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let base_dir = Path::new(&*directive.name.file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let (from, tos) = match directive.args.split_first() {
+        Some((from, tos)) if !tos.is_empty() => (from, tos),
+        _ => {
+            return Err(vec![directive.error(
+                "forward needs FROM and at least one TO: forward . 10.0.0.10",
+            )]);
+        }
+    };
+    let from = fqdn(&from.text).unwrap_or_else(|e| {
+        errors.push(ConfigError::at(from, format!("forward: {e}")));
+        Name::root()
+    });
+    let mut upstreams = Vec::new();
+    for to in tos {
+        match parse_to(&to.text, &base_dir) {
+            Ok(found) => upstreams.extend(found),
+            Err(e) => errors.push(ConfigError::at(to, format!("forward: {e}"))),
+        }
+    }
+    if upstreams.len() > MAX_UPSTREAMS {
+        errors.push(directive.error(format!(
+            "forward: {} upstreams; at most {MAX_UPSTREAMS}",
+            upstreams.len()
+        )));
+    }
+    let mut config = ForwardConfig {
+        from,
+        upstreams,
+        except: Vec::new(),
+        force_tcp: false,
+        prefer_udp: false,
+        expire: Duration::from_secs(10),
+        max_fails: 2,
+        health_check: Duration::from_millis(500),
+        health_check_recursion: true,
+        health_check_domain: Name::root(),
+        policy: Policy::Random,
+        max_concurrent: None,
+        read_timeout: Duration::from_secs(2),
+        deadline: Duration::from_millis(4500),
+    };
+    for d in &directive.block {
+        if let Err(e) = parse_option(d, &mut config) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_option(d: &Directive, config: &mut ForwardConfig) -> Result<(), ConfigError> {
+    let args = d.arg_texts();
+    match d.name.text.as_str() {
+        "except" => {
+            if args.is_empty() {
+                return Err(d.error("forward: except needs at least one name"));
+            }
+            for name in args {
+                config
+                    .except
+                    .push(fqdn(name).map_err(|e| d.error(format!("forward: {e}")))?);
+            }
+        }
+        "force_tcp" => config.force_tcp = true,
+        "prefer_udp" => config.prefer_udp = true,
+        "expire" => config.expire = duration(d, one_arg(d)?)?,
+        "max_fails" => {
+            let text = one_arg(d)?;
+            config.max_fails = text
+                .parse()
+                .map_err(|_| d.error(format!("forward: max_fails {text:?}: not a number")))?;
+        }
+        "health_check" => {
+            let Some((interval, rest)) = args.split_first() else {
+                return Err(d.error("forward: health_check needs an interval"));
+            };
+            config.health_check = duration(d, interval)?;
+            let mut rest = rest.iter();
+            while let Some(word) = rest.next() {
+                match *word {
+                    "no_rec" => config.health_check_recursion = false,
+                    "domain" => {
+                        let name = rest
+                            .next()
+                            .ok_or_else(|| d.error("forward: health_check domain needs a name"))?;
+                        config.health_check_domain =
+                            fqdn(name).map_err(|e| d.error(format!("forward: {e}")))?;
+                    }
+                    other => {
+                        return Err(d.error(format!(
+                            "forward: health_check: unknown argument {other:?}; expected no_rec or domain NAME"
+                        )));
+                    }
+                }
+            }
+        }
+        "policy" => {
+            config.policy = match one_arg(d)? {
+                "random" => Policy::Random,
+                "round_robin" => Policy::RoundRobin,
+                "sequential" => Policy::Sequential,
+                other => {
+                    return Err(d.error(format!(
+                        "forward: policy {other:?}: expected random, round_robin or sequential"
+                    )));
+                }
+            }
+        }
+        "max_concurrent" => {
+            let text = one_arg(d)?;
+            let n: usize = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                d.error(format!(
+                    "forward: max_concurrent {text:?}: expected a positive number"
+                ))
+            })?;
+            config.max_concurrent = Some(n);
+        }
+        "read_timeout" => config.read_timeout = duration(d, one_arg(d)?)?,
+        other => {
+            return Err(d.error(format!(
+                "forward: unknown property {other:?}; supported: except, force_tcp, prefer_udp, expire, max_fails, health_check, policy, max_concurrent, read_timeout"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Corefile;
+
+    fn parse_text(text: &str) -> Result<ForwardConfig, Vec<ConfigError>> {
+        let core = Corefile::parse("/etc/coredns/Corefile", text, Path::new("/etc/coredns"))
+            .expect("syntax");
+        parse(&core.blocks[0].directives[0])
+    }
+
+    #[test]
+    fn upstream_forms_and_defaults() {
+        let c = parse_text(
+            ".:53 {\n forward . 10.0.0.1 10.0.0.2:5353 dns://[fd00::1]:53 dns://10.0.0.3\n}\n",
+        )
+        .expect("valid");
+        let ups: Vec<String> = c.upstreams.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            ups,
+            vec![
+                "10.0.0.1:53",
+                "10.0.0.2:5353",
+                "[fd00::1]:53",
+                "10.0.0.3:53"
+            ]
+        );
+        assert_eq!(c.policy, Policy::Random);
+        assert_eq!(c.max_fails, 2);
+        assert_eq!(c.health_check, Duration::from_millis(500));
+        assert_eq!(c.expire, Duration::from_secs(10));
+        assert_eq!(c.read_timeout, Duration::from_secs(2));
+        assert!(c.deadline < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn options() {
+        let c = parse_text(
+            ".:53 {\n forward . 10.0.0.1 {\n  except corp.example internal\n  force_tcp\n  policy sequential\n  max_concurrent 1000\n  max_fails 3\n  health_check 1s no_rec domain example.org\n  expire 30s\n }\n}\n",
+        )
+        .expect("valid");
+        assert_eq!(c.except.len(), 2);
+        assert!(c.force_tcp);
+        assert_eq!(c.policy, Policy::Sequential);
+        assert_eq!(c.max_concurrent, Some(1000));
+        assert_eq!(c.max_fails, 3);
+        assert!(!c.health_check_recursion);
+        assert_eq!(c.health_check_domain.to_ascii(), "example.org.");
+    }
+
+    #[test]
+    fn resolv_conf_files_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("resolv.conf"),
+            "# comment\nsearch example\nnameserver 192.0.2.1\nnameserver fe80::1%eth0 ; scoped\noptions ndots:5\n",
+        )
+        .expect("write");
+        let text = format!(
+            ".:53 {{\n forward . {}\n}}\n",
+            dir.path().join("resolv.conf").display()
+        );
+        let c = parse_text(&text).expect("valid");
+        let ups: Vec<String> = c.upstreams.iter().map(ToString::to_string).collect();
+        assert_eq!(ups, vec!["192.0.2.1:53", "[fe80::1]:53"]);
+    }
+
+    #[test]
+    fn errors_name_their_line() {
+        let errs = parse_text(
+            ".:53 {\n forward . nonsense {\n  policy fastest\n  max_concurrent 0\n }\n}\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 3, "{text:?}");
+        assert!(
+            text[0].starts_with("/etc/coredns/Corefile:2: forward: nonsense"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].starts_with("/etc/coredns/Corefile:3: forward: policy"),
+            "{text:?}"
+        );
+        assert!(
+            text[2].starts_with("/etc/coredns/Corefile:4: forward: max_concurrent"),
+            "{text:?}"
+        );
+        assert!(parse_text(".:53 {\n forward .\n}\n").is_err());
+        assert!(parse_text(".:53 {\n forward . tls://1.1.1.1\n}\n").is_err());
+        let many = format!(
+            ".:53 {{\n forward . {}\n}}\n",
+            (1..=16)
+                .map(|i| format!("10.0.0.{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert!(parse_text(&many).is_err());
+    }
+}

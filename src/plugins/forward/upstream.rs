@@ -1,0 +1,201 @@
+//! One exchange with one upstream, over UDP or TCP, and the checks a reply must pass before it
+//! is used: the source address and port (a connected socket), the ID, and the question
+//! (Cure53 DNS-01-003, CVE-2020-25684/85). A reply that fails them is ignored and the wait goes
+//! on until the attempt's deadline (CVE-2023-28452: a forged reply must not end the wait).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout_at};
+
+/// Why an exchange gave no usable reply.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// No valid reply before the deadline.
+    #[error("timeout")]
+    Timeout,
+    /// A socket error.
+    #[error("{0}")]
+    Io(String),
+    /// The reply did not parse.
+    #[error("unparseable reply: {0}")]
+    Malformed(String),
+}
+
+impl From<std::io::Error> for ExchangeError {
+    fn from(e: std::io::Error) -> Self {
+        ExchangeError::Io(e.to_string())
+    }
+}
+
+/// What we send upstream: the client's question and flags, with a fresh random ID.
+#[derive(Clone, Debug)]
+pub struct OutgoingQuery {
+    /// The question, with the client's case.
+    pub query: Query,
+    /// RD of the client's query.
+    pub recursion_desired: bool,
+    /// CD of the client's query.
+    pub checking_disabled: bool,
+    /// DO of the client's query.
+    pub dnssec_ok: bool,
+}
+
+impl OutgoingQuery {
+    /// The wire form with ID `id`.
+    pub fn encode(&self, id: u16) -> Result<Vec<u8>, ExchangeError> {
+        let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+        message.metadata.recursion_desired = self.recursion_desired;
+        message.metadata.checking_disabled = self.checking_disabled;
+        message.add_query(self.query.clone());
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        edns.set_dnssec_ok(self.dnssec_ok);
+        message.set_edns(edns);
+        message
+            .to_vec()
+            .map_err(|e| ExchangeError::Malformed(format!("cannot encode the query: {e}")))
+    }
+
+    /// Whether `reply` answers this query with ID `id`: a response, same ID, same question
+    /// (name compared case-insensitively).
+    pub fn is_answered_by(&self, id: u16, reply: &Message) -> bool {
+        reply.metadata.message_type == MessageType::Response
+            && reply.metadata.id == id
+            && reply.queries.len() == 1
+            && reply.queries[0].query_type() == self.query.query_type()
+            && reply.queries[0].query_class() == self.query.query_class()
+            && reply.queries[0].name().eq_ignore_root(self.query.name())
+    }
+}
+
+fn unspecified(addr: &SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    }
+}
+
+/// One UDP exchange from a fresh socket: a random source port chosen by the kernel per query,
+/// and `connect` so only datagrams from the upstream's address and port are received.
+pub async fn udp(
+    upstream: SocketAddr,
+    query: &OutgoingQuery,
+    deadline: Instant,
+) -> Result<Message, ExchangeError> {
+    let id: u16 = rand::random();
+    let bytes = query.encode(id)?;
+    let socket = UdpSocket::bind(unspecified(&upstream)).await?;
+    socket.connect(upstream).await?;
+    socket.send(&bytes).await?;
+    let mut buffer = vec![0u8; 65535];
+    loop {
+        let len = match timeout_at(deadline, socket.recv(&mut buffer)).await {
+            Ok(Ok(len)) => len,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(ExchangeError::Timeout),
+        };
+        match Message::from_vec(&buffer[..len]) {
+            Ok(reply) if query.is_answered_by(id, &reply) => return Ok(reply),
+            // Not ours (wrong ID or question), or garbage from the right address: if it carries
+            // our ID it is the upstream's answer and it is broken; otherwise keep waiting.
+            Ok(_) => continue,
+            Err(e) if len >= 2 && u16::from_be_bytes([buffer[0], buffer[1]]) == id => {
+                return Err(ExchangeError::Malformed(e.to_string()));
+            }
+            Err(_) => continue,
+        }
+    }
+}
+
+/// One TCP exchange on a new connection.
+pub async fn tcp(
+    upstream: SocketAddr,
+    query: &OutgoingQuery,
+    deadline: Instant,
+) -> Result<Message, ExchangeError> {
+    let id: u16 = rand::random();
+    let bytes = query.encode(id)?;
+    let exchange = async {
+        let mut stream = TcpStream::connect(upstream).await?;
+        stream.set_nodelay(true)?;
+        let len = u16::try_from(bytes.len())
+            .map_err(|_| ExchangeError::Malformed("query too long".into()))?;
+        let mut frame = Vec::with_capacity(bytes.len() + 2);
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&bytes);
+        stream.write_all(&frame).await?;
+        loop {
+            let len = usize::from(stream.read_u16().await?);
+            let mut body = vec![0u8; len];
+            stream.read_exact(&mut body).await?;
+            match Message::from_vec(&body) {
+                Ok(reply) if query.is_answered_by(id, &reply) => return Ok(reply),
+                Ok(_) => continue,
+                Err(e) => return Err(ExchangeError::Malformed(e.to_string())),
+            }
+        }
+    };
+    match timeout_at(deadline, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(ExchangeError::Timeout),
+    }
+}
+
+/// The read timeout of one attempt, cut to the overall deadline.
+pub fn attempt_deadline(read_timeout: Duration, overall: Instant) -> Instant {
+    (Instant::now() + read_timeout).min(overall)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn query() -> OutgoingQuery {
+        OutgoingQuery {
+            query: Query::query(
+                Name::from_ascii("Example.ORG.").expect("name"),
+                RecordType::A,
+            ),
+            recursion_desired: true,
+            checking_disabled: false,
+            dnssec_ok: false,
+        }
+    }
+
+    #[test]
+    fn only_a_response_with_our_id_and_question_is_taken() {
+        let q = query();
+        let mut reply = Message::new(7, MessageType::Response, OpCode::Query);
+        reply.add_query(Query::query(
+            Name::from_ascii("example.org.").expect("name"),
+            RecordType::A,
+        ));
+        assert!(
+            q.is_answered_by(7, &reply),
+            "the name matches case-insensitively"
+        );
+        assert!(!q.is_answered_by(8, &reply), "wrong ID");
+        let mut other = reply.clone();
+        other.queries[0] =
+            Query::query(Name::from_ascii("evil.org.").expect("name"), RecordType::A);
+        assert!(!q.is_answered_by(7, &other), "wrong name");
+        let mut aaaa = reply.clone();
+        aaaa.queries[0] = Query::query(
+            Name::from_ascii("example.org.").expect("name"),
+            RecordType::AAAA,
+        );
+        assert!(!q.is_answered_by(7, &aaaa), "wrong type");
+        let mut not_response = reply.clone();
+        not_response.metadata.message_type = MessageType::Query;
+        assert!(!q.is_answered_by(7, &not_response));
+        let mut no_question = reply;
+        no_question.queries.clear();
+        assert!(!q.is_answered_by(7, &no_question));
+    }
+}

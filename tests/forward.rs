@@ -1,0 +1,261 @@
+//! The `forward` plugin against scripted upstreams on loopback: answers, failover, timeouts,
+//! reply validation, TC → TCP, force_tcp, max_concurrent, coalescing, health checks, policies.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use support::fake_upstream::{Behaviour, FakeUpstream};
+use support::{TestServer, decode, query_bytes, raw_udp, wait_for};
+
+fn server(upstreams: &[&FakeUpstream], options: &str) -> TestServer {
+    let to: Vec<String> = upstreams.iter().map(|u| u.addr.to_string()).collect();
+    TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  errors\n  forward . {} {{\n{options}\n  }}\n}}\n",
+            to.join(" ")
+        ),
+        &[],
+    )
+}
+
+/// (rcode, answers) for an A query over UDP, waiting up to 6 s.
+fn lookup(addr: SocketAddr, name: &str) -> (ResponseCode, Vec<String>) {
+    let reply = raw_udp(
+        addr,
+        &query_bytes(name, RecordType::A, 9),
+        Duration::from_secs(6),
+    )
+    .expect("a reply");
+    let m = decode(&reply);
+    (
+        m.metadata.response_code,
+        m.answers.iter().map(|r| r.data.to_string()).collect(),
+    )
+}
+
+fn answered(ip: &str) -> (ResponseCode, Vec<String>) {
+    (ResponseCode::NoError, vec![ip.to_string()])
+}
+
+#[test]
+fn forwards_and_returns_the_upstream_answer_with_the_question_case() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&[&up], "");
+    let reply = raw_udp(
+        server.addr,
+        &query_bytes("WwW.Example.ORG.", RecordType::A, 4),
+        Duration::from_secs(5),
+    )
+    .expect("reply");
+    let m = decode(&reply);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        server.log()
+    );
+    assert!(m.metadata.recursion_available);
+    assert_eq!(m.answers[0].name.to_ascii(), "WwW.Example.ORG.");
+    assert_eq!(m.answers[0].data.to_string(), "192.0.2.1");
+    assert_eq!(up.udp_queries(), 1);
+}
+
+#[test]
+fn a_tcp_client_is_forwarded_over_tcp() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&[&up], "");
+    let mut stream = support::tcp_connect(server.addr);
+    support::tcp_send(&mut stream, &query_bytes("example.org.", RecordType::A, 5));
+    let m = decode(&support::tcp_receive(&mut stream).expect("reply"));
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!((up.tcp_queries(), up.udp_queries()), (1, 0));
+}
+
+#[test]
+fn except_names_are_not_forwarded() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&[&up], "    except corp.example");
+    let (rcode, _) = lookup(server.addr, "host.corp.example.");
+    assert_eq!(rcode, ResponseCode::ServFail, "no plugin after forward");
+    assert_eq!(up.udp_queries(), 0);
+}
+
+#[test]
+fn a_silent_upstream_fails_over_to_the_next_within_the_deadline() {
+    let silent = FakeUpstream::start([192, 0, 2, 1]);
+    silent.set(Behaviour::Silent);
+    let good = FakeUpstream::start([192, 0, 2, 2]);
+    let server = server(&[&silent, &good], "    policy sequential");
+    let started = Instant::now();
+    assert_eq!(lookup(server.addr, "example.org."), answered("192.0.2.2"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn all_upstreams_silent_is_servfail_before_the_client_gives_up() {
+    let a = FakeUpstream::start([192, 0, 2, 1]);
+    let b = FakeUpstream::start([192, 0, 2, 2]);
+    let c = FakeUpstream::start([192, 0, 2, 3]);
+    for up in [&a, &b, &c] {
+        up.set(Behaviour::Silent);
+    }
+    let server = server(&[&a, &b, &c], "");
+    let started = Instant::now();
+    assert_eq!(
+        lookup(server.addr, "example.org.").0,
+        ResponseCode::ServFail
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    wait_for(Duration::from_secs(5), "the error in the log", || {
+        server.log().contains("no upstream answered")
+    });
+}
+
+#[test]
+fn a_reply_with_a_wrong_id_is_ignored_and_the_right_one_taken() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::WrongIdFirst);
+    let server = server(&[&up], "");
+    assert_eq!(lookup(server.addr, "example.org."), answered("192.0.2.1"));
+}
+
+#[test]
+fn a_reply_with_another_question_is_never_used() {
+    let liar = FakeUpstream::start([192, 0, 2, 1]);
+    liar.set(Behaviour::WrongQuestion);
+    let good = FakeUpstream::start([192, 0, 2, 2]);
+    let server = server(&[&liar, &good], "    policy sequential");
+    let (rcode, answers) = lookup(server.addr, "example.org.");
+    assert_eq!(
+        (rcode, answers.clone()),
+        answered("192.0.2.2"),
+        "{answers:?}"
+    );
+}
+
+#[test]
+fn an_unparseable_reply_moves_on_to_the_next_upstream_at_once() {
+    let broken = FakeUpstream::start([192, 0, 2, 1]);
+    broken.set(Behaviour::Garbage);
+    let good = FakeUpstream::start([192, 0, 2, 2]);
+    let server = server(&[&broken, &good], "    policy sequential");
+    let started = Instant::now();
+    assert_eq!(lookup(server.addr, "example.org."), answered("192.0.2.2"));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no read timeout waited: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_truncated_udp_reply_is_asked_again_over_tcp() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::Truncate);
+    let server = server(&[&up], "");
+    let (rcode, answers) = lookup(server.addr, "example.org.");
+    assert_eq!(rcode, ResponseCode::NoError);
+    assert_eq!(answers.len(), 3);
+    assert_eq!((up.udp_queries(), up.tcp_queries()), (1, 1));
+}
+
+#[test]
+fn force_tcp_uses_only_tcp() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&[&up], "    force_tcp");
+    assert_eq!(lookup(server.addr, "example.org."), answered("192.0.2.1"));
+    assert_eq!((up.udp_queries(), up.tcp_queries()), (0, 1));
+}
+
+#[test]
+fn max_concurrent_refuses_past_the_limit() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::Slow(1500));
+    let server = server(&[&up], "    max_concurrent 1");
+    let addr = server.addr;
+    let slow = std::thread::spawn(move || lookup(addr, "one.example."));
+    wait_for(Duration::from_secs(5), "the first query upstream", || {
+        up.udp_queries() == 1
+    });
+    assert_eq!(lookup(server.addr, "two.example.").0, ResponseCode::Refused);
+    assert_eq!(slow.join().expect("thread"), answered("192.0.2.1"));
+}
+
+#[test]
+fn identical_queries_in_flight_share_one_upstream_query() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::Slow(800));
+    let server = server(&[&up], "");
+    let addr = server.addr;
+    let askers: Vec<_> = (0..5)
+        .map(|_| std::thread::spawn(move || lookup(addr, "same.example.")))
+        .collect();
+    for asker in askers {
+        assert_eq!(asker.join().expect("thread"), answered("192.0.2.1"));
+    }
+    assert_eq!(up.udp_queries(), 1);
+}
+
+#[test]
+fn a_failed_upstream_is_skipped_until_a_probe_finds_it_healthy() {
+    let flaky = FakeUpstream::start([192, 0, 2, 1]);
+    flaky.set(Behaviour::Silent);
+    let good = FakeUpstream::start([192, 0, 2, 2]);
+    let server = server(
+        &[&flaky, &good],
+        "    policy sequential\n    max_fails 1\n    health_check 100ms",
+    );
+    assert_eq!(lookup(server.addr, "first.example."), answered("192.0.2.2"));
+    // Now down: the next query goes straight to the healthy upstream, with no timeout.
+    let started = Instant::now();
+    assert_eq!(
+        lookup(server.addr, "second.example."),
+        answered("192.0.2.2")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // It recovers; the probe (. NS) notices and it is first again.
+    flaky.set(Behaviour::Answer);
+    wait_for(
+        Duration::from_secs(5),
+        "the recovered upstream to be used",
+        || lookup(server.addr, "third.example.") == answered("192.0.2.1"),
+    );
+}
+
+#[test]
+fn round_robin_spreads_queries() {
+    let a = FakeUpstream::start([192, 0, 2, 1]);
+    let b = FakeUpstream::start([192, 0, 2, 2]);
+    let server = server(&[&a, &b], "    policy round_robin");
+    for i in 0..4 {
+        lookup(server.addr, &format!("n{i}.example."));
+    }
+    assert_eq!((a.udp_queries(), b.udp_queries()), (2, 2));
+}
+
+#[test]
+fn an_upstream_servfail_is_passed_on() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::ServFail);
+    let server = server(&[&up], "");
+    assert_eq!(
+        lookup(server.addr, "example.org.").0,
+        ResponseCode::ServFail
+    );
+}

@@ -1,0 +1,197 @@
+//! A scripted upstream resolver on loopback (UDP and TCP on one port) for the `forward` tests:
+//! it answers, stays silent, sends garbage, a wrong ID or question, truncates, or is slow.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record};
+
+/// What the upstream does with each query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Answer A `address` (three records over TCP when `Truncate`).
+    Answer,
+    /// Never reply.
+    Silent,
+    /// Reply with our ID followed by bytes that do not parse.
+    Garbage,
+    /// First a reply with another ID, then the right one.
+    WrongIdFirst,
+    /// Reply only with another question.
+    WrongQuestion,
+    /// Over UDP a TC=1 reply without answers; over TCP the whole answer.
+    Truncate,
+    /// Answer SERVFAIL.
+    ServFail,
+    /// Answer after this many milliseconds.
+    Slow(u64),
+}
+
+struct Shared {
+    behaviour: Mutex<Behaviour>,
+    address: [u8; 4],
+    udp_queries: AtomicUsize,
+    tcp_queries: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// A running fake upstream.
+pub struct FakeUpstream {
+    /// Its address.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        // Wake the blocking accept and recv.
+        let _ = std::net::TcpStream::connect(self.addr);
+        let _ = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.send_to(&[0], self.addr));
+    }
+}
+
+fn reply_for(query: &Message, shared: &Shared, tcp: bool) -> Option<Vec<u8>> {
+    let behaviour = *shared.behaviour.lock().expect("behaviour");
+    let mut reply = Message::new(
+        query.metadata.id,
+        MessageType::Response,
+        query.metadata.op_code,
+    );
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.queries = query.queries.clone();
+    let name = query
+        .queries
+        .first()
+        .map(|q| q.name().clone())
+        .unwrap_or_else(Name::root);
+    let [a, b, c, d] = shared.address;
+    let record = |last: u8| Record::from_rdata(name.clone(), 60, RData::A(A::new(a, b, c, last)));
+    match behaviour {
+        Behaviour::Silent => return None,
+        Behaviour::Garbage => {
+            let mut bytes = query.metadata.id.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 9, 0xff]);
+            return Some(bytes);
+        }
+        Behaviour::WrongQuestion => {
+            let mut other = reply.clone();
+            other.queries[0].set_name(Name::from_ascii("evil.example.").expect("name"));
+            other.add_answer(Record::from_rdata(
+                Name::from_ascii("evil.example.").expect("name"),
+                60,
+                RData::A(A::new(6, 6, 6, 6)),
+            ));
+            return other.to_vec().ok();
+        }
+        Behaviour::ServFail => reply.metadata.response_code = ResponseCode::ServFail,
+        Behaviour::Truncate if !tcp => reply.metadata.truncation = true,
+        Behaviour::Truncate => {
+            for last in [d, d + 1, d + 2] {
+                reply.add_answer(record(last));
+            }
+        }
+        Behaviour::Slow(ms) => {
+            std::thread::sleep(Duration::from_millis(ms));
+            reply.add_answer(record(d));
+        }
+        Behaviour::Answer | Behaviour::WrongIdFirst => {
+            reply.add_answer(record(d));
+        }
+    }
+    reply.to_vec().ok()
+}
+
+impl FakeUpstream {
+    /// Start on a free loopback port, answering A `address`.
+    pub fn start(address: [u8; 4]) -> FakeUpstream {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let addr = tcp.local_addr().expect("addr");
+        let udp = UdpSocket::bind(addr).expect("bind udp on the same port");
+        let shared = Arc::new(Shared {
+            behaviour: Mutex::new(Behaviour::Answer),
+            address,
+            udp_queries: AtomicUsize::new(0),
+            tcp_queries: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let udp_shared = shared.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok((len, from)) = udp.recv_from(&mut buffer) {
+                if udp_shared.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(query) = Message::from_vec(&buffer[..len]) else {
+                    continue;
+                };
+                udp_shared.udp_queries.fetch_add(1, Ordering::AcqRel);
+                let (socket, shared) = (udp.try_clone().expect("clone"), udp_shared.clone());
+                std::thread::spawn(move || {
+                    if *shared.behaviour.lock().expect("behaviour") == Behaviour::WrongIdFirst {
+                        let mut wrong = query.clone();
+                        wrong.metadata.id = query.metadata.id.wrapping_add(1);
+                        wrong.metadata.message_type = MessageType::Response;
+                        let _ = socket.send_to(&wrong.to_vec().expect("encode"), from);
+                    }
+                    if let Some(bytes) = reply_for(&query, &shared, false) {
+                        let _ = socket.send_to(&bytes, from);
+                    }
+                });
+            }
+        });
+        let tcp_shared = shared.clone();
+        std::thread::spawn(move || {
+            for stream in tcp.incoming() {
+                if tcp_shared.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let shared = tcp_shared.clone();
+                std::thread::spawn(move || {
+                    let mut len = [0u8; 2];
+                    while stream.read_exact(&mut len).is_ok() {
+                        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                        if stream.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let Ok(query) = Message::from_vec(&body) else {
+                            return;
+                        };
+                        shared.tcp_queries.fetch_add(1, Ordering::AcqRel);
+                        if let Some(bytes) = reply_for(&query, &shared, true) {
+                            let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
+                            frame.extend_from_slice(&bytes);
+                            if stream.write_all(&frame).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        FakeUpstream { addr, shared }
+    }
+
+    /// Change what it does.
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.shared.behaviour.lock().expect("behaviour") = behaviour;
+    }
+
+    /// Queries received over UDP.
+    pub fn udp_queries(&self) -> usize {
+        self.shared.udp_queries.load(Ordering::Acquire)
+    }
+
+    /// Queries received over TCP.
+    pub fn tcp_queries(&self) -> usize {
+        self.shared.tcp_queries.load(Ordering::Acquire)
+    }
+}
