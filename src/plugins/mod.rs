@@ -4,6 +4,7 @@
 //! order they are written in: order is a security property (CVE-2026-26017 was an ordering
 //! bug). A directive not in [`SUPPORTED`] is a start-up error that names the supported ones.
 
+pub mod cache;
 pub mod errors;
 pub mod forward;
 pub mod kubernetes;
@@ -41,7 +42,7 @@ pub const PLUGIN_ORDER: &[&str] = &[
 ];
 
 /// The directives this build implements (`-plugins` lists them).
-pub const SUPPORTED: &[&str] = &["bind", "errors", "forward", "kubernetes", "log"];
+pub const SUPPORTED: &[&str] = &["bind", "cache", "errors", "forward", "kubernetes", "log"];
 
 /// A parsed directive, ready to start.
 #[derive(Debug)]
@@ -54,6 +55,8 @@ pub enum PluginSetup {
     Errors(errors::ErrorsConfig),
     /// `forward`.
     Forward(Box<forward::ForwardConfig>),
+    /// `cache`.
+    Cache(Box<cache::CacheConfig>),
 }
 
 /// A plugin that failed to start.
@@ -72,6 +75,7 @@ impl PluginSetup {
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
             PluginSetup::Forward(c) => Arc::new(forward::Forward::new(*c)),
+            PluginSetup::Cache(c) => Arc::new(cache::Cache::new(*c)),
         })
     }
 }
@@ -140,6 +144,9 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
                 .map(PluginSetup::Errors)
                 .map_err(|e| vec![e]),
             "forward" => forward::setup::parse(d).map(|c| PluginSetup::Forward(Box::new(c))),
+            "cache" => cache::setup::parse(d, &zones)
+                .map(|c| PluginSetup::Cache(Box::new(c)))
+                .map_err(|e| vec![e]),
             "bind" => {
                 match parse_bind(d) {
                     Ok(addrs) => bind = addrs,
@@ -194,7 +201,7 @@ mod tests {
         let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, errors, forward, kubernetes, log"
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, kubernetes, log"
         );
     }
 

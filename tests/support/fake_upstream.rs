@@ -31,6 +31,8 @@ pub enum Behaviour {
     ServFail,
     /// Answer after this many milliseconds.
     Slow(u64),
+    /// NXDOMAIN with an SOA (TTL 30, MINIMUM 10) in the authority section.
+    NxDomain,
 }
 
 struct Shared {
@@ -92,6 +94,20 @@ fn reply_for(query: &Message, shared: &Shared, tcp: bool) -> Option<Vec<u8>> {
             return other.to_vec().ok();
         }
         Behaviour::ServFail => reply.metadata.response_code = ResponseCode::ServFail,
+        Behaviour::NxDomain => {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            let zone = Name::from_ascii("example.").expect("zone");
+            let soa = hickory_proto::rr::rdata::SOA::new(
+                Name::from_ascii("ns.example.").expect("name"),
+                Name::from_ascii("hostmaster.example.").expect("name"),
+                1,
+                7200,
+                1800,
+                86400,
+                10,
+            );
+            reply.add_authority(Record::from_rdata(zone, 30, RData::SOA(soa)));
+        }
         Behaviour::Truncate if !tcp => reply.metadata.truncation = true,
         Behaviour::Truncate => {
             for last in [d, d + 1, d + 2] {

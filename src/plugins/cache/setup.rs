@@ -1,0 +1,208 @@
+//! Parsing of the `cache` directive (CoreDNS's `plugin/cache/setup.go`).
+
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+
+use crate::config::{ConfigError, Directive, parse_duration};
+
+/// One of the two stores' settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Most entries held.
+    pub capacity: usize,
+    /// Highest TTL given to a cached answer (seconds).
+    pub max_ttl: u32,
+    /// Lowest TTL (seconds).
+    pub min_ttl: u32,
+}
+
+/// The `cache` options.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// The zones cached (default: the server block's zones).
+    pub zones: Vec<Name>,
+    /// Positive answers.
+    pub success: StoreConfig,
+    /// NXDOMAIN and NODATA answers.
+    pub denial: StoreConfig,
+    /// Zones whose positive answers are not cached (`disable success ZONES`).
+    pub disable_success: Vec<Name>,
+    /// Zones whose negative answers are not cached (`disable denial ZONES`).
+    pub disable_denial: Vec<Name>,
+    /// How long SERVFAIL is cached (default 5 s, at most 5 min; 0 = never).
+    pub servfail: Duration,
+}
+
+/// CoreDNS's default capacity: 256 shards × 39.
+pub const DEFAULT_CAPACITY: usize = 9984;
+
+fn fqdn(text: &str, d: &Directive) -> Result<Name, ConfigError> {
+    let mut name = Name::from_ascii(text)
+        .map_err(|e| d.error(format!("cache: invalid zone {text:?}: {e}")))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+fn number<T: std::str::FromStr>(d: &Directive, what: &str, text: &str) -> Result<T, ConfigError> {
+    text.parse()
+        .map_err(|_| d.error(format!("cache: {what} {text:?}: not a number")))
+}
+
+/// Parse `cache [TTL] [ZONES...] { ... }` in a block serving `block_zones`.
+pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig, ConfigError> {
+    let mut config = CacheConfig {
+        zones: Vec::new(),
+        success: StoreConfig {
+            capacity: DEFAULT_CAPACITY,
+            max_ttl: 3600,
+            min_ttl: 5,
+        },
+        denial: StoreConfig {
+            capacity: DEFAULT_CAPACITY,
+            max_ttl: 1800,
+            min_ttl: 5,
+        },
+        disable_success: Vec::new(),
+        disable_denial: Vec::new(),
+        servfail: Duration::from_secs(5),
+    };
+    let mut args = directive.arg_texts().into_iter().peekable();
+    if let Some(first) = args.peek()
+        && let Ok(ttl) = first.parse::<u32>()
+    {
+        if ttl == 0 {
+            return Err(directive.error("cache: TTL must be positive"));
+        }
+        config.success.max_ttl = ttl;
+        config.denial.max_ttl = ttl;
+        args.next();
+    }
+    for zone in args {
+        config.zones.push(fqdn(zone, directive)?);
+    }
+    if config.zones.is_empty() {
+        config.zones = block_zones.to_vec();
+    }
+    for d in &directive.block {
+        let args = d.arg_texts();
+        match (d.name.text.as_str(), args.as_slice()) {
+            ("success" | "denial", [capacity, rest @ ..]) if rest.len() <= 2 => {
+                let store = if d.name.text == "success" {
+                    &mut config.success
+                } else {
+                    &mut config.denial
+                };
+                let capacity: usize = number(d, "capacity", capacity)?;
+                // CoreDNS: at least 1024, in whole shards of 256.
+                store.capacity = (capacity.max(1024) / 256) * 256;
+                if let Some(ttl) = rest.first() {
+                    store.max_ttl = number(d, "TTL", ttl)?;
+                }
+                if let Some(min) = rest.get(1) {
+                    store.min_ttl = number(d, "minimum TTL", min)?;
+                }
+                if store.min_ttl > store.max_ttl {
+                    return Err(d.error("cache: minimum TTL above the TTL"));
+                }
+            }
+            ("disable", [kind, zones @ ..]) => {
+                let mut names = Vec::new();
+                for zone in zones {
+                    names.push(fqdn(zone, d)?);
+                }
+                if names.is_empty() {
+                    names = config.zones.clone();
+                }
+                match *kind {
+                    "success" => config.disable_success.extend(names),
+                    "denial" => config.disable_denial.extend(names),
+                    other => {
+                        return Err(d.error(format!(
+                            "cache: disable {other:?}: expected success or denial"
+                        )));
+                    }
+                }
+            }
+            ("servfail", [duration]) => {
+                let value = parse_duration(duration)
+                    .filter(|v| *v <= Duration::from_secs(300))
+                    .ok_or_else(|| {
+                        d.error(format!(
+                            "cache: servfail {duration:?}: expected a duration up to 5m"
+                        ))
+                    })?;
+                config.servfail = value;
+            }
+            ("prefetch" | "serve_stale" | "keepttl" | "serve_stale_policy", _) => {
+                return Err(d.error(format!("cache: {} is not supported yet", d.name.text)));
+            }
+            (name, _) => {
+                return Err(d.error(format!(
+                    "cache: unknown property or wrong arguments {name:?}; supported: success CAPACITY [TTL [MINTTL]], denial CAPACITY [TTL [MINTTL]], disable success|denial [ZONES], servfail DURATION"
+                )));
+            }
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Corefile;
+    use std::path::Path;
+
+    fn parse_text(body: &str) -> Result<CacheConfig, ConfigError> {
+        let text = format!(".:53 {{\n {body}\n}}\n");
+        let core = Corefile::parse("Corefile", &text, Path::new(".")).expect("syntax");
+        parse(&core.blocks[0].directives[0], &[Name::root()])
+    }
+
+    #[test]
+    fn kubeadm_forms() {
+        let plain = parse_text("cache 30").expect("valid");
+        assert_eq!((plain.success.max_ttl, plain.denial.max_ttl), (30, 30));
+        assert_eq!(plain.zones, vec![Name::root()]);
+        let current = parse_text(
+            "cache 30 {\n  disable success cluster.local\n  disable denial cluster.local\n }",
+        )
+        .expect("valid");
+        assert_eq!(current.disable_success[0].to_ascii(), "cluster.local.");
+        assert_eq!(current.disable_denial.len(), 1);
+    }
+
+    #[test]
+    fn store_options_and_defaults() {
+        let c = parse_text("cache {\n  success 9984 30\n  denial 2000 5 1\n }").expect("valid");
+        assert_eq!(
+            c.success,
+            StoreConfig {
+                capacity: 9984,
+                max_ttl: 30,
+                min_ttl: 5
+            }
+        );
+        assert_eq!(
+            c.denial,
+            StoreConfig {
+                capacity: 1792,
+                max_ttl: 5,
+                min_ttl: 1
+            }
+        );
+        assert_eq!(c.servfail, Duration::from_secs(5));
+        let d = parse_text("cache").expect("valid");
+        assert_eq!((d.success.max_ttl, d.denial.max_ttl), (3600, 1800));
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse_text("cache 0").is_err());
+        assert!(parse_text("cache {\n  disable everything\n }").is_err());
+        assert!(parse_text("cache {\n  success many\n }").is_err());
+        assert!(parse_text("cache {\n  servfail 10m\n }").is_err());
+        let e = parse_text("cache {\n  prefetch 10\n }").unwrap_err();
+        assert!(e.to_string().contains("not supported yet"));
+    }
+}

@@ -1,0 +1,163 @@
+//! A bounded answer store: 256 shards, each a map behind its own short-held lock; when a shard
+//! is full an arbitrary entry of it is evicted (CoreDNS's random eviction). The map key is the
+//! whole question (lowercase name, type, class, DO, CD), never a hash alone (TOB-CDNS-8), and the
+//! hasher is keyed at random per process.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use tokio::time::Instant;
+
+use crate::plugin::Answer;
+
+const SHARDS: usize = 256;
+
+/// What an answer is stored under (CVE-2024-0874: DO and CD are part of it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// The question name, lowercase.
+    pub name: Name,
+    /// The question type.
+    pub qtype: RecordType,
+    /// The question class.
+    pub qclass: DNSClass,
+    /// DO bit.
+    pub dnssec_ok: bool,
+    /// CD bit.
+    pub checking_disabled: bool,
+}
+
+/// A stored answer.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The answer as it was received.
+    pub answer: Answer,
+    /// When it was stored.
+    pub stored_at: Instant,
+    /// How long it is valid (seconds).
+    pub ttl: u32,
+}
+
+/// A bounded store.
+#[derive(Debug)]
+pub struct Store {
+    shards: Box<[Mutex<HashMap<CacheKey, Entry>>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+impl Store {
+    /// A store holding at most `capacity` entries (rounded down to whole shards, at least one
+    /// per shard).
+    pub fn new(capacity: usize) -> Store {
+        Store {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: (capacity / SHARDS).max(1),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, key: &CacheKey) -> &Mutex<HashMap<CacheKey, Entry>> {
+        let index = (self.hasher.hash_one(key) as usize) % SHARDS;
+        &self.shards[index]
+    }
+
+    /// The entry for `key` and its age in seconds, if it has not expired at `now`.
+    pub fn get(&self, key: &CacheKey, now: Instant) -> Option<(Entry, u32)> {
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        let entry = shard.get(key)?;
+        let age = u32::try_from(now.saturating_duration_since(entry.stored_at).as_secs())
+            .unwrap_or(u32::MAX);
+        if age >= entry.ttl {
+            shard.remove(key);
+            return None;
+        }
+        Some((entry.clone(), age))
+    }
+
+    /// Store `entry` under `key`, evicting an arbitrary entry of the shard if it is full.
+    pub fn insert(&self, key: CacheKey, entry: Entry) {
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        if shard.len() >= self.per_shard
+            && !shard.contains_key(&key)
+            && let Some(victim) = shard.keys().next().cloned()
+        {
+            shard.remove(&victim);
+        }
+        shard.insert(key, entry);
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::ResponseCode;
+
+    fn key(i: usize) -> CacheKey {
+        CacheKey {
+            name: Name::from_ascii(format!("n{i}.example.")).expect("name"),
+            qtype: RecordType::A,
+            qclass: DNSClass::IN,
+            dnssec_ok: false,
+            checking_disabled: false,
+        }
+    }
+
+    fn entry(ttl: u32) -> Entry {
+        Entry {
+            answer: Answer::rcode(ResponseCode::NoError, "test"),
+            stored_at: Instant::now(),
+            ttl,
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded_whatever_the_query_mix() {
+        let store = Store::new(1024);
+        for i in 0..50_000 {
+            store.insert(key(i), entry(60));
+        }
+        assert!(store.len() <= 1024, "{}", store.len());
+        assert!(store.len() > 900, "shards fill evenly: {}", store.len());
+    }
+
+    #[test]
+    fn entries_expire_and_flags_are_part_of_the_key() {
+        let store = Store::new(1024);
+        store.insert(key(1), entry(10));
+        let now = Instant::now();
+        assert_eq!(store.get(&key(1), now).map(|(_, age)| age), Some(0));
+        assert!(
+            store
+                .get(&key(1), now + std::time::Duration::from_secs(10))
+                .is_none()
+        );
+        assert!(
+            store.get(&key(1), now).is_none(),
+            "an expired entry is removed"
+        );
+        store.insert(key(2), entry(10));
+        let mut with_do = key(2);
+        with_do.dnssec_ok = true;
+        assert!(store.get(&with_do, now).is_none());
+        let mut with_cd = key(2);
+        with_cd.checking_disabled = true;
+        assert!(store.get(&with_cd, now).is_none());
+    }
+}

@@ -1,0 +1,128 @@
+//! The `cache` plugin in front of `forward`, against a scripted upstream on loopback.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use support::fake_upstream::{Behaviour, FakeUpstream};
+use support::{TestServer, decode, query_bytes, raw_udp};
+
+fn server(up: &FakeUpstream, cache: &str) -> TestServer {
+    TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  {cache}\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[],
+    )
+}
+
+fn ask(addr: SocketAddr, name: &str) -> Message {
+    decode(
+        &raw_udp(
+            addr,
+            &query_bytes(name, RecordType::A, 3),
+            Duration::from_secs(5),
+        )
+        .expect("a reply"),
+    )
+}
+
+#[test]
+fn a_repeated_question_is_answered_from_the_cache() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&up, "cache 30");
+    let first = ask(server.addr, "www.example.org.");
+    let second = ask(server.addr, "WWW.example.ORG.");
+    assert_eq!(up.udp_queries(), 1, "the second came from the cache");
+    assert_eq!(first.answers[0].data.to_string(), "192.0.2.1");
+    assert_eq!(second.answers[0].data.to_string(), "192.0.2.1");
+    assert_eq!(
+        second.answers[0].name.to_ascii(),
+        "WWW.example.ORG.",
+        "the question's case"
+    );
+    assert!(
+        second.answers[0].ttl <= 30,
+        "capped by the cache TTL: {}",
+        second.answers[0].ttl
+    );
+    assert!(!second.metadata.authoritative);
+}
+
+#[test]
+fn do_and_cd_are_part_of_the_key() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&up, "cache");
+    ask(server.addr, "example.org.");
+    let mut message = Message::query();
+    message.metadata.id = 5;
+    message.metadata.checking_disabled = true;
+    message.add_query(Query::query(
+        Name::from_ascii("example.org.").expect("name"),
+        RecordType::A,
+    ));
+    let reply = raw_udp(
+        server.addr,
+        &message.to_vec().expect("encode"),
+        Duration::from_secs(5),
+    )
+    .expect("reply");
+    assert_eq!(decode(&reply).answers.len(), 1);
+    assert_eq!(
+        up.udp_queries(),
+        2,
+        "CD=1 is not served the CD=0 entry (CVE-2024-0874)"
+    );
+}
+
+#[test]
+fn nxdomain_is_cached_for_the_soa_minimum() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::NxDomain);
+    let server = server(&up, "cache");
+    let first = ask(server.addr, "missing.example.");
+    assert_eq!(first.metadata.response_code, ResponseCode::NXDomain);
+    let second = ask(server.addr, "missing.example.");
+    assert_eq!(second.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(up.udp_queries(), 1);
+    assert!(
+        second.authorities[0].ttl <= 10,
+        "RFC 2308: min(SOA TTL, MINIMUM)"
+    );
+}
+
+#[test]
+fn disabled_zones_are_not_cached() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&up, "cache 30 {\n    disable success example.org\n  }");
+    ask(server.addr, "a.example.org.");
+    ask(server.addr, "a.example.org.");
+    assert_eq!(up.udp_queries(), 2);
+    ask(server.addr, "a.example.net.");
+    ask(server.addr, "a.example.net.");
+    assert_eq!(up.udp_queries(), 3, "other zones still cached");
+}
+
+#[test]
+fn servfail_is_cached_only_briefly() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::ServFail);
+    let server = server(&up, "cache {\n    servfail 1s\n  }");
+    assert_eq!(
+        ask(server.addr, "flaky.example.").metadata.response_code,
+        ResponseCode::ServFail
+    );
+    assert_eq!(
+        ask(server.addr, "flaky.example.").metadata.response_code,
+        ResponseCode::ServFail
+    );
+    assert_eq!(up.udp_queries(), 1);
+    up.set(Behaviour::Answer);
+    support::wait_for(Duration::from_secs(5), "the SERVFAIL to expire", || {
+        ask(server.addr, "flaky.example.").metadata.response_code == ResponseCode::NoError
+    });
+}
