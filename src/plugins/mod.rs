@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod errors;
 pub mod forward;
+pub mod hosts;
 pub mod kubernetes;
 pub mod log;
 
@@ -42,7 +43,15 @@ pub const PLUGIN_ORDER: &[&str] = &[
 ];
 
 /// The directives this build implements (`-plugins` lists them).
-pub const SUPPORTED: &[&str] = &["bind", "cache", "errors", "forward", "kubernetes", "log"];
+pub const SUPPORTED: &[&str] = &[
+    "bind",
+    "cache",
+    "errors",
+    "forward",
+    "hosts",
+    "kubernetes",
+    "log",
+];
 
 /// A parsed directive, ready to start.
 #[derive(Debug)]
@@ -57,6 +66,8 @@ pub enum PluginSetup {
     Forward(Box<forward::ForwardConfig>),
     /// `cache`.
     Cache(Box<cache::CacheConfig>),
+    /// `hosts`.
+    Hosts(Box<hosts::HostsConfig>),
 }
 
 /// A plugin that failed to start.
@@ -76,6 +87,7 @@ impl PluginSetup {
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
             PluginSetup::Forward(c) => Arc::new(forward::Forward::new(*c)),
             PluginSetup::Cache(c) => Arc::new(cache::Cache::new(*c)),
+            PluginSetup::Hosts(c) => Arc::new(hosts::Hosts::start(*c)),
         })
     }
 }
@@ -144,6 +156,9 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
                 .map(PluginSetup::Errors)
                 .map_err(|e| vec![e]),
             "forward" => forward::setup::parse(d).map(|c| PluginSetup::Forward(Box::new(c))),
+            "hosts" => hosts::parse(d, &zones)
+                .map(|c| PluginSetup::Hosts(Box::new(c)))
+                .map_err(|e| vec![e]),
             "cache" => cache::setup::parse(d, &zones)
                 .map(|c| PluginSetup::Cache(Box::new(c)))
                 .map_err(|e| vec![e]),
@@ -201,7 +216,7 @@ mod tests {
         let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, kubernetes, log"
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, hosts, kubernetes, log"
         );
     }
 
