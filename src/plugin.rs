@@ -181,6 +181,10 @@ pub trait Plugin: Send + Sync + 'static {
         true
     }
 
+    /// Called once the server block's listeners are bound, with their addresses (`loop` sends
+    /// its start-up probe there).
+    fn on_listening(&self, _addresses: &[SocketAddr]) {}
+
     /// A wait the server must do before serving `request`, if any: the `kubernetes` plugin
     /// holds its zones' queries until the first sync, up to `startup_timeout`. Called on every
     /// query: must be cheap when there is nothing to wait for.
@@ -231,6 +235,13 @@ impl Chain {
             rest: &self.plugins,
         }
         .serve(request, resolver)
+    }
+
+    /// Tell every plugin where the block listens.
+    pub fn on_listening(&self, addresses: &[SocketAddr]) {
+        for plugin in &self.plugins {
+            plugin.on_listening(addresses);
+        }
     }
 
     /// The first wait a plugin asks for before `request` is served.

@@ -190,11 +190,24 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
                 listener.addr
             );
             addresses_served.push(listener.addr);
-            bound.push(listener);
+            bound.push((
+                listener,
+                zones.iter().map(|(_, block)| *block).collect::<Vec<_>>(),
+            ));
         }
     }
-    for listener in bound {
+    // Which addresses each block listens on, for plugins that want to know (loop's probe).
+    let mut block_addresses: Vec<Vec<SocketAddr>> = vec![Vec::new(); chains.len()];
+    for (listener, blocks) in &bound {
+        for block in blocks {
+            block_addresses[*block].push(listener.addr);
+        }
+    }
+    for (listener, _) in bound {
         listener.spawn(&mut tasks, TcpLimits::default(), &shutdown);
+    }
+    for (chain, addresses) in chains.iter().zip(&block_addresses) {
+        chain.on_listening(addresses);
     }
     Ok(Running {
         addresses: addresses_served,

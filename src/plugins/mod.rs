@@ -9,7 +9,9 @@ pub mod errors;
 pub mod forward;
 pub mod hosts;
 pub mod kubernetes;
+pub mod loadbalance;
 pub mod log;
+pub mod loop_detect;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,7 +52,9 @@ pub const SUPPORTED: &[&str] = &[
     "forward",
     "hosts",
     "kubernetes",
+    "loadbalance",
     "log",
+    "loop",
 ];
 
 /// A parsed directive, ready to start.
@@ -68,6 +72,10 @@ pub enum PluginSetup {
     Cache(Box<cache::CacheConfig>),
     /// `hosts`.
     Hosts(Box<hosts::HostsConfig>),
+    /// `loadbalance`.
+    LoadBalance,
+    /// `loop`, probing under this zone.
+    Loop(Name),
 }
 
 /// A plugin that failed to start.
@@ -88,6 +96,8 @@ impl PluginSetup {
             PluginSetup::Forward(c) => Arc::new(forward::Forward::new(*c)),
             PluginSetup::Cache(c) => Arc::new(cache::Cache::new(*c)),
             PluginSetup::Hosts(c) => Arc::new(hosts::Hosts::start(*c)),
+            PluginSetup::LoadBalance => Arc::new(loadbalance::LoadBalance),
+            PluginSetup::Loop(zone) => Arc::new(loop_detect::LoopDetect::new(&zone)),
         })
     }
 }
@@ -156,6 +166,12 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
                 .map(PluginSetup::Errors)
                 .map_err(|e| vec![e]),
             "forward" => forward::setup::parse(d).map(|c| PluginSetup::Forward(Box::new(c))),
+            "loadbalance" => loadbalance::parse(d)
+                .map(|()| PluginSetup::LoadBalance)
+                .map_err(|e| vec![e]),
+            "loop" => loop_detect::parse(d)
+                .map(|()| PluginSetup::Loop(zones.first().cloned().unwrap_or_else(Name::root)))
+                .map_err(|e| vec![e]),
             "hosts" => hosts::parse(d, &zones)
                 .map(|c| PluginSetup::Hosts(Box::new(c)))
                 .map_err(|e| vec![e]),
@@ -216,7 +232,7 @@ mod tests {
         let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, hosts, kubernetes, log"
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, hosts, kubernetes, loadbalance, log, loop"
         );
     }
 
