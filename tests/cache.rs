@@ -126,3 +126,88 @@ fn servfail_is_cached_only_briefly() {
         ask(server.addr, "flaky.example.").metadata.response_code == ResponseCode::NoError
     });
 }
+
+#[test]
+fn serve_stale_answers_only_after_the_refresh_failed() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set_ttl(1);
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  cache {{\n    success 1024 60 1\n    serve_stale 1m\n  }}\n  forward . {} {{\n    read_timeout 300ms\n  }}\n}}\n",
+            up.addr
+        ),
+        &[],
+    );
+    assert_eq!(ask(server.addr, "stale.example.").answers[0].ttl, 1);
+    up.set(Behaviour::Silent);
+    // Once expired, a query refreshes first; the upstream is silent, so the stale answer comes
+    // back with RFC 8767's TTL of 30 s.
+    support::wait_for(Duration::from_secs(10), "a stale answer", || {
+        let m = ask(server.addr, "stale.example.");
+        m.metadata.response_code == ResponseCode::NoError
+            && m.answers.first().is_some_and(|r| r.ttl == 30)
+    });
+    assert!(
+        up.udp_queries() >= 2,
+        "a refresh was tried before serving stale"
+    );
+    // When the upstream answers again, fresh data replaces the stale entry.
+    up.set(Behaviour::Answer);
+    up.set_address([192, 0, 2, 7]);
+    support::wait_for(Duration::from_secs(10), "fresh data", || {
+        ask(server.addr, "stale.example.")
+            .answers
+            .first()
+            .is_some_and(|r| r.data.to_string() == "192.0.2.7")
+    });
+}
+
+#[test]
+fn without_serve_stale_an_expired_answer_is_not_served_when_upstream_fails() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set_ttl(1);
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  cache {{\n    success 1024 60 1\n    servfail 0s\n  }}\n  forward . {} {{\n    read_timeout 300ms\n  }}\n}}\n",
+            up.addr
+        ),
+        &[],
+    );
+    ask(server.addr, "gone.example.");
+    up.set(Behaviour::Silent);
+    support::wait_for(Duration::from_secs(10), "SERVFAIL once expired", || {
+        ask(server.addr, "gone.example.").metadata.response_code == ResponseCode::ServFail
+    });
+}
+
+#[test]
+fn prefetch_refreshes_a_popular_answer_before_it_expires() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set_ttl(3);
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  cache {{\n    success 1024 60 1\n    prefetch 1 1m 50%\n  }}\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[],
+    );
+    assert_eq!(
+        ask(server.addr, "hot.example.").answers[0].data.to_string(),
+        "192.0.2.1"
+    );
+    up.set_address([192, 0, 2, 2]);
+    up.set(Behaviour::Slow(1500));
+    // A prefetch goes upstream while the cache keeps answering with the old data; a plain miss
+    // would make the client wait for the upstream instead.
+    support::wait_for(
+        Duration::from_secs(10),
+        "a refresh while old data is still served",
+        || {
+            let old = ask(server.addr, "hot.example.").answers[0].data.to_string() == "192.0.2.1";
+            old && up.udp_queries() >= 2
+        },
+    );
+    support::wait_for(Duration::from_secs(5), "the refreshed answer", || {
+        ask(server.addr, "hot.example.").answers[0].data.to_string() == "192.0.2.2"
+    });
+}

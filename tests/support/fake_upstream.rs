@@ -37,7 +37,8 @@ pub enum Behaviour {
 
 struct Shared {
     behaviour: Mutex<Behaviour>,
-    address: [u8; 4],
+    address: Mutex<[u8; 4]>,
+    ttl: AtomicUsize,
     udp_queries: AtomicUsize,
     tcp_queries: AtomicUsize,
     stop: AtomicBool,
@@ -74,8 +75,9 @@ fn reply_for(query: &Message, shared: &Shared, tcp: bool) -> Option<Vec<u8>> {
         .first()
         .map(|q| q.name().clone())
         .unwrap_or_else(Name::root);
-    let [a, b, c, d] = shared.address;
-    let record = |last: u8| Record::from_rdata(name.clone(), 60, RData::A(A::new(a, b, c, last)));
+    let [a, b, c, d] = *shared.address.lock().expect("address");
+    let ttl = u32::try_from(shared.ttl.load(Ordering::Acquire)).unwrap_or(60);
+    let record = |last: u8| Record::from_rdata(name.clone(), ttl, RData::A(A::new(a, b, c, last)));
     match behaviour {
         Behaviour::Silent => return None,
         Behaviour::Garbage => {
@@ -133,7 +135,8 @@ impl FakeUpstream {
         let udp = UdpSocket::bind(addr).expect("bind udp on the same port");
         let shared = Arc::new(Shared {
             behaviour: Mutex::new(Behaviour::Answer),
-            address,
+            address: Mutex::new(address),
+            ttl: AtomicUsize::new(60),
             udp_queries: AtomicUsize::new(0),
             tcp_queries: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -199,6 +202,16 @@ impl FakeUpstream {
     /// Change what it does.
     pub fn set(&self, behaviour: Behaviour) {
         *self.shared.behaviour.lock().expect("behaviour") = behaviour;
+    }
+
+    /// Answer with this address from now on.
+    pub fn set_address(&self, address: [u8; 4]) {
+        *self.shared.address.lock().expect("address") = address;
+    }
+
+    /// Give answers this TTL (default 60).
+    pub fn set_ttl(&self, ttl: u32) {
+        self.shared.ttl.store(ttl as usize, Ordering::Release);
     }
 
     /// Queries received over UDP.

@@ -10,6 +10,7 @@ pub mod setup;
 pub mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -127,42 +128,75 @@ impl Inner {
         };
         let mut kept = answer.clone();
         kept.error = None;
-        let entry = Entry {
-            answer: kept,
-            stored_at: Instant::now(),
-            ttl,
-        };
+        let entry = Entry::new(kept, ttl);
         match kind {
             Kind::Success => self.success.insert(key, entry),
             Kind::Denial => self.denial.insert(key, entry),
         }
     }
 
-    fn lookup(&self, key: &CacheKey, request: &Request) -> Option<Answer> {
+    fn stale_window(&self) -> u32 {
+        self.config
+            .serve_stale
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+    }
+
+    /// The entry for `key`, fresh before stale, with its age.
+    fn find(&self, key: &CacheKey) -> Option<(Arc<Entry>, u32)> {
         let now = Instant::now();
-        let (entry, age) = self
-            .success
-            .get(key, now)
-            .or_else(|| self.denial.get(key, now))?;
-        let mut answer = entry.answer;
-        // A cached answer is not authoritative (CoreDNS clears AA too).
-        answer.authoritative = false;
-        answer.plugin = "cache";
-        let remaining = entry.ttl - age;
-        let age_record = |record: &mut Record| {
-            record.ttl = record.ttl.saturating_sub(age).min(remaining);
-        };
-        for record in answer.answers.iter_mut() {
-            age_record(record);
-            if record.name.eq_ignore_root(&request.name) {
-                record.name = request.name.clone();
-            }
+        let stale = self.stale_window();
+        let success = self.success.get(key, now, stale);
+        let denial = self.denial.get(key, now, stale);
+        let fresh =
+            |found: &Option<(Arc<Entry>, u32)>| found.as_ref().is_some_and(|(e, age)| *age < e.ttl);
+        match (fresh(&success), fresh(&denial)) {
+            (true, _) => success,
+            (false, true) => denial,
+            _ => success.or(denial),
         }
-        answer.authority.iter_mut().for_each(age_record);
-        answer.additional.iter_mut().for_each(age_record);
-        Some(answer)
+    }
+
+    /// Whether this hit should start a refresh (`prefetch`): popular enough, little TTL left,
+    /// and no refresh of it running.
+    fn prefetch_due(&self, entry: &Entry, age: u32) -> bool {
+        let hits = entry.hits.fetch_add(1, Ordering::Relaxed) + 1;
+        let Some(prefetch) = self.config.prefetch else {
+            return false;
+        };
+        let within = u64::from(age) <= prefetch.duration.as_secs();
+        let remaining = u64::from(entry.ttl.saturating_sub(age));
+        let low = remaining * 100 <= u64::from(entry.ttl) * u64::from(prefetch.percentage);
+        hits >= prefetch.amount && within && low && !entry.prefetching.swap(true, Ordering::AcqRel)
     }
 }
+
+/// `entry` as an answer to `request`: not authoritative, TTLs aged by `age` (or set to `ttl`
+/// when given), owner names equal to the question in the question's case.
+fn answer_of(entry: &Entry, request: &Request, age: u32, ttl: Option<u32>) -> Answer {
+    let mut answer = entry.answer.clone();
+    // A cached answer is not authoritative (CoreDNS clears AA too).
+    answer.authoritative = false;
+    answer.plugin = "cache";
+    let remaining = entry.ttl.saturating_sub(age);
+    let adjust = |record: &mut Record| {
+        record.ttl = match ttl {
+            Some(ttl) => ttl,
+            None => record.ttl.saturating_sub(age).min(remaining),
+        };
+    };
+    for record in answer.answers.iter_mut() {
+        adjust(record);
+        if record.name.eq_ignore_root(&request.name) {
+            record.name = request.name.clone();
+        }
+    }
+    answer.authority.iter_mut().for_each(adjust);
+    answer.additional.iter_mut().for_each(adjust);
+    answer
+}
+
+/// The TTL of a stale answer (RFC 8767 §5 recommends 30 s).
+const STALE_TTL: u32 = 30;
 
 impl Plugin for Cache {
     fn name(&self) -> &'static str {
@@ -180,13 +214,41 @@ impl Plugin for Cache {
             return next.serve(request, resolver);
         }
         let key = key_of(request);
-        if let Some(answer) = self.inner.lookup(&key, request) {
-            return Served::Ready(answer);
-        }
         let inner = self.inner.clone();
-        next.serve(request, resolver).map(move |answer| {
-            inner.store(key, &answer);
-            answer
-        })
+        match self.inner.find(&key) {
+            Some((entry, age)) if age < entry.ttl => {
+                let answer = answer_of(&entry, request, age, None);
+                if self.inner.prefetch_due(&entry, age) {
+                    // Refresh in the background; this client gets the cached answer now.
+                    match next.serve(request, resolver) {
+                        Served::Ready(fresh) => inner.store(key, &fresh),
+                        Served::Pending(future) => {
+                            tokio::spawn(async move {
+                                let fresh = future.await;
+                                inner.store(key, &fresh);
+                            });
+                        }
+                    }
+                }
+                Served::Ready(answer)
+            }
+            Some((entry, _)) => {
+                // Expired but within serve_stale: refresh first; only if that fails, the stale
+                // answer (RFC 8767).
+                let stale = answer_of(&entry, request, 0, Some(STALE_TTL));
+                next.serve(request, resolver).map(move |answer| {
+                    if answer.rcode == ResponseCode::ServFail {
+                        stale
+                    } else {
+                        inner.store(key, &answer);
+                        answer
+                    }
+                })
+            }
+            None => next.serve(request, resolver).map(move |answer| {
+                inner.store(key, &answer);
+                answer
+            }),
+        }
     }
 }

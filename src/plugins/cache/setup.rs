@@ -32,6 +32,22 @@ pub struct CacheConfig {
     pub disable_denial: Vec<Name>,
     /// How long SERVFAIL is cached (default 5 s, at most 5 min; 0 = never).
     pub servfail: Duration,
+    /// `prefetch AMOUNT [DURATION [PERCENTAGE%]]`.
+    pub prefetch: Option<Prefetch>,
+    /// `serve_stale [DURATION]`: how long past expiry an answer may be served when the refresh
+    /// fails.
+    pub serve_stale: Option<Duration>,
+}
+
+/// When a popular answer is refreshed before it expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefetch {
+    /// Hits needed…
+    pub amount: u32,
+    /// …within this long after the answer was stored (default 1 min).
+    pub duration: Duration,
+    /// Refresh once this share of the TTL or less remains (default 10%).
+    pub percentage: u32,
 }
 
 /// CoreDNS's default capacity: 256 shards × 39.
@@ -66,6 +82,8 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
         disable_success: Vec::new(),
         disable_denial: Vec::new(),
         servfail: Duration::from_secs(5),
+        prefetch: None,
+        serve_stale: None,
     };
     let mut args = directive.arg_texts().into_iter().peekable();
     if let Some(first) = args.peek()
@@ -134,7 +152,51 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
                     })?;
                 config.servfail = value;
             }
-            ("prefetch" | "serve_stale" | "keepttl" | "serve_stale_policy", _) => {
+            ("prefetch", [amount, rest @ ..]) if rest.len() <= 2 => {
+                let amount: u32 = number(d, "prefetch amount", amount)?;
+                let duration = match rest.first() {
+                    Some(text) => parse_duration(text).ok_or_else(|| {
+                        d.error(format!("cache: prefetch duration {text:?}: not a duration"))
+                    })?,
+                    None => Duration::from_secs(60),
+                };
+                let percentage = match rest.get(1) {
+                    Some(text) => text
+                        .trim_end_matches('%')
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|p| (1..=100).contains(p))
+                        .ok_or_else(|| {
+                            d.error(format!(
+                                "cache: prefetch percentage {text:?}: expected 1% to 100%"
+                            ))
+                        })?,
+                    None => 10,
+                };
+                if amount == 0 {
+                    return Err(d.error("cache: prefetch amount must be positive"));
+                }
+                config.prefetch = Some(Prefetch {
+                    amount,
+                    duration,
+                    percentage,
+                });
+            }
+            ("serve_stale", rest) if rest.len() <= 2 => {
+                let duration = match rest.first() {
+                    Some(text) => parse_duration(text).ok_or_else(|| {
+                        d.error(format!("cache: serve_stale {text:?}: not a duration"))
+                    })?,
+                    None => Duration::from_secs(3600),
+                };
+                if let Some(mode) = rest.get(1).filter(|m| **m != "verify") {
+                    return Err(d.error(format!(
+                        "cache: serve_stale {mode:?}: only verify is supported (a stale answer is served only after its refresh failed)"
+                    )));
+                }
+                config.serve_stale = Some(duration);
+            }
+            ("keepttl" | "serve_stale_policy", _) => {
                 return Err(d.error(format!("cache: {} is not supported yet", d.name.text)));
             }
             (name, _) => {
@@ -202,7 +264,30 @@ mod tests {
         assert!(parse_text("cache {\n  disable everything\n }").is_err());
         assert!(parse_text("cache {\n  success many\n }").is_err());
         assert!(parse_text("cache {\n  servfail 10m\n }").is_err());
-        let e = parse_text("cache {\n  prefetch 10\n }").unwrap_err();
+        let e = parse_text("cache {\n  keepttl\n }").unwrap_err();
         assert!(e.to_string().contains("not supported yet"));
+        assert!(parse_text("cache {\n  serve_stale 1h immediate\n }").is_err());
+        assert!(parse_text("cache {\n  prefetch 0\n }").is_err());
+    }
+
+    #[test]
+    fn prefetch_and_serve_stale() {
+        let c = parse_text("cache {\n  prefetch 10 30s 20%\n  serve_stale 2m verify\n }")
+            .expect("valid");
+        assert_eq!(
+            c.prefetch,
+            Some(Prefetch {
+                amount: 10,
+                duration: Duration::from_secs(30),
+                percentage: 20
+            })
+        );
+        assert_eq!(c.serve_stale, Some(Duration::from_secs(120)));
+        let d = parse_text("cache {\n  prefetch 2\n  serve_stale\n }").expect("valid");
+        assert_eq!(
+            d.prefetch.map(|p| (p.duration, p.percentage)),
+            Some((Duration::from_secs(60), 10))
+        );
+        assert_eq!(d.serve_stale, Some(Duration::from_secs(3600)));
     }
 }

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, Mutex};
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use tokio::time::Instant;
@@ -31,7 +32,7 @@ pub struct CacheKey {
 }
 
 /// A stored answer.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Entry {
     /// The answer as it was received.
     pub answer: Answer,
@@ -39,12 +40,32 @@ pub struct Entry {
     pub stored_at: Instant,
     /// How long it is valid (seconds).
     pub ttl: u32,
+    /// Hits since it was stored (for `prefetch`).
+    pub hits: AtomicU32,
+    /// Whether a prefetch of it is running (at most one).
+    pub prefetching: AtomicBool,
 }
+
+impl Entry {
+    /// A fresh entry.
+    pub fn new(answer: Answer, ttl: u32) -> Entry {
+        Entry {
+            answer,
+            stored_at: Instant::now(),
+            ttl,
+            hits: AtomicU32::new(0),
+            prefetching: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One shard: its entries behind a lock held only for a lookup or an insert.
+type Shard = Mutex<HashMap<CacheKey, Arc<Entry>>>;
 
 /// A bounded store.
 #[derive(Debug)]
 pub struct Store {
-    shards: Box<[Mutex<HashMap<CacheKey, Entry>>]>,
+    shards: Box<[Shard]>,
     per_shard: usize,
     hasher: RandomState,
 }
@@ -60,18 +81,19 @@ impl Store {
         }
     }
 
-    fn shard(&self, key: &CacheKey) -> &Mutex<HashMap<CacheKey, Entry>> {
+    fn shard(&self, key: &CacheKey) -> &Shard {
         let index = (self.hasher.hash_one(key) as usize) % SHARDS;
         &self.shards[index]
     }
 
-    /// The entry for `key` and its age in seconds, if it has not expired at `now`.
-    pub fn get(&self, key: &CacheKey, now: Instant) -> Option<(Entry, u32)> {
+    /// The entry for `key` and its age in seconds, if it is younger than its TTL plus `stale`
+    /// seconds at `now` (older entries are removed). The caller tells fresh from stale.
+    pub fn get(&self, key: &CacheKey, now: Instant, stale: u32) -> Option<(Arc<Entry>, u32)> {
         let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         let entry = shard.get(key)?;
         let age = u32::try_from(now.saturating_duration_since(entry.stored_at).as_secs())
             .unwrap_or(u32::MAX);
-        if age >= entry.ttl {
+        if age >= entry.ttl.saturating_add(stale) {
             shard.remove(key);
             return None;
         }
@@ -80,6 +102,7 @@ impl Store {
 
     /// Store `entry` under `key`, evicting an arbitrary entry of the shard if it is full.
     pub fn insert(&self, key: CacheKey, entry: Entry) {
+        let entry = Arc::new(entry);
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         if shard.len() >= self.per_shard
             && !shard.contains_key(&key)
@@ -120,11 +143,7 @@ mod tests {
     }
 
     fn entry(ttl: u32) -> Entry {
-        Entry {
-            answer: Answer::rcode(ResponseCode::NoError, "test"),
-            stored_at: Instant::now(),
-            ttl,
-        }
+        Entry::new(Answer::rcode(ResponseCode::NoError, "test"), ttl)
     }
 
     #[test]
@@ -142,22 +161,27 @@ mod tests {
         let store = Store::new(1024);
         store.insert(key(1), entry(10));
         let now = Instant::now();
-        assert_eq!(store.get(&key(1), now).map(|(_, age)| age), Some(0));
-        assert!(
-            store
-                .get(&key(1), now + std::time::Duration::from_secs(10))
-                .is_none()
+        assert_eq!(store.get(&key(1), now, 0).map(|(_, age)| age), Some(0));
+        let later = now + std::time::Duration::from_secs(10);
+        assert_eq!(
+            store.get(&key(1), later, 5).map(|(_, age)| age),
+            Some(10),
+            "stale, kept"
         );
         assert!(
-            store.get(&key(1), now).is_none(),
+            store.get(&key(1), later, 0).is_none(),
+            "past the stale window"
+        );
+        assert!(
+            store.get(&key(1), now, 5).is_none(),
             "an expired entry is removed"
         );
         store.insert(key(2), entry(10));
         let mut with_do = key(2);
         with_do.dnssec_ok = true;
-        assert!(store.get(&with_do, now).is_none());
+        assert!(store.get(&with_do, now, 0).is_none());
         let mut with_cd = key(2);
         with_cd.checking_disabled = true;
-        assert!(store.get(&with_cd, now).is_none());
+        assert!(store.get(&with_cd, now, 0).is_none());
     }
 }
