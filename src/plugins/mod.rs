@@ -84,6 +84,9 @@ pub enum StartError {
     /// The kubernetes plugin's source failed.
     #[error("kubernetes: {0}")]
     Kubernetes(#[from] kubernetes::StartError),
+    /// The forward plugin's TLS settings could not be loaded.
+    #[error("forward: {0}")]
+    Forward(String),
 }
 
 impl PluginSetup {
@@ -93,7 +96,9 @@ impl PluginSetup {
             PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(*c).await?),
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
-            PluginSetup::Forward(c) => Arc::new(forward::Forward::new(*c)),
+            PluginSetup::Forward(c) => {
+                Arc::new(forward::Forward::new(*c).map_err(StartError::Forward)?)
+            }
             PluginSetup::Cache(c) => Arc::new(cache::Cache::new(*c)),
             PluginSetup::Hosts(c) => Arc::new(hosts::Hosts::start(*c)),
             PluginSetup::LoadBalance => Arc::new(loadbalance::LoadBalance),

@@ -26,7 +26,7 @@ use rand::RngExt;
 use tokio::time::Instant;
 
 pub use setup::{ForwardConfig, Policy};
-use upstream::{ExchangeError, OutgoingQuery, attempt_deadline};
+use upstream::{ExchangeError, OutgoingQuery, TlsClient, attempt_deadline};
 
 use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, Transport};
 
@@ -59,6 +59,8 @@ type SharedReply = Shared<BoxFuture<'static, Result<Arc<Message>, ExchangeError>
 #[derive(Debug)]
 struct Inner {
     config: ForwardConfig,
+    /// For `tls://` upstreams.
+    tls: Option<TlsClient>,
     upstreams: Vec<Upstream>,
     next_start: AtomicUsize,
     in_flight: AtomicUsize,
@@ -81,8 +83,9 @@ impl Drop for InFlight {
 }
 
 impl Forward {
-    /// A forwarder with `config`.
-    pub fn new(config: ForwardConfig) -> Forward {
+    /// A forwarder with `config`. Fails when the TLS files cannot be read.
+    pub fn new(config: ForwardConfig) -> Result<Forward, String> {
+        let tls = config.tls.as_ref().map(TlsClient::new).transpose()?;
         let upstreams = config
             .upstreams
             .iter()
@@ -92,15 +95,16 @@ impl Forward {
                 probing: AtomicBool::new(false),
             })
             .collect();
-        Forward {
+        Ok(Forward {
             inner: Arc::new(Inner {
                 config,
+                tls,
                 upstreams,
                 next_start: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 pending: DashMap::new(),
             }),
-        }
+        })
     }
 }
 
@@ -159,6 +163,9 @@ impl Inner {
     ) -> Result<Message, ExchangeError> {
         let addr = self.upstreams[index].addr;
         let attempt = attempt_deadline(self.config.read_timeout, deadline);
+        if let Some(client) = &self.tls {
+            return upstream::tls(addr, client, query, attempt).await;
+        }
         if tcp {
             return upstream::tcp(addr, query, attempt).await;
         }
@@ -221,7 +228,9 @@ async fn probe(inner: Weak<Inner>, index: usize) {
         };
         let addr = inner.upstreams[index].addr;
         let deadline = Instant::now() + std::time::Duration::from_secs(1);
-        let result = if inner.config.force_tcp {
+        let result = if let Some(client) = &inner.tls {
+            upstream::tls(addr, client, &probe, deadline).await
+        } else if inner.config.force_tcp {
             upstream::tcp(addr, &probe, deadline).await
         } else {
             upstream::udp(addr, &probe, deadline).await

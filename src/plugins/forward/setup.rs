@@ -1,7 +1,7 @@
 //! Parsing of the `forward` directive (CoreDNS's `plugin/forward/setup.go`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
@@ -22,6 +22,17 @@ pub enum Policy {
     Sequential,
 }
 
+/// DNS over TLS settings (`tls://` upstreams).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `tls_servername`: the name the upstreams' certificates must carry (default: their IP).
+    pub server_name: Option<String>,
+    /// Client certificate and key (PEM), from `tls CERT KEY [CA]`.
+    pub client: Option<(PathBuf, PathBuf)>,
+    /// CA bundle (PEM) the upstreams' certificates must chain to; default: the system's roots.
+    pub ca: Option<PathBuf>,
+}
+
 /// The `forward` options.
 #[derive(Clone, Debug)]
 pub struct ForwardConfig {
@@ -29,6 +40,8 @@ pub struct ForwardConfig {
     pub from: Name,
     /// The upstreams, in the written order.
     pub upstreams: Vec<SocketAddr>,
+    /// Set when the upstreams are `tls://` (DNS over TLS, RFC 7858); all or none are.
+    pub tls: Option<TlsSettings>,
     /// `except`: names under these zones go to the next plugin.
     pub except: Vec<Name>,
     /// `force_tcp`.
@@ -61,16 +74,27 @@ fn fqdn(text: &str) -> Result<Name, String> {
     Ok(name.to_lowercase())
 }
 
-/// Parse one TO: `IP`, `IP:PORT`, `[IPv6]:PORT`, `dns://…`, or a resolv.conf-style file.
-fn parse_to(text: &str, base_dir: &Path) -> Result<Vec<SocketAddr>, String> {
+/// Parse one TO: `IP`, `IP:PORT`, `[IPv6]:PORT`, `dns://…`, `tls://IP[:PORT]` (port 853), or
+/// a resolv.conf-style file. Returns the addresses and whether they are DNS over TLS.
+fn parse_to(text: &str, base_dir: &Path) -> Result<(Vec<SocketAddr>, bool), String> {
     if let Some(rest) = text.strip_prefix("tls://") {
-        return Err(format!(
-            "tls://{rest}: DNS over TLS upstreams are not supported yet; use dns://"
-        ));
+        if let Ok(ip) = rest.parse::<IpAddr>() {
+            return Ok((vec![SocketAddr::new(ip, 853)], true));
+        }
+        return rest
+            .parse::<SocketAddr>()
+            .map(|addr| (vec![addr], true))
+            .map_err(|_| format!("{text}: expected tls://IP or tls://IP:PORT"));
     }
     if text.contains("://") && !text.starts_with("dns://") {
-        return Err(format!("{text}: only dns:// upstreams are supported"));
+        return Err(format!(
+            "{text}: only dns:// and tls:// upstreams are supported"
+        ));
     }
+    parse_plain(text, base_dir).map(|addrs| (addrs, false))
+}
+
+fn parse_plain(text: &str, base_dir: &Path) -> Result<Vec<SocketAddr>, String> {
     let address = text.strip_prefix("dns://").unwrap_or(text);
     if let Ok(ip) = address.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, 53)]);
@@ -162,11 +186,19 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
         Name::root()
     });
     let mut upstreams = Vec::new();
+    let mut transports = Vec::new();
     for to in tos {
         match parse_to(&to.text, &base_dir) {
-            Ok(found) => upstreams.extend(found),
+            Ok((found, tls)) => {
+                upstreams.extend(found);
+                transports.push(tls);
+            }
             Err(e) => errors.push(ConfigError::at(to, format!("forward: {e}"))),
         }
+    }
+    let all_tls = !transports.is_empty() && transports.iter().all(|t| *t);
+    if transports.iter().any(|t| *t) && !all_tls {
+        errors.push(directive.error("forward: tls:// and plain upstreams cannot be mixed"));
     }
     if upstreams.len() > MAX_UPSTREAMS {
         errors.push(directive.error(format!(
@@ -189,11 +221,55 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
         max_concurrent: None,
         read_timeout: Duration::from_secs(2),
         deadline: Duration::from_millis(4500),
+        tls: all_tls.then(TlsSettings::default),
     };
+    let mut tls_options = TlsSettings::default();
+    let mut tls_option_seen = false;
     for d in &directive.block {
-        if let Err(e) = parse_option(d, &mut config) {
+        let result = match d.name.text.as_str() {
+            "tls_servername" => one_arg(d).map(|name| {
+                tls_option_seen = true;
+                tls_options.server_name = Some(name.to_string());
+            }),
+            "tls" => {
+                tls_option_seen = true;
+                let path = |p: &str| {
+                    if Path::new(p).is_absolute() {
+                        PathBuf::from(p)
+                    } else {
+                        base_dir.join(p)
+                    }
+                };
+                match d.arg_texts().as_slice() {
+                    [] => Ok(()),
+                    [ca] => {
+                        tls_options.ca = Some(path(ca));
+                        Ok(())
+                    }
+                    [cert, key] => {
+                        tls_options.client = Some((path(cert), path(key)));
+                        Ok(())
+                    }
+                    [cert, key, ca] => {
+                        tls_options.client = Some((path(cert), path(key)));
+                        tls_options.ca = Some(path(ca));
+                        Ok(())
+                    }
+                    _ => Err(d.error("forward: tls takes [CERT KEY] [CA]")),
+                }
+            }
+            _ => parse_option(d, &mut config),
+        };
+        if let Err(e) = result {
             errors.push(e);
         }
+    }
+    match (&mut config.tls, tls_option_seen) {
+        (Some(tls), _) => *tls = tls_options,
+        (None, true) => errors.push(
+            directive.error("forward: tls and tls_servername apply to tls:// upstreams only"),
+        ),
+        (None, false) => {}
     }
     if errors.is_empty() {
         Ok(config)
@@ -272,7 +348,7 @@ fn parse_option(d: &Directive, config: &mut ForwardConfig) -> Result<(), ConfigE
         "read_timeout" => config.read_timeout = duration(d, one_arg(d)?)?,
         other => {
             return Err(d.error(format!(
-                "forward: unknown property {other:?}; supported: except, force_tcp, prefer_udp, expire, max_fails, health_check, policy, max_concurrent, read_timeout"
+                "forward: unknown property {other:?}; supported: except, force_tcp, prefer_udp, expire, max_fails, health_check, policy, max_concurrent, read_timeout, tls, tls_servername"
             )));
         }
     }
@@ -330,6 +406,17 @@ mod tests {
     }
 
     #[test]
+    fn dns_over_tls_upstreams() {
+        let c = parse_text(".:53 {\n forward . tls://1.1.1.1 tls://[2606:4700::1111]:8853 {\n  tls_servername cloudflare-dns.com\n  tls ca.pem\n }\n}\n").expect("valid");
+        let ups: Vec<String> = c.upstreams.iter().map(ToString::to_string).collect();
+        assert_eq!(ups, vec!["1.1.1.1:853", "[2606:4700::1111]:8853"]);
+        let tls = c.tls.expect("tls");
+        assert_eq!(tls.server_name.as_deref(), Some("cloudflare-dns.com"));
+        assert_eq!(tls.ca, Some(PathBuf::from("/etc/coredns/ca.pem")));
+        assert!(tls.client.is_none());
+    }
+
+    #[test]
     fn resolv_conf_files_are_read() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
@@ -367,7 +454,14 @@ mod tests {
             "{text:?}"
         );
         assert!(parse_text(".:53 {\n forward .\n}\n").is_err());
-        assert!(parse_text(".:53 {\n forward . tls://1.1.1.1\n}\n").is_err());
+        assert!(
+            parse_text(".:53 {\n forward . tls://1.1.1.1 8.8.8.8\n}\n").is_err(),
+            "mixed"
+        );
+        assert!(
+            parse_text(".:53 {\n forward . 8.8.8.8 {\n  tls_servername dns.google\n }\n}\n")
+                .is_err()
+        );
         let many = format!(
             ".:53 {{\n forward . {}\n}}\n",
             (1..=16)

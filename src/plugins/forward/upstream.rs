@@ -4,13 +4,18 @@
 //! on until the attempt's deadline (CVE-2023-28452: a forged reply must not end the wait).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
+
+use super::setup::TlsSettings;
 
 /// Why an exchange gave no usable reply.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -112,6 +117,32 @@ pub async fn udp(
     }
 }
 
+/// One exchange on a stream (TCP or TLS): a length-prefixed query, then replies until ours.
+async fn framed<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    query: &OutgoingQuery,
+    id: u16,
+    bytes: &[u8],
+) -> Result<Message, ExchangeError> {
+    let len = u16::try_from(bytes.len())
+        .map_err(|_| ExchangeError::Malformed("query too long".into()))?;
+    let mut frame = Vec::with_capacity(bytes.len() + 2);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(bytes);
+    stream.write_all(&frame).await?;
+    stream.flush().await?;
+    loop {
+        let len = usize::from(stream.read_u16().await?);
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await?;
+        match Message::from_vec(&body) {
+            Ok(reply) if query.is_answered_by(id, &reply) => return Ok(reply),
+            Ok(_) => continue,
+            Err(e) => return Err(ExchangeError::Malformed(e.to_string())),
+        }
+    }
+}
+
 /// One TCP exchange on a new connection.
 pub async fn tcp(
     upstream: SocketAddr,
@@ -121,24 +152,108 @@ pub async fn tcp(
     let id: u16 = rand::random();
     let bytes = query.encode(id)?;
     let exchange = async {
-        let mut stream = TcpStream::connect(upstream).await?;
+        let stream = TcpStream::connect(upstream).await?;
         stream.set_nodelay(true)?;
-        let len = u16::try_from(bytes.len())
-            .map_err(|_| ExchangeError::Malformed("query too long".into()))?;
-        let mut frame = Vec::with_capacity(bytes.len() + 2);
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(&bytes);
-        stream.write_all(&frame).await?;
-        loop {
-            let len = usize::from(stream.read_u16().await?);
-            let mut body = vec![0u8; len];
-            stream.read_exact(&mut body).await?;
-            match Message::from_vec(&body) {
-                Ok(reply) if query.is_answered_by(id, &reply) => return Ok(reply),
-                Ok(_) => continue,
-                Err(e) => return Err(ExchangeError::Malformed(e.to_string())),
+        framed(stream, query, id, &bytes).await
+    };
+    match timeout_at(deadline, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(ExchangeError::Timeout),
+    }
+}
+
+/// A DNS-over-TLS client (RFC 7858): rustls with ring, the CA to trust, an optional client
+/// certificate, and the name the upstream's certificate must carry.
+#[derive(Clone)]
+pub struct TlsClient {
+    connector: tokio_rustls::TlsConnector,
+    server_name: Option<ServerName<'static>>,
+}
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+impl TlsClient {
+    /// Build from the `tls` and `tls_servername` options; reads the certificate files.
+    pub fn new(settings: &TlsSettings) -> Result<TlsClient, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        match &settings.ca {
+            Some(ca) => {
+                let certs = CertificateDer::pem_file_iter(ca)
+                    .map_err(|e| format!("{}: {e}", ca.display()))?;
+                for cert in certs {
+                    let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("{}: {e}", ca.display()))?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
             }
         }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots);
+        let config = match &settings.client {
+            Some((cert, key)) => {
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                    .and_then(|certs| certs.collect::<Result<_, _>>())
+                    .map_err(|e| format!("{}: {e}", cert.display()))?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("{}: {e}", key.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| e.to_string())?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let server_name = match &settings.server_name {
+            Some(name) => Some(
+                ServerName::try_from(name.clone())
+                    .map_err(|e| format!("tls_servername {name:?}: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(TlsClient {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name,
+        })
+    }
+
+    fn name_for(&self, upstream: SocketAddr) -> ServerName<'static> {
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(upstream.ip().into()))
+    }
+}
+
+/// One DNS-over-TLS exchange on a new connection.
+pub async fn tls(
+    upstream: SocketAddr,
+    client: &TlsClient,
+    query: &OutgoingQuery,
+    deadline: Instant,
+) -> Result<Message, ExchangeError> {
+    let id: u16 = rand::random();
+    let bytes = query.encode(id)?;
+    let exchange = async {
+        let tcp = TcpStream::connect(upstream).await?;
+        tcp.set_nodelay(true)?;
+        let stream = client
+            .connector
+            .connect(client.name_for(upstream), tcp)
+            .await?;
+        framed(stream, query, id, &bytes).await
     };
     match timeout_at(deadline, exchange).await {
         Ok(result) => result,
