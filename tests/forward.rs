@@ -259,3 +259,29 @@ fn an_upstream_servfail_is_passed_on() {
         ResponseCode::ServFail
     );
 }
+
+#[test]
+fn tcp_connections_are_reused_within_expire() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&[&up], "    force_tcp\n    expire 10s");
+    for i in 0..3 {
+        assert_eq!(
+            lookup(server.addr, &format!("q{i}.example.")),
+            answered("192.0.2.1")
+        );
+    }
+    assert_eq!((up.tcp_queries(), up.tcp_connections()), (3, 1));
+}
+
+#[test]
+fn with_expire_zero_every_query_opens_a_connection() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    let server = server(&[&up], "    force_tcp\n    expire 0s");
+    for i in 0..3 {
+        assert_eq!(
+            lookup(server.addr, &format!("q{i}.example.")),
+            answered("192.0.2.1")
+        );
+    }
+    assert_eq!((up.tcp_queries(), up.tcp_connections()), (3, 3));
+}

@@ -41,6 +41,7 @@ struct Shared {
     ttl: AtomicUsize,
     udp_queries: AtomicUsize,
     tcp_queries: AtomicUsize,
+    tcp_connections: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -139,6 +140,7 @@ impl FakeUpstream {
             ttl: AtomicUsize::new(60),
             udp_queries: AtomicUsize::new(0),
             tcp_queries: AtomicUsize::new(0),
+            tcp_connections: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
         let udp_shared = shared.clone();
@@ -173,6 +175,7 @@ impl FakeUpstream {
                     return;
                 }
                 let Ok(mut stream) = stream else { continue };
+                tcp_shared.tcp_connections.fetch_add(1, Ordering::AcqRel);
                 let shared = tcp_shared.clone();
                 std::thread::spawn(move || {
                     let mut len = [0u8; 2];
@@ -212,6 +215,11 @@ impl FakeUpstream {
     /// Give answers this TTL (default 60).
     pub fn set_ttl(&self, ttl: u32) {
         self.shared.ttl.store(ttl as usize, Ordering::Release);
+    }
+
+    /// TCP connections accepted.
+    pub fn tcp_connections(&self) -> usize {
+        self.shared.tcp_connections.load(Ordering::Acquire)
     }
 
     /// Queries received over UDP.

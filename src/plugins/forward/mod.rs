@@ -36,6 +36,8 @@ const NAME: &str = "forward";
 #[derive(Debug)]
 struct Upstream {
     addr: SocketAddr,
+    /// Idle TCP/TLS connections for reuse.
+    pool: upstream::Pool,
     /// Consecutive failures; reset by a success or a successful probe.
     fails: AtomicU32,
     /// Whether a probe loop is running for it.
@@ -91,6 +93,7 @@ impl Forward {
             .iter()
             .map(|addr| Upstream {
                 addr: *addr,
+                pool: upstream::Pool::default(),
                 fails: AtomicU32::new(0),
                 probing: AtomicBool::new(false),
             })
@@ -161,23 +164,20 @@ impl Inner {
         tcp: bool,
         deadline: Instant,
     ) -> Result<Message, ExchangeError> {
-        let addr = self.upstreams[index].addr;
+        let up = &self.upstreams[index];
+        let (addr, pool, expire) = (up.addr, &up.pool, self.config.expire);
         let attempt = attempt_deadline(self.config.read_timeout, deadline);
         if let Some(client) = &self.tls {
-            return upstream::tls(addr, client, query, attempt).await;
+            return upstream::tls(addr, client, pool, expire, query, attempt).await;
         }
         if tcp {
-            return upstream::tcp(addr, query, attempt).await;
+            return upstream::tcp(addr, pool, expire, query, attempt).await;
         }
         let reply = upstream::udp(addr, query, attempt).await?;
         if reply.metadata.truncation {
             // The answer did not fit: ask again over TCP (RFC 7766 §5).
-            return upstream::tcp(
-                addr,
-                query,
-                attempt_deadline(self.config.read_timeout, deadline),
-            )
-            .await;
+            let retry = attempt_deadline(self.config.read_timeout, deadline);
+            return upstream::tcp(addr, pool, expire, query, retry).await;
         }
         Ok(reply)
     }
@@ -226,12 +226,13 @@ async fn probe(inner: Weak<Inner>, index: usize) {
             checking_disabled: false,
             dnssec_ok: false,
         };
-        let addr = inner.upstreams[index].addr;
+        let up = &inner.upstreams[index];
+        let (addr, pool, expire) = (up.addr, &up.pool, inner.config.expire);
         let deadline = Instant::now() + std::time::Duration::from_secs(1);
         let result = if let Some(client) = &inner.tls {
-            upstream::tls(addr, client, &probe, deadline).await
+            upstream::tls(addr, client, pool, expire, &probe, deadline).await
         } else if inner.config.force_tcp {
-            upstream::tcp(addr, &probe, deadline).await
+            upstream::tcp(addr, pool, expire, &probe, deadline).await
         } else {
             upstream::udp(addr, &probe, deadline).await
         };

@@ -4,7 +4,7 @@
 //! on until the attempt's deadline (CVE-2023-28452: a forged reply must not end the wait).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -117,9 +117,37 @@ pub async fn udp(
     }
 }
 
+/// Idle connections to one upstream kept for reuse (`expire`), so TCP and TLS queries do not
+/// each pay a handshake. A connection serves one query at a time.
+#[derive(Debug, Default)]
+pub struct Pool {
+    tcp: Mutex<Vec<(TcpStream, Instant)>>,
+    tls: Mutex<Vec<(tokio_rustls::client::TlsStream<TcpStream>, Instant)>>,
+}
+
+/// Idle connections kept per upstream and transport.
+const POOL_SIZE: usize = 16;
+
+fn take<S>(pool: &Mutex<Vec<(S, Instant)>>, expire: Duration) -> Option<S> {
+    let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+    while let Some((stream, since)) = idle.pop() {
+        if since.elapsed() < expire {
+            return Some(stream);
+        }
+    }
+    None
+}
+
+fn give_back<S>(pool: &Mutex<Vec<(S, Instant)>>, stream: S) {
+    let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+    if idle.len() < POOL_SIZE {
+        idle.push((stream, Instant::now()));
+    }
+}
+
 /// One exchange on a stream (TCP or TLS): a length-prefixed query, then replies until ours.
 async fn framed<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: &mut S,
     query: &OutgoingQuery,
     id: u16,
     bytes: &[u8],
@@ -143,18 +171,29 @@ async fn framed<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// One TCP exchange on a new connection.
+/// One TCP exchange, on an idle connection younger than `expire` if the pool has one (a
+/// connection the upstream closed meanwhile is replaced by a new one), else on a new one.
 pub async fn tcp(
     upstream: SocketAddr,
+    pool: &Pool,
+    expire: Duration,
     query: &OutgoingQuery,
     deadline: Instant,
 ) -> Result<Message, ExchangeError> {
     let id: u16 = rand::random();
     let bytes = query.encode(id)?;
     let exchange = async {
-        let stream = TcpStream::connect(upstream).await?;
+        if let Some(mut stream) = take(&pool.tcp, expire)
+            && let Ok(reply) = framed(&mut stream, query, id, &bytes).await
+        {
+            give_back(&pool.tcp, stream);
+            return Ok(reply);
+        }
+        let mut stream = TcpStream::connect(upstream).await?;
         stream.set_nodelay(true)?;
-        framed(stream, query, id, &bytes).await
+        let reply = framed(&mut stream, query, id, &bytes).await?;
+        give_back(&pool.tcp, stream);
+        Ok(reply)
     };
     match timeout_at(deadline, exchange).await {
         Ok(result) => result,
@@ -237,23 +276,33 @@ impl TlsClient {
     }
 }
 
-/// One DNS-over-TLS exchange on a new connection.
+/// One DNS-over-TLS exchange, reusing an idle connection as [`tcp`] does.
 pub async fn tls(
     upstream: SocketAddr,
     client: &TlsClient,
+    pool: &Pool,
+    expire: Duration,
     query: &OutgoingQuery,
     deadline: Instant,
 ) -> Result<Message, ExchangeError> {
     let id: u16 = rand::random();
     let bytes = query.encode(id)?;
     let exchange = async {
+        if let Some(mut stream) = take(&pool.tls, expire)
+            && let Ok(reply) = framed(&mut stream, query, id, &bytes).await
+        {
+            give_back(&pool.tls, stream);
+            return Ok(reply);
+        }
         let tcp = TcpStream::connect(upstream).await?;
         tcp.set_nodelay(true)?;
-        let stream = client
+        let mut stream = client
             .connector
             .connect(client.name_for(upstream), tcp)
             .await?;
-        framed(stream, query, id, &bytes).await
+        let reply = framed(&mut stream, query, id, &bytes).await?;
+        give_back(&pool.tls, stream);
+        Ok(reply)
     };
     match timeout_at(deadline, exchange).await {
         Ok(result) => result,
