@@ -143,3 +143,34 @@ fn kubernetes_falls_through_to_forward_for_reverse_names_it_does_not_know() {
     let outside = ask(server.addr, "www.example.org.", RecordType::A);
     assert_eq!(data(&outside), vec!["192.0.2.1"]);
 }
+
+#[test]
+fn an_external_name_is_chased_through_forward() {
+    let up = FakeUpstream::start([192, 0, 2, 77]);
+    let manifests = "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: docs, namespace: default}\nspec: {type: ExternalName, externalName: docs.example.org}\n";
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  kubernetes cluster.local {{\n    manifests manifests\n  }}\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[("cluster.yaml", manifests)],
+    );
+    let m = ask(
+        server.addr,
+        "docs.default.svc.cluster.local.",
+        RecordType::A,
+    );
+    let got: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "docs.default.svc.cluster.local. CNAME docs.example.org.",
+            "docs.example.org. A 192.0.2.77"
+        ]
+    );
+    assert_eq!(up.udp_queries(), 1);
+}
