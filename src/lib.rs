@@ -13,8 +13,10 @@
 //! - [`plugins`]: one module per Corefile directive, and the fixed plugin order table.
 //! - [`cluster`]: the in-memory index of stripped cluster objects and the sources feeding it.
 //! - [`server`]: UDP and TCP listeners, the request checks, EDNS and truncation, dispatch.
+//! - [`admin`]: the HTTP servers of `health` and `ready`.
 //! - [`run`]: wires a parsed Corefile into running servers and stops them on shutdown.
 
+pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod plugin;

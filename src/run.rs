@@ -16,6 +16,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::admin::{self, Endpoints, Readiness};
 use crate::config::{ConfigError, ConfigErrors, Corefile};
 use crate::plugin::Chain;
 use crate::plugins::{self, BlockPlan};
@@ -118,7 +119,9 @@ fn addresses(bind: &[IpAddr], port: u16) -> Vec<SocketAddr> {
 pub struct Running {
     /// The addresses served.
     pub addresses: Vec<SocketAddr>,
-    chains: Vec<Arc<Chain>>,
+    readiness: Arc<Readiness>,
+    /// The longest `health { lameduck }` of the Corefile.
+    lameduck: Duration,
     tasks: JoinSet<()>,
     stop: watch::Sender<bool>,
 }
@@ -126,10 +129,19 @@ pub struct Running {
 impl Running {
     /// The names of plugins that are not ready yet.
     pub fn not_ready(&self) -> Vec<&'static str> {
-        let mut names: Vec<&'static str> = self.chains.iter().flat_map(|c| c.not_ready()).collect();
-        names.sort_unstable();
-        names.dedup();
-        names
+        self.readiness.not_ready()
+    }
+
+    /// The shutdown sequence: `/ready` turns 503 at once, queries keep being answered (and
+    /// `/health` says OK) for the lameduck period so that endpoints and kube-proxy drop this
+    /// pod first; then listeners close and open work gets `grace` to finish.
+    pub async fn shut_down(self, grace: Duration) {
+        self.readiness.start_shutdown();
+        if !self.lameduck.is_zero() {
+            tracing::info!("lameduck: still serving for {:?}", self.lameduck);
+            tokio::time::sleep(self.lameduck).await;
+        }
+        self.stop(grace).await;
     }
 
     /// Stop accepting, let open connections finish their current work, and wait up to
@@ -150,6 +162,18 @@ impl Running {
 pub async fn start(options: &Options) -> Result<Running, RunError> {
     let corefile = Corefile::load(&options.conf)?;
     let plan = plan(&corefile, options.default_port)?;
+    // `health` and `ready` addresses: one HTTP server each, shared by every block naming it.
+    let mut admin_servers: BTreeMap<SocketAddr, Endpoints> = BTreeMap::new();
+    let mut lameduck = Duration::ZERO;
+    for block in &plan.blocks {
+        if let Some(health) = block.health {
+            admin_servers.entry(health.addr).or_default().health = true;
+            lameduck = lameduck.max(health.lameduck);
+        }
+        if let Some(addr) = block.ready {
+            admin_servers.entry(addr).or_default().ready = true;
+        }
+    }
     let mut chains = Vec::with_capacity(plan.blocks.len());
     for block in plan.blocks {
         let mut plugins = Vec::with_capacity(block.plugins.len());
@@ -158,6 +182,9 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
         }
         chains.push(Arc::new(Chain::new(plugins)));
     }
+    let admin_listeners = admin::bind(&admin_servers)
+        .await
+        .map_err(|(addr, source)| RunError::Bind { addr, source })?;
     let (stop, shutdown) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut addresses_served = Vec::new();
@@ -209,9 +236,12 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
     for (chain, addresses) in chains.iter().zip(&block_addresses) {
         chain.on_listening(addresses);
     }
+    let readiness = Arc::new(Readiness::new(chains));
+    admin::spawn(admin_listeners, readiness.clone(), &mut tasks, &shutdown);
     Ok(Running {
         addresses: addresses_served,
-        chains,
+        readiness,
+        lameduck,
         tasks,
         stop,
     })
@@ -222,6 +252,6 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     let running = start(&options).await?;
     shutdown.await;
     tracing::info!("shutting down");
-    running.stop(Duration::from_secs(5)).await;
+    running.shut_down(Duration::from_secs(5)).await;
     Ok(())
 }

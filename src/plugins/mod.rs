@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod errors;
 pub mod forward;
+pub mod health;
 pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
@@ -50,11 +51,13 @@ pub const SUPPORTED: &[&str] = &[
     "cache",
     "errors",
     "forward",
+    "health",
     "hosts",
     "kubernetes",
     "loadbalance",
     "log",
     "loop",
+    "ready",
 ];
 
 /// A parsed directive, ready to start.
@@ -114,6 +117,10 @@ pub struct BlockPlan {
     pub keys: Vec<ServerKey>,
     /// `bind` addresses (empty: every address).
     pub bind: Vec<IpAddr>,
+    /// `health`, if written.
+    pub health: Option<health::HealthConfig>,
+    /// `ready`'s address, if written.
+    pub ready: Option<std::net::SocketAddr>,
     /// The plugins, in [`PLUGIN_ORDER`].
     pub plugins: Vec<PluginSetup>,
 }
@@ -145,6 +152,8 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut plugins: Vec<(usize, PluginSetup)> = Vec::new();
     let mut bind = Vec::new();
+    let mut health_config = None;
+    let mut ready = None;
     let mut seen: Vec<&str> = Vec::new();
     for d in &block.directives {
         let name = d.name.text.as_str();
@@ -183,6 +192,20 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             "cache" => cache::setup::parse(d, &zones)
                 .map(|c| PluginSetup::Cache(Box::new(c)))
                 .map_err(|e| vec![e]),
+            "health" => {
+                match health::parse_health(d) {
+                    Ok(config) => health_config = Some(config),
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
+            "ready" => {
+                match health::parse_ready(d) {
+                    Ok(addr) => ready = Some(addr),
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
             "bind" => {
                 match parse_bind(d) {
                     Ok(addrs) => bind = addrs,
@@ -207,6 +230,8 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
         Ok(BlockPlan {
             keys: block.keys.clone(),
             bind,
+            health: health_config,
+            ready,
             plugins: plugins.into_iter().map(|(_, p)| p).collect(),
         })
     } else {
@@ -237,7 +262,7 @@ mod tests {
         let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, hosts, kubernetes, loadbalance, log, loop"
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, ready"
         );
     }
 

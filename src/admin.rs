@@ -1,0 +1,193 @@
+//! The small HTTP servers of `health` (`GET /health`) and `ready` (`GET /ready`): one server
+//! per address, shared by every directive that names it, as in CoreDNS.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::plugin::Chain;
+
+/// What `/ready` reports: the plugins not ready yet, or "shutting down".
+#[derive(Default)]
+pub struct Readiness {
+    chains: Vec<Arc<Chain>>,
+    /// Set once every plugin was ready: `/ready` then stays 200 (CoreDNS latches it), until
+    /// shutdown.
+    latched: AtomicBool,
+    shutting_down: AtomicBool,
+}
+
+impl Readiness {
+    /// Readiness over these chains' plugins.
+    pub fn new(chains: Vec<Arc<Chain>>) -> Readiness {
+        Readiness {
+            chains,
+            latched: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// The names of the plugins that are not ready (empty: ready).
+    pub fn not_ready(&self) -> Vec<&'static str> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return vec!["shutting down"];
+        }
+        if self.latched.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut names: Vec<&'static str> = self.chains.iter().flat_map(|c| c.not_ready()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            self.latched.store(true, Ordering::Release);
+        }
+        names
+    }
+
+    /// From now on `/ready` says 503 (lameduck).
+    pub fn start_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+}
+
+/// Which endpoints an address serves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `/health`.
+    pub health: bool,
+    /// `/ready`.
+    pub ready: bool,
+}
+
+/// Parse an address as CoreDNS writes them: `:8080`, `127.0.0.1:8080`, `[::1]:8080`.
+pub fn parse_addr(text: &str) -> Option<SocketAddr> {
+    match text.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .map(|p| SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], p))),
+        None => text.parse().ok(),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+}
+
+fn respond(path: &str, endpoints: Endpoints, readiness: &Readiness) -> Response<Full<Bytes>> {
+    match path {
+        "/health" if endpoints.health => text(StatusCode::OK, "OK".into()),
+        "/ready" if endpoints.ready => {
+            let not_ready = readiness.not_ready();
+            if not_ready.is_empty() {
+                text(StatusCode::OK, "OK".into())
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{}\n", not_ready.join("\n")),
+                )
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, "404 page not found\n".into()),
+    }
+}
+
+/// Bind every address of `servers` (before anything is served, so a taken port stops start-up).
+pub async fn bind(
+    servers: &BTreeMap<SocketAddr, Endpoints>,
+) -> Result<Vec<(TcpListener, Endpoints)>, (SocketAddr, std::io::Error)> {
+    let mut bound = Vec::new();
+    for (addr, endpoints) in servers {
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            // No IPv6 on this host: every IPv4 address instead.
+            Err(_) if addr.ip().is_unspecified() && addr.is_ipv6() => {
+                let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+                TcpListener::bind(v4).await.map_err(|e| (v4, e))?
+            }
+            Err(e) => return Err((*addr, e)),
+        };
+        bound.push((listener, *endpoints));
+    }
+    Ok(bound)
+}
+
+/// Serve `listeners` on `tasks` until `shutdown` turns true.
+pub fn spawn(
+    listeners: Vec<(TcpListener, Endpoints)>,
+    readiness: Arc<Readiness>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    for (listener, endpoints) in listeners {
+        let readiness = readiness.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    biased;
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let readiness = readiness.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: Request<hyper::body::Incoming>| {
+                            let response = respond(request.uri().path(), endpoints, &readiness);
+                            async move { Ok::<_, Infallible>(response) }
+                        },
+                    );
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(5))
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    let _ = tokio::time::timeout(Duration::from_secs(30), connection).await;
+                });
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coredns_address_forms() {
+        assert_eq!(
+            parse_addr(":8080"),
+            Some("[::]:8080".parse().expect("addr"))
+        );
+        assert_eq!(
+            parse_addr("127.0.0.1:8181"),
+            Some("127.0.0.1:8181".parse().expect("addr"))
+        );
+        assert_eq!(
+            parse_addr("[::1]:9153"),
+            Some("[::1]:9153".parse().expect("addr"))
+        );
+        assert_eq!(parse_addr("8080"), None);
+        assert_eq!(parse_addr(":http"), None);
+    }
+
+    #[test]
+    fn ready_latches_and_shutdown_unreadies() {
+        let readiness = Readiness::new(Vec::new());
+        assert!(readiness.not_ready().is_empty());
+        readiness.start_shutdown();
+        assert_eq!(readiness.not_ready(), vec!["shutting down"]);
+    }
+}

@@ -1,0 +1,133 @@
+//! `health` and `ready` over HTTP, and the lameduck shutdown sequence.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use support::fake_api::FakeApi;
+use support::{TestServer, decode, free_port, query_bytes, raw_udp, wait_for};
+
+/// (status code, body) of `GET path`, or None when nothing answers.
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+fn corefile(health: u16, ready: u16, lameduck: &str, kubernetes: &str) -> String {
+    format!(
+        "cluster.local:{{PORT}} {{\n  bind 127.0.0.1\n  health 127.0.0.1:{health} {{\n    lameduck {lameduck}\n  }}\n  ready 127.0.0.1:{ready}\n  kubernetes {{\n    {kubernetes}\n  }}\n}}\n"
+    )
+}
+
+#[test]
+fn health_is_ok_and_ready_follows_the_first_sync() {
+    let api = FakeApi::start();
+    api.set_unavailable(true);
+    let (health, ready) = (free_port(), free_port());
+    let server = TestServer::start(
+        &corefile(
+            health,
+            ready,
+            "0s",
+            &format!("endpoint {}\n    startup_timeout 0s", api.url()),
+        ),
+        &[],
+    );
+    let health_addr = SocketAddr::from(([127, 0, 0, 1], health));
+    let ready_addr = SocketAddr::from(([127, 0, 0, 1], ready));
+    wait_for(Duration::from_secs(5), "/health", || {
+        get(health_addr, "/health") == Some((200, "OK".into()))
+    });
+    assert_eq!(
+        get(ready_addr, "/ready"),
+        Some((503, "kubernetes\n".into())),
+        "not synced yet"
+    );
+    assert_eq!(
+        get(health_addr, "/ready").map(|r| r.0),
+        Some(404),
+        "each path on its own address"
+    );
+    api.set_unavailable(false);
+    api.apply(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}));
+    wait_for(Duration::from_secs(40), "/ready after the sync", || {
+        get(ready_addr, "/ready") == Some((200, "OK".into()))
+    });
+    drop(server);
+}
+
+#[test]
+fn sigterm_starts_lameduck_ready_503_while_queries_are_still_answered() {
+    let (health, ready) = (free_port(), free_port());
+    let mut server = TestServer::start(&corefile(health, ready, "2s", "manifests manifests"), &[]);
+    let health_addr = SocketAddr::from(([127, 0, 0, 1], health));
+    let ready_addr = SocketAddr::from(([127, 0, 0, 1], ready));
+    wait_for(Duration::from_secs(5), "/ready", || {
+        get(ready_addr, "/ready") == Some((200, "OK".into()))
+    });
+    let pid = server.pid();
+    let started = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    wait_for(Duration::from_secs(2), "/ready to turn 503", || {
+        get(ready_addr, "/ready").is_some_and(|(status, _)| status == 503)
+    });
+    assert_eq!(
+        get(health_addr, "/health"),
+        Some((200, "OK".into())),
+        "alive during lameduck"
+    );
+    let reply = raw_udp(
+        server.addr,
+        &query_bytes("dns-version.cluster.local.", RecordType::TXT, 1),
+        Duration::from_secs(2),
+    );
+    assert_eq!(
+        reply.map(|r| decode(&r).answers.len()),
+        Some(1),
+        "still answering during lameduck"
+    );
+    let status = server.terminate(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "served the whole lameduck period"
+    );
+}
+
+#[test]
+fn a_taken_health_port_stops_startup() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("Corefile"),
+        format!(
+            ".:{} {{\n  bind 127.0.0.1\n  health 127.0.0.1:{port}\n}}\n",
+            free_port()
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(support::BINARY)
+        .args(["-conf", "Corefile"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")));
+}
