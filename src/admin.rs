@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::metrics::ServerMetrics;
 use crate::plugin::Chain;
 
 /// What `/ready` reports: the plugins not ready yet, or "shutting down".
@@ -67,6 +68,8 @@ pub struct Endpoints {
     pub health: bool,
     /// `/ready`.
     pub ready: bool,
+    /// `/metrics`.
+    pub metrics: bool,
 }
 
 /// Parse an address as CoreDNS writes them: `:8080`, `127.0.0.1:8080`, `[::1]:8080`.
@@ -86,8 +89,29 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     response
 }
 
-fn respond(path: &str, endpoints: Endpoints, readiness: &Readiness) -> Response<Full<Bytes>> {
+fn respond(
+    path: &str,
+    endpoints: Endpoints,
+    readiness: &Readiness,
+    metrics: &ServerMetrics,
+) -> Response<Full<Bytes>> {
     match path {
+        "/metrics" if endpoints.metrics => {
+            let mut body = String::new();
+            match prometheus_client::encoding::text::encode(&mut body, metrics.registry()) {
+                Ok(()) => {
+                    let mut response = text(StatusCode::OK, body);
+                    response.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                    );
+                    response
+                }
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+            }
+        }
         "/health" if endpoints.health => text(StatusCode::OK, "OK".into()),
         "/ready" if endpoints.ready => {
             let not_ready = readiness.not_ready();
@@ -128,11 +152,13 @@ pub async fn bind(
 pub fn spawn(
     listeners: Vec<(TcpListener, Endpoints)>,
     readiness: Arc<Readiness>,
+    metrics: Arc<ServerMetrics>,
     tasks: &mut JoinSet<()>,
     shutdown: &watch::Receiver<bool>,
 ) {
     for (listener, endpoints) in listeners {
         let readiness = readiness.clone();
+        let metrics = metrics.clone();
         let mut shutdown = shutdown.clone();
         tasks.spawn(async move {
             loop {
@@ -142,11 +168,12 @@ pub fn spawn(
                     accepted = listener.accept() => accepted,
                 };
                 let Ok((stream, _)) = accepted else { continue };
-                let readiness = readiness.clone();
+                let (readiness, metrics) = (readiness.clone(), metrics.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         move |request: Request<hyper::body::Incoming>| {
-                            let response = respond(request.uri().path(), endpoints, &readiness);
+                            let response =
+                                respond(request.uri().path(), endpoints, &readiness, &metrics);
                             async move { Ok::<_, Infallible>(response) }
                         },
                     );

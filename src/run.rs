@@ -18,8 +18,10 @@ use tokio::task::JoinSet;
 
 use crate::admin::{self, Endpoints, Readiness};
 use crate::config::{ConfigError, ConfigErrors, Corefile};
+use crate::metrics::ServerMetrics;
 use crate::plugin::Chain;
 use crate::plugins::{self, BlockPlan};
+use crate::server::router::ZoneRoute;
 use crate::server::{Listener, Router, TcpLimits};
 
 /// How clusterdns was asked to run.
@@ -173,7 +175,11 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
         if let Some(addr) = block.ready {
             admin_servers.entry(addr).or_default().ready = true;
         }
+        if let Some(addr) = block.prometheus {
+            admin_servers.entry(addr).or_default().metrics = true;
+        }
     }
+    let metrics = Arc::new(ServerMetrics::new());
     let mut chains = Vec::with_capacity(plan.blocks.len());
     for block in plan.blocks {
         let mut plugins = Vec::with_capacity(block.plugins.len());
@@ -190,12 +196,28 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
     let mut addresses_served = Vec::new();
     let mut bound = Vec::new();
     for ((bind, port), zones) in plan.listeners {
-        let router = Arc::new(Router::new(
-            zones
-                .iter()
-                .map(|(zone, block)| (zone.clone(), chains[*block].clone()))
-                .collect(),
-        ));
+        // The `server` label: `dns://:PORT`, or `dns://IP:PORT` with `bind`.
+        let label_addr = SocketAddr::new(
+            bind.first()
+                .copied()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            port,
+        );
+        let routes = zones
+            .iter()
+            .map(|(zone, block)| {
+                let chain = chains[*block].clone();
+                let names: Vec<&'static str> = chain.plugins().iter().map(|p| p.name()).collect();
+                let zone_metrics =
+                    metrics.zone(label_addr, bind.is_empty(), &zone.to_string(), &names);
+                ZoneRoute {
+                    zone: zone.clone(),
+                    chain,
+                    metrics: Some(Arc::new(zone_metrics)),
+                }
+            })
+            .collect();
+        let router = Arc::new(Router::with_metrics(routes, Some(metrics.panics.clone())));
         for addr in addresses(&bind, port) {
             let listener = match Listener::bind(addr, options.udp_workers, router.clone()) {
                 Ok(l) => l,
@@ -237,7 +259,13 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
         chain.on_listening(addresses);
     }
     let readiness = Arc::new(Readiness::new(chains));
-    admin::spawn(admin_listeners, readiness.clone(), &mut tasks, &shutdown);
+    admin::spawn(
+        admin_listeners,
+        readiness.clone(),
+        metrics,
+        &mut tasks,
+        &shutdown,
+    );
     Ok(Running {
         addresses: addresses_served,
         readiness,

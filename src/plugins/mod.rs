@@ -57,6 +57,7 @@ pub const SUPPORTED: &[&str] = &[
     "loadbalance",
     "log",
     "loop",
+    "prometheus",
     "ready",
 ];
 
@@ -121,6 +122,8 @@ pub struct BlockPlan {
     pub health: Option<health::HealthConfig>,
     /// `ready`'s address, if written.
     pub ready: Option<std::net::SocketAddr>,
+    /// `prometheus`'s address, if written.
+    pub prometheus: Option<std::net::SocketAddr>,
     /// The plugins, in [`PLUGIN_ORDER`].
     pub plugins: Vec<PluginSetup>,
 }
@@ -154,6 +157,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
     let mut bind = Vec::new();
     let mut health_config = None;
     let mut ready = None;
+    let mut prometheus = None;
     let mut seen: Vec<&str> = Vec::new();
     for d in &block.directives {
         let name = d.name.text.as_str();
@@ -199,6 +203,13 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
                 }
                 continue;
             }
+            "prometheus" => {
+                match health::parse_prometheus(d) {
+                    Ok(addr) => prometheus = Some(addr),
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
             "ready" => {
                 match health::parse_ready(d) {
                     Ok(addr) => ready = Some(addr),
@@ -232,6 +243,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             bind,
             health: health_config,
             ready,
+            prometheus,
             plugins: plugins.into_iter().map(|(_, p)| p).collect(),
         })
     } else {
@@ -262,7 +274,7 @@ mod tests {
         let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, ready"
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready"
         );
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::precheck::{Checked, check};
 use super::response::{ResponseEdns, encode_answer};
 use super::router::Router;
+use crate::metrics::ZoneMetrics;
 use crate::plugin::{Answer, Chain, PendingAnswer, Request, ResponseSummary, Served, Transport};
 
 /// The outcome of one received message.
@@ -23,6 +24,7 @@ pub struct LaterReply {
     request: Box<Request>,
     edns: ResponseEdns,
     chain: Option<Arc<Chain>>,
+    metrics: Option<Arc<ZoneMetrics>>,
     future: PendingAnswer,
 }
 
@@ -30,7 +32,8 @@ impl LaterReply {
     /// Wait for the answer and encode it.
     pub async fn finish(self) -> Vec<u8> {
         let answer = self.future.await;
-        finish(&self.request, self.edns, self.chain.as_deref(), &answer)
+        let (chain, metrics) = (self.chain.as_deref(), self.metrics.as_deref());
+        finish(&self.request, self.edns, chain, metrics, &answer)
     }
 }
 
@@ -38,18 +41,20 @@ fn finish(
     request: &Request,
     edns: ResponseEdns,
     chain: Option<&Chain>,
+    metrics: Option<&ZoneMetrics>,
     answer: &Answer,
 ) -> Vec<u8> {
     let (bytes, truncated) = encode_answer(request, answer, edns);
+    let summary = ResponseSummary {
+        answer,
+        wire_size: bytes.len(),
+        truncated,
+    };
+    if let Some(metrics) = metrics {
+        metrics.observe(request, &summary);
+    }
     if let Some(chain) = chain {
-        chain.observe(
-            request,
-            &ResponseSummary {
-                answer,
-                wire_size: bytes.len(),
-                truncated,
-            },
-        );
+        chain.observe(request, &summary);
     }
     bytes
 }
@@ -68,12 +73,15 @@ pub fn handle(
             let dispatched = router.dispatch(&request);
             match dispatched.served {
                 Served::Ready(answer) => {
-                    Handled::Reply(finish(&request, edns, dispatched.chain.as_deref(), &answer))
+                    let (chain, metrics) =
+                        (dispatched.chain.as_deref(), dispatched.metrics.as_deref());
+                    Handled::Reply(finish(&request, edns, chain, metrics, &answer))
                 }
                 Served::Pending(future) => Handled::Later(LaterReply {
                     request,
                     edns,
                     chain: dispatched.chain,
+                    metrics: dispatched.metrics,
                     future,
                 }),
             }

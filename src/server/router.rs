@@ -8,18 +8,35 @@ use futures_util::FutureExt;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
+use prometheus_client::metrics::counter::Counter;
+
+use crate::metrics::ZoneMetrics;
 use crate::plugin::{Answer, Chain, Request, Resolve, Served};
+
+/// One zone of a listener: its chain and its metric handles.
+#[derive(Clone)]
+pub struct ZoneRoute {
+    /// The zone, lowercase.
+    pub zone: Name,
+    /// The server block's chain.
+    pub chain: Arc<Chain>,
+    /// Its `coredns_dns_*` handles.
+    pub metrics: Option<Arc<ZoneMetrics>>,
+}
 
 /// Zones (lowercase) and their chains; the most specific zone wins.
 #[derive(Clone, Default)]
 pub struct Router {
-    zones: Vec<(Name, Arc<Chain>)>,
+    zones: Vec<ZoneRoute>,
+    panics: Option<Counter>,
 }
 
 /// What answers a request: the chain that served it (for observers) and its answer.
 pub struct Dispatched {
     /// The chain, if a zone matched.
     pub chain: Option<Arc<Chain>>,
+    /// The zone's metrics, if a zone matched.
+    pub metrics: Option<Arc<ZoneMetrics>>,
     /// The answer, now or later.
     pub served: Served,
 }
@@ -29,35 +46,53 @@ fn panic_answer() -> Answer {
 }
 
 impl Router {
-    /// A router over `zones`.
-    pub fn new(mut zones: Vec<(Name, Arc<Chain>)>) -> Router {
-        zones.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.num_labels()));
-        Router { zones }
+    /// A router over `zones` (without metrics).
+    pub fn new(zones: Vec<(Name, Arc<Chain>)>) -> Router {
+        Router::with_metrics(
+            zones
+                .into_iter()
+                .map(|(zone, chain)| ZoneRoute {
+                    zone,
+                    chain,
+                    metrics: None,
+                })
+                .collect(),
+            None,
+        )
+    }
+
+    /// A router over `zones`, counting panics in `panics`.
+    pub fn with_metrics(mut zones: Vec<ZoneRoute>, panics: Option<Counter>) -> Router {
+        zones.sort_by_key(|route| std::cmp::Reverse(route.zone.num_labels()));
+        Router { zones, panics }
+    }
+
+    fn route_for(&self, name: &Name) -> Option<&ZoneRoute> {
+        self.zones.iter().find(|route| route.zone.zone_of(name))
     }
 
     /// The chain of the most specific zone containing `name`.
     pub fn chain_for(&self, name: &Name) -> Option<&Arc<Chain>> {
-        self.zones
-            .iter()
-            .find(|(zone, _)| zone.zone_of(name))
-            .map(|(_, chain)| chain)
+        self.route_for(name).map(|route| &route.chain)
     }
 
     /// The zones served.
     pub fn zones(&self) -> impl Iterator<Item = &Name> {
-        self.zones.iter().map(|(z, _)| z)
+        self.zones.iter().map(|route| &route.zone)
     }
 
     /// Run `request` through its zone's chain, after any start-up wait the chain asks for. A
     /// panic in a plugin becomes SERVFAIL for this request only; the process stays up (CoreDNS's
     /// recover in dnsserver).
     pub fn dispatch(self: &Arc<Self>, request: &Request) -> Dispatched {
-        let Some(chain) = self.chain_for(&request.name) else {
+        let Some(route) = self.route_for(&request.name) else {
             return Dispatched {
                 chain: None,
+                metrics: None,
                 served: Served::Ready(Answer::rcode(ResponseCode::Refused, "server")),
             };
         };
+        let chain = &route.chain;
         let served = match chain.startup_wait(request) {
             None => self.serve_guarded(chain, request),
             Some(wait) => {
@@ -73,19 +108,30 @@ impl Router {
         };
         Dispatched {
             chain: Some(chain.clone()),
+            metrics: route.metrics.clone(),
             served,
         }
     }
 
-    fn serve_guarded(&self, chain: &Chain, request: &Request) -> Served {
-        match catch_unwind(AssertUnwindSafe(|| chain.serve(request, self))) {
-            Ok(Served::Pending(future)) => Served::Pending(Box::pin(
-                AssertUnwindSafe(future)
-                    .catch_unwind()
-                    .map(|result| result.unwrap_or_else(|_| panic_answer())),
-            )),
+    fn panicked(&self) -> Answer {
+        if let Some(panics) = &self.panics {
+            panics.inc();
+        }
+        panic_answer()
+    }
+
+    fn serve_guarded(self: &Arc<Self>, chain: &Chain, request: &Request) -> Served {
+        match catch_unwind(AssertUnwindSafe(|| chain.serve(request, self.as_ref()))) {
+            Ok(Served::Pending(future)) => {
+                let router = self.clone();
+                Served::Pending(Box::pin(
+                    AssertUnwindSafe(future)
+                        .catch_unwind()
+                        .map(move |result| result.unwrap_or_else(|_| router.panicked())),
+                ))
+            }
             Ok(ready) => ready,
-            Err(_) => Served::Ready(panic_answer()),
+            Err(_) => Served::Ready(self.panicked()),
         }
     }
 }

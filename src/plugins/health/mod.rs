@@ -53,6 +53,14 @@ pub fn parse_health(d: &Directive) -> Result<HealthConfig, ConfigError> {
     Ok(config)
 }
 
+/// Parse `prometheus [ADDR]` (default `:9153`).
+pub fn parse_prometheus(d: &Directive) -> Result<SocketAddr, ConfigError> {
+    if let Some(option) = d.block.first() {
+        return Err(option.error("prometheus: takes no block"));
+    }
+    address(d, ":9153")
+}
+
 /// Parse `ready`.
 pub fn parse_ready(d: &Directive) -> Result<SocketAddr, ConfigError> {
     if let Some(option) = d.block.first() {

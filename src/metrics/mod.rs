@@ -1,0 +1,427 @@
+//! CoreDNS's server metrics (`coredns_dns_*`, `coredns_panics_total`, `coredns_build_info`,
+//! `coredns_plugin_enabled`), with its names, labels and buckets so dashboards and alerts work
+//! unchanged.
+//!
+//! Counting on the query path takes no lock: every label combination a zone can produce is
+//! created when the server starts (prometheus-client's `Family` locks to look a label set up),
+//! and histograms are our own atomic ones ([`histogram::AtomicHistogram`]: prometheus-client's
+//! takes a mutex per observation).
+
+pub mod histogram;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use histogram::AtomicHistogram;
+
+use crate::plugin::{Request, ResponseSummary, Transport};
+
+/// CoreDNS's `plugin.TimeBuckets`: 0.25 ms to 8 s, doubling.
+pub const TIME_BUCKETS: [f64; 16] = [
+    0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
+    2.048, 4.096, 8.192,
+];
+
+/// CoreDNS's `plugin.SizeBuckets`.
+pub const SIZE_BUCKETS: [f64; 14] = [
+    0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16e3, 32e3, 48e3, 64e3,
+];
+
+/// The `type` label values CoreDNS uses; anything else is `other`.
+const TYPES: [(RecordType, &str); 18] = [
+    (RecordType::A, "A"),
+    (RecordType::AAAA, "AAAA"),
+    (RecordType::MX, "MX"),
+    (RecordType::SOA, "SOA"),
+    (RecordType::CNAME, "CNAME"),
+    (RecordType::PTR, "PTR"),
+    (RecordType::TXT, "TXT"),
+    (RecordType::NS, "NS"),
+    (RecordType::SRV, "SRV"),
+    (RecordType::DS, "DS"),
+    (RecordType::DNSKEY, "DNSKEY"),
+    (RecordType::RRSIG, "RRSIG"),
+    (RecordType::NSEC, "NSEC"),
+    (RecordType::NSEC3, "NSEC3"),
+    (RecordType::HTTPS, "HTTPS"),
+    (RecordType::IXFR, "IXFR"),
+    (RecordType::AXFR, "AXFR"),
+    (RecordType::ANY, "ANY"),
+];
+
+fn type_index(qtype: RecordType) -> usize {
+    TYPES
+        .iter()
+        .position(|(t, _)| *t == qtype)
+        .unwrap_or(TYPES.len())
+}
+
+fn type_label(index: usize) -> &'static str {
+    TYPES.get(index).map_or("other", |(_, name)| name)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    server: String,
+    zone: String,
+    view: String,
+    proto: String,
+    family: String,
+    #[prometheus(flatten)]
+    kind: TypeLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResponseLabels {
+    server: String,
+    zone: String,
+    view: String,
+    rcode: String,
+    plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    server: String,
+    zone: String,
+    view: String,
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SizeLabels {
+    server: String,
+    zone: String,
+    view: String,
+    proto: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ZoneLabels {
+    server: String,
+    view: String,
+    zone: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    server: String,
+    zone: String,
+    view: String,
+    name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    revision: String,
+    goversion: String,
+}
+
+type HistogramFamily<L> = Family<L, AtomicHistogram, fn() -> AtomicHistogram>;
+
+fn time_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(&TIME_BUCKETS)
+}
+
+fn size_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(&SIZE_BUCKETS)
+}
+
+/// The server metrics, registered once per process.
+pub struct ServerMetrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    responses: Family<ResponseLabels, Counter>,
+    duration: HistogramFamily<DurationLabels>,
+    request_size: HistogramFamily<SizeLabels>,
+    response_size: HistogramFamily<SizeLabels>,
+    do_requests: Family<ZoneLabels, Counter>,
+    plugin_enabled: Family<PluginLabels, Gauge>,
+    /// `coredns_panics_total`.
+    pub panics: Counter,
+}
+
+impl ServerMetrics {
+    /// Create and register every family.
+    pub fn new() -> ServerMetrics {
+        let mut registry = Registry::default();
+        let metrics = ServerMetrics {
+            requests: Family::default(),
+            responses: Family::default(),
+            duration: Family::new_with_constructor(time_histogram as fn() -> AtomicHistogram),
+            request_size: Family::new_with_constructor(size_histogram as fn() -> AtomicHistogram),
+            response_size: Family::new_with_constructor(size_histogram as fn() -> AtomicHistogram),
+            do_requests: Family::default(),
+            plugin_enabled: Family::default(),
+            panics: Counter::default(),
+            registry: Registry::default(),
+        };
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: crate::VERSION.to_string(),
+                revision: String::new(),
+                goversion: format!("rust {}", env!("CARGO_PKG_RUST_VERSION")),
+            })
+            .set(1);
+        let prefixed = registry.sub_registry_with_prefix("coredns");
+        prefixed.register("build_info", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built", build);
+        prefixed.register(
+            "panics",
+            "A metrics that counts the number of panics",
+            metrics.panics.clone(),
+        );
+        let dns = prefixed.sub_registry_with_prefix("dns");
+        dns.register(
+            "requests",
+            "Counter of DNS requests made per zone, protocol and family",
+            metrics.requests.clone(),
+        );
+        dns.register(
+            "responses",
+            "Counter of response status codes",
+            metrics.responses.clone(),
+        );
+        dns.register(
+            "request_duration_seconds",
+            "Histogram of the time (in seconds) each request took per zone",
+            metrics.duration.clone(),
+        );
+        dns.register(
+            "request_size_bytes",
+            "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol",
+            metrics.request_size.clone(),
+        );
+        dns.register(
+            "response_size_bytes",
+            "Size of the returned response in bytes",
+            metrics.response_size.clone(),
+        );
+        dns.register(
+            "do_requests",
+            "Counter of DNS requests with DO bit set per zone",
+            metrics.do_requests.clone(),
+        );
+        prefixed.register(
+            "plugin_enabled",
+            "A metric that indicates whether a plugin is enabled on per server and zone basis",
+            metrics.plugin_enabled.clone(),
+        );
+        ServerMetrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The registry, for `/metrics`.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The handles of one zone of one listener, with every label combination created now.
+    pub fn zone(
+        &self,
+        listen: SocketAddr,
+        bind_all: bool,
+        zone: &str,
+        plugins: &[&'static str],
+    ) -> ZoneMetrics {
+        let server = if bind_all {
+            format!("dns://:{}", listen.port())
+        } else {
+            format!("dns://{listen}")
+        };
+        let view = String::new();
+        let zone = zone.to_string();
+        for name in plugins {
+            self.plugin_enabled
+                .get_or_create(&PluginLabels {
+                    server: server.clone(),
+                    zone: zone.clone(),
+                    view: view.clone(),
+                    name: name.to_string(),
+                })
+                .set(1);
+        }
+        let request = |proto: &str, family: &str, index: usize| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    server: server.clone(),
+                    zone: zone.clone(),
+                    view: view.clone(),
+                    proto: proto.to_string(),
+                    family: family.to_string(),
+                    kind: TypeLabel {
+                        r#type: type_label(index).to_string(),
+                    },
+                })
+                .clone()
+        };
+        let mut requests = Vec::with_capacity(4 * (TYPES.len() + 1));
+        for proto in ["udp", "tcp"] {
+            for family in ["1", "2"] {
+                for index in 0..=TYPES.len() {
+                    requests.push(request(proto, family, index));
+                }
+            }
+        }
+        let size = |family: &HistogramFamily<SizeLabels>, proto: &str| {
+            family
+                .get_or_create(&SizeLabels {
+                    server: server.clone(),
+                    zone: zone.clone(),
+                    view: view.clone(),
+                    proto: proto.to_string(),
+                })
+                .clone()
+        };
+        let mut responses = HashMap::new();
+        let mut writers: Vec<&'static str> = plugins.to_vec();
+        writers.extend(["server", "chain", "cache"]);
+        for plugin in writers {
+            for code in 0u16..=23 {
+                let rcode = ResponseCode::from(0, code as u8);
+                responses.insert(
+                    (code, plugin),
+                    self.responses
+                        .get_or_create(&ResponseLabels {
+                            server: server.clone(),
+                            zone: zone.clone(),
+                            view: view.clone(),
+                            rcode: rcode_label(rcode),
+                            plugin: plugin.to_string(),
+                        })
+                        .clone(),
+                );
+            }
+        }
+        ZoneMetrics {
+            requests,
+            duration: (0..=TYPES.len())
+                .map(|index| {
+                    self.duration
+                        .get_or_create(&DurationLabels {
+                            server: server.clone(),
+                            zone: zone.clone(),
+                            view: view.clone(),
+                            r#type: type_label(index).to_string(),
+                        })
+                        .clone()
+                })
+                .collect(),
+            request_size: [
+                size(&self.request_size, "udp"),
+                size(&self.request_size, "tcp"),
+            ],
+            response_size: [
+                size(&self.response_size, "udp"),
+                size(&self.response_size, "tcp"),
+            ],
+            do_requests: self
+                .do_requests
+                .get_or_create(&ZoneLabels {
+                    server: server.clone(),
+                    view: view.clone(),
+                    zone: zone.clone(),
+                })
+                .clone(),
+            responses,
+        }
+    }
+}
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        ServerMetrics::new()
+    }
+}
+
+/// CoreDNS's rcode label: the `dns.RcodeToString` names.
+fn rcode_label(rcode: ResponseCode) -> String {
+    match u16::from(rcode) {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        6 => "YXDOMAIN".into(),
+        7 => "YXRRSET".into(),
+        8 => "NXRRSET".into(),
+        9 => "NOTAUTH".into(),
+        10 => "NOTZONE".into(),
+        16 => "BADSIG".into(),
+        other => format!("RCODE{other}"),
+    }
+}
+
+/// One zone's handles: plain atomics, no lock on the query path.
+#[derive(Clone)]
+pub struct ZoneMetrics {
+    requests: Vec<Counter>,
+    duration: Vec<AtomicHistogram>,
+    request_size: [AtomicHistogram; 2],
+    response_size: [AtomicHistogram; 2],
+    do_requests: Counter,
+    responses: HashMap<(u16, &'static str), Counter>,
+}
+
+impl ZoneMetrics {
+    /// Count one answered request.
+    pub fn observe(&self, request: &Request, summary: &ResponseSummary<'_>) {
+        let proto = usize::from(request.transport == Transport::Tcp);
+        let family = usize::from(request.source.is_ipv6());
+        let index = type_index(request.qtype);
+        let per_proto = TYPES.len() + 1;
+        if let Some(counter) = self.requests.get((proto * 2 + family) * per_proto + index) {
+            counter.inc();
+        }
+        if request.dnssec_ok {
+            self.do_requests.inc();
+        }
+        if let Some(histogram) = self.duration.get(index) {
+            histogram.observe(request.received_at.elapsed().as_secs_f64());
+        }
+        let request_size = match request.transport {
+            Transport::Tcp => 65535,
+            Transport::Udp => request.edns_udp_size.map_or(512, |s| s.max(512)),
+        };
+        self.request_size[proto].observe(f64::from(request_size));
+        self.response_size[proto].observe(summary.wire_size as f64);
+        let code = u16::from(summary.answer.rcode);
+        if let Some(counter) = self.responses.get(&(code, summary.answer.plugin)) {
+            counter.inc();
+        }
+    }
+}
+
+/// Shared handle to the process's metrics.
+pub type SharedMetrics = Arc<ServerMetrics>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_and_rcodes_use_coredns_labels() {
+        assert_eq!(type_label(type_index(RecordType::A)), "A");
+        assert_eq!(type_label(type_index(RecordType::CAA)), "other");
+        assert_eq!(rcode_label(ResponseCode::NXDomain), "NXDOMAIN");
+        assert_eq!(rcode_label(ResponseCode::ServFail), "SERVFAIL");
+    }
+}
