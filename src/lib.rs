@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod cluster;
 pub mod config;
+pub mod logfmt;
 pub mod metrics;
 pub mod plugin;
 pub mod plugins;

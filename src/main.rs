@@ -86,7 +86,7 @@ fn main() -> ExitCode {
                 }),
         )
         .with_writer(std::io::stdout)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .event_format(clusterdns::logfmt::CoreDnsFormat)
         .init();
     if let Some(pidfile) = &flags.pidfile
         && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))

@@ -351,8 +351,8 @@ impl Default for ServerMetrics {
     }
 }
 
-/// CoreDNS's rcode label: the `dns.RcodeToString` names.
-fn rcode_label(rcode: ResponseCode) -> String {
+/// CoreDNS's rcode names (miekg/dns `RcodeToString`), as in its metrics and query log.
+pub fn rcode_label(rcode: ResponseCode) -> String {
     match u16::from(rcode) {
         0 => "NOERROR".into(),
         1 => "FORMERR".into(),

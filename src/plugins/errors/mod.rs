@@ -45,11 +45,11 @@ impl Plugin for Errors {
         if let Some(error) = &summary.answer.error {
             tracing::error!(
                 target: "clusterdns::errors",
-                "plugin/{}: {} {} {}: {}",
-                summary.answer.plugin,
-                summary.answer.rcode.to_str(),
+                "{} {} {}: plugin/{}: {}",
+                u16::from(summary.answer.rcode),
                 request.name,
                 request.qtype,
+                summary.answer.plugin,
                 error
             );
         }

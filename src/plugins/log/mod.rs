@@ -144,7 +144,7 @@ pub fn render(format: &str, request: &Request, summary: &ResponseSummary<'_>) ->
             "{>bufsize}",
             request.edns_udp_size.unwrap_or(512).max(512).to_string(),
         ),
-        ("{rcode}", summary.answer.rcode.to_str().to_string()),
+        ("{rcode}", crate::metrics::rcode_label(summary.answer.rcode)),
         ("{>rflags}", flags(request, summary)),
         ("{rsize}", summary.wire_size.to_string()),
         ("{duration}", format!("{elapsed:.9}s")),
