@@ -3,6 +3,7 @@
 //! (Cure53 DNS-01-003, CVE-2020-25684/85). A reply that fails them is ignored and the wait goes
 //! on until the attempt's deadline (CVE-2023-28452: a forged reply must not end the wait).
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -171,8 +172,41 @@ async fn framed<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// One TCP exchange, on an idle connection younger than `expire` if the pool has one (a
-/// connection the upstream closed meanwhile is replaced by a new one), else on a new one.
+/// One exchange over a stream transport: on an idle connection of `idle` younger than
+/// `expire` if there is one (a connection the upstream closed meanwhile is replaced at once),
+/// else on a new one from `connect`; the connection goes back to `idle` afterwards.
+async fn pooled<S, C>(
+    idle: &Mutex<Vec<(S, Instant)>>,
+    expire: Duration,
+    connect: C,
+    query: &OutgoingQuery,
+    deadline: Instant,
+) -> Result<Message, ExchangeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: Future<Output = Result<S, ExchangeError>>,
+{
+    let id: u16 = rand::random();
+    let bytes = query.encode(id)?;
+    let exchange = async {
+        if let Some(mut stream) = take(idle, expire)
+            && let Ok(reply) = framed(&mut stream, query, id, &bytes).await
+        {
+            give_back(idle, stream);
+            return Ok(reply);
+        }
+        let mut stream = connect.await?;
+        let reply = framed(&mut stream, query, id, &bytes).await?;
+        give_back(idle, stream);
+        Ok(reply)
+    };
+    match timeout_at(deadline, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(ExchangeError::Timeout),
+    }
+}
+
+/// One TCP exchange, reusing an idle connection younger than `expire`.
 pub async fn tcp(
     upstream: SocketAddr,
     pool: &Pool,
@@ -180,25 +214,12 @@ pub async fn tcp(
     query: &OutgoingQuery,
     deadline: Instant,
 ) -> Result<Message, ExchangeError> {
-    let id: u16 = rand::random();
-    let bytes = query.encode(id)?;
-    let exchange = async {
-        if let Some(mut stream) = take(&pool.tcp, expire)
-            && let Ok(reply) = framed(&mut stream, query, id, &bytes).await
-        {
-            give_back(&pool.tcp, stream);
-            return Ok(reply);
-        }
-        let mut stream = TcpStream::connect(upstream).await?;
+    let connect = async {
+        let stream = TcpStream::connect(upstream).await?;
         stream.set_nodelay(true)?;
-        let reply = framed(&mut stream, query, id, &bytes).await?;
-        give_back(&pool.tcp, stream);
-        Ok(reply)
+        Ok(stream)
     };
-    match timeout_at(deadline, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(ExchangeError::Timeout),
-    }
+    pooled(&pool.tcp, expire, connect, query, deadline).await
 }
 
 /// A DNS-over-TLS client (RFC 7858): rustls with ring, the CA to trust, an optional client
@@ -285,29 +306,15 @@ pub async fn tls(
     query: &OutgoingQuery,
     deadline: Instant,
 ) -> Result<Message, ExchangeError> {
-    let id: u16 = rand::random();
-    let bytes = query.encode(id)?;
-    let exchange = async {
-        if let Some(mut stream) = take(&pool.tls, expire)
-            && let Ok(reply) = framed(&mut stream, query, id, &bytes).await
-        {
-            give_back(&pool.tls, stream);
-            return Ok(reply);
-        }
+    let connect = async {
         let tcp = TcpStream::connect(upstream).await?;
         tcp.set_nodelay(true)?;
-        let mut stream = client
+        Ok(client
             .connector
             .connect(client.name_for(upstream), tcp)
-            .await?;
-        let reply = framed(&mut stream, query, id, &bytes).await?;
-        give_back(&pool.tls, stream);
-        Ok(reply)
+            .await?)
     };
-    match timeout_at(deadline, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(ExchangeError::Timeout),
-    }
+    pooled(&pool.tls, expire, connect, query, deadline).await
 }
 
 /// The read timeout of one attempt, cut to the overall deadline.
