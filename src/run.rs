@@ -129,11 +129,6 @@ pub struct Running {
 }
 
 impl Running {
-    /// The names of plugins that are not ready yet.
-    pub fn not_ready(&self) -> Vec<&'static str> {
-        self.readiness.not_ready()
-    }
-
     /// The shutdown sequence: `/ready` turns 503 at once, queries keep being answered (and
     /// `/health` says OK) for the lameduck period so that endpoints and kube-proxy drop this
     /// pod first; then listeners close and open work gets `grace` to finish.

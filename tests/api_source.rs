@@ -433,18 +433,10 @@ fn a_bad_object_is_skipped_for_its_bad_part_only() {
 
 #[test]
 fn a_kubeconfig_that_does_not_parse_stops_startup() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("kubeconfig"), "clusters: [oops").expect("write");
-    std::fs::write(
-        dir.path().join("Corefile"),
+    let out = support::run_to_exit(
         ".:1053 {\n  kubernetes cluster.local {\n    kubeconfig kubeconfig\n  }\n}\n",
-    )
-    .expect("write");
-    let out = std::process::Command::new(support::BINARY)
-        .args(["-conf", "Corefile"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run");
+        &[("kubeconfig", "clusters: [oops")],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -479,17 +471,10 @@ fn namespace_labels_hide_the_namespaces_the_api_does_not_return() {
 
 #[test]
 fn missing_tls_files_stop_startup_with_the_reason() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("Corefile"),
+    let out = support::run_to_exit(
         ".:1053 {\n  kubernetes cluster.local {\n    endpoint https://127.0.0.1:6443\n    tls client.pem client-key.pem ca.pem\n  }\n}\n",
-    )
-    .expect("write");
-    let out = std::process::Command::new(support::BINARY)
-        .args(["-conf", "Corefile"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run");
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -114,20 +114,13 @@ fn sigterm_starts_lameduck_ready_503_while_queries_are_still_answered() {
 fn a_taken_health_port_stops_startup() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = holder.local_addr().expect("addr").port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("Corefile"),
-        format!(
+    let out = support::run_to_exit(
+        &format!(
             ".:{} {{\n  bind 127.0.0.1\n  health 127.0.0.1:{port}\n}}\n",
             free_port()
         ),
-    )
-    .expect("write");
-    let out = std::process::Command::new(support::BINARY)
-        .args(["-conf", "Corefile"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run");
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")));
 }

@@ -8,13 +8,7 @@ use std::time::Duration;
 use support::{BINARY, TestServer};
 
 fn run_with_corefile(corefile: &str) -> std::process::Output {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("Corefile"), corefile).expect("write");
-    Command::new(BINARY)
-        .args(["-conf", "Corefile"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run")
+    support::run_to_exit(corefile, &[])
 }
 
 #[test]

@@ -208,16 +208,6 @@ impl ClusterIndex {
         name.clone()
     }
 
-    /// Numbers of namespaces, services, services with endpoints, and pods.
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
-        (
-            self.namespaces.len(),
-            self.services.len(),
-            self.endpoints.len(),
-            self.pods.len(),
-        )
-    }
-
     // ---- write API (the sources) ----
 
     /// Mark the first full sync as done.

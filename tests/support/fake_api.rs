@@ -136,6 +136,16 @@ fn with_rv(mut object: Value, rv: u64) -> Value {
     object
 }
 
+/// The store key of `name` in `namespace` (namespaces themselves have none).
+fn object_key(kind: Kind, namespace: &str, name: &str) -> Key {
+    let namespace = if kind == Kind::Namespace {
+        ""
+    } else {
+        namespace
+    };
+    (kind, namespace.to_string(), name.to_string())
+}
+
 fn key_of(object: &Value) -> Key {
     let meta = &object["metadata"];
     let ns = match Kind::of(object) {
@@ -254,15 +264,7 @@ impl FakeApi {
 
     /// Delete an object; watchers get DELETED.
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
-        let key = (
-            kind,
-            if kind == Kind::Namespace {
-                String::new()
-            } else {
-                namespace.to_string()
-            },
-            name.to_string(),
-        );
+        let key = object_key(kind, namespace, name);
         {
             let mut state = self.state();
             let Some((object, _)) = state.objects.remove(&key) else {
@@ -280,15 +282,7 @@ impl FakeApi {
     /// Delete an object without telling anyone (as if the events were compacted away while
     /// the client was disconnected).
     pub fn delete_silently(&self, kind: Kind, namespace: &str, name: &str) {
-        let key = (
-            kind,
-            if kind == Kind::Namespace {
-                String::new()
-            } else {
-                namespace.to_string()
-            },
-            name.to_string(),
-        );
+        let key = object_key(kind, namespace, name);
         self.state().objects.remove(&key);
     }
 

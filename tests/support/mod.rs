@@ -155,6 +155,21 @@ impl TestServer {
     }
 }
 
+/// Run the binary on `corefile` (with `files` beside it) until it exits, as start-up error
+/// tests need.
+pub fn run_to_exit(corefile: &str, files: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    std::fs::write(dir.path().join("Corefile"), corefile).expect("write");
+    Command::new(BINARY)
+        .args(["-conf", "Corefile"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run")
+}
+
 /// A query message as bytes (no EDNS).
 pub fn query_bytes(name: &str, qtype: RecordType, id: u16) -> Vec<u8> {
     let mut message = Message::query();

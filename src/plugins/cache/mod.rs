@@ -52,11 +52,6 @@ impl Cache {
             }),
         }
     }
-
-    /// Entries held (success, denial).
-    pub fn len(&self) -> (usize, usize) {
-        (self.inner.success.len(), self.inner.denial.len())
-    }
 }
 
 fn key_of(request: &Request) -> CacheKey {
