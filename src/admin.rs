@@ -1,11 +1,10 @@
 //! The small HTTP servers of `health` (`GET /health`) and `ready` (`GET /ready`): one server
 //! per address, shared by every directive that names it, as in CoreDNS.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -21,7 +20,8 @@ use crate::plugin::Chain;
 /// What `/ready` reports: the plugins not ready yet, or "shutting down".
 #[derive(Default)]
 pub struct Readiness {
-    chains: Vec<Arc<Chain>>,
+    /// The running config's chains (replaced on reload).
+    chains: RwLock<Vec<Arc<Chain>>>,
     /// Set once every plugin was ready: `/ready` then stays 200 (CoreDNS latches it), until
     /// shutdown.
     latched: AtomicBool,
@@ -32,7 +32,7 @@ impl Readiness {
     /// Readiness over these chains' plugins.
     pub fn new(chains: Vec<Arc<Chain>>) -> Readiness {
         Readiness {
-            chains,
+            chains: RwLock::new(chains),
             latched: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
         }
@@ -46,13 +46,24 @@ impl Readiness {
         if self.latched.load(Ordering::Acquire) {
             return Vec::new();
         }
-        let mut names: Vec<&'static str> = self.chains.iter().flat_map(|c| c.not_ready()).collect();
+        let mut names: Vec<&'static str> = match self.chains.read() {
+            Ok(chains) => chains.iter().flat_map(|c| c.not_ready()).collect(),
+            Err(_) => vec!["readiness state poisoned"],
+        };
         names.sort_unstable();
         names.dedup();
         if names.is_empty() {
             self.latched.store(true, Ordering::Release);
         }
         names
+    }
+
+    /// Report on these chains from now on (a reload). Once latched, `/ready` stays 200: a
+    /// reload only swaps in chains that are ready, or keeps the old ones.
+    pub fn set_chains(&self, chains: Vec<Arc<Chain>>) {
+        if let Ok(mut current) = self.chains.write() {
+            *current = chains;
+        }
     }
 
     /// From now on `/ready` says 503 (lameduck).
@@ -70,6 +81,37 @@ pub struct Endpoints {
     pub ready: bool,
     /// `/metrics`.
     pub metrics: bool,
+}
+
+/// The endpoints of a running HTTP server, changed in place on reload.
+#[derive(Debug, Default)]
+pub struct SharedEndpoints(AtomicU8);
+
+impl SharedEndpoints {
+    /// Serving `endpoints`.
+    pub fn new(endpoints: Endpoints) -> SharedEndpoints {
+        let shared = SharedEndpoints::default();
+        shared.set(endpoints);
+        shared
+    }
+
+    /// The endpoints served now.
+    pub fn get(&self) -> Endpoints {
+        let bits = self.0.load(Ordering::Acquire);
+        Endpoints {
+            health: bits & 1 != 0,
+            ready: bits & 2 != 0,
+            metrics: bits & 4 != 0,
+        }
+    }
+
+    /// Serve `endpoints` from now on.
+    pub fn set(&self, endpoints: Endpoints) {
+        let bits = u8::from(endpoints.health)
+            | u8::from(endpoints.ready) << 1
+            | u8::from(endpoints.metrics) << 2;
+        self.0.store(bits, Ordering::Release);
+    }
 }
 
 /// Parse an address as CoreDNS writes them: `:8080`, `127.0.0.1:8080`, `[::1]:8080`.
@@ -128,64 +170,53 @@ fn respond(
     }
 }
 
-/// Bind every address of `servers` (before anything is served, so a taken port stops start-up).
-pub async fn bind(
-    servers: &BTreeMap<SocketAddr, Endpoints>,
-) -> Result<Vec<(TcpListener, Endpoints)>, (SocketAddr, std::io::Error)> {
-    let mut bound = Vec::new();
-    for (addr, endpoints) in servers {
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
-            // No IPv6 on this host: every IPv4 address instead.
-            Err(_) if addr.ip().is_unspecified() && addr.is_ipv6() => {
-                let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
-                TcpListener::bind(v4).await.map_err(|e| (v4, e))?
-            }
-            Err(e) => return Err((*addr, e)),
-        };
-        bound.push((listener, *endpoints));
+/// Bind `addr` (before anything is served, so a taken port stops start-up or a reload).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, (SocketAddr, std::io::Error)> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        // No IPv6 on this host: every IPv4 address instead.
+        Err(_) if addr.ip().is_unspecified() && addr.is_ipv6() => {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            TcpListener::bind(v4).await.map_err(|e| (v4, e))
+        }
+        Err(e) => Err((addr, e)),
     }
-    Ok(bound)
 }
 
-/// Serve `listeners` on `tasks` until `shutdown` turns true.
+/// Serve `listener` on `tasks` until `shutdown` turns true.
 pub fn spawn(
-    listeners: Vec<(TcpListener, Endpoints)>,
+    listener: TcpListener,
+    endpoints: Arc<SharedEndpoints>,
     readiness: Arc<Readiness>,
     metrics: Arc<ServerMetrics>,
     tasks: &mut JoinSet<()>,
-    shutdown: &watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
-    for (listener, endpoints) in listeners {
-        let readiness = readiness.clone();
-        let metrics = metrics.clone();
-        let mut shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    biased;
-                    _ = shutdown.wait_for(|stop| *stop) => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, _)) = accepted else { continue };
-                let (readiness, metrics) = (readiness.clone(), metrics.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |request: Request<hyper::body::Incoming>| {
-                            let response =
-                                respond(request.uri().path(), endpoints, &readiness, &metrics);
-                            async move { Ok::<_, Infallible>(response) }
-                        },
-                    );
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(5))
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    let _ = tokio::time::timeout(Duration::from_secs(30), connection).await;
-                });
-            }
-        });
-    }
+    tasks.spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                accepted = listener.accept() => accepted,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let (readiness, metrics) = (readiness.clone(), metrics.clone());
+            let endpoints = endpoints.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let response =
+                            respond(request.uri().path(), endpoints.get(), &readiness, &metrics);
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(5))
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let _ = tokio::time::timeout(Duration::from_secs(30), connection).await;
+            });
+        }
+    });
 }
 
 #[cfg(test)]
@@ -208,6 +239,18 @@ mod tests {
         );
         assert_eq!(parse_addr("8080"), None);
         assert_eq!(parse_addr(":http"), None);
+    }
+
+    #[test]
+    fn shared_endpoints_round_trip() {
+        for bits in 0..8u8 {
+            let endpoints = Endpoints {
+                health: bits & 1 != 0,
+                ready: bits & 2 != 0,
+                metrics: bits & 4 != 0,
+            };
+            assert_eq!(SharedEndpoints::new(endpoints).get(), endpoints);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`cluster`]: the in-memory index of stripped cluster objects and the sources feeding it.
 //! - [`server`]: UDP and TCP listeners, the request checks, EDNS and truncation, dispatch.
 //! - [`admin`]: the HTTP servers of `health` and `ready`.
+//! - [`reload`]: when to reload the Corefile (signals, the `reload` hash check).
 //! - [`run`]: wires a parsed Corefile into running servers and stops them on shutdown.
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod logfmt;
 pub mod metrics;
 pub mod plugin;
 pub mod plugins;
+pub mod reload;
 pub mod run;
 pub mod server;
 

@@ -3,6 +3,11 @@
 //! Start-up order: parse everything and report every error; start the plugins (the
 //! `kubernetes` plugin loads its source); bind every listener; only then serve. A failure at
 //! any step stops start-up before anything is served.
+//!
+//! A reload goes the same way while the old config keeps serving: the new config is parsed,
+//! started and its new addresses bound; only when all of that worked (and its plugins are
+//! ready) are the routers of the kept addresses swapped, the new addresses served and the
+//! dropped ones stopped.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -11,18 +16,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use thiserror::Error;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::admin::{self, Endpoints, Readiness};
+use crate::admin::{self, Endpoints, Readiness, SharedEndpoints};
 use crate::config::{ConfigError, ConfigErrors, Corefile};
-use crate::metrics::ServerMetrics;
+use crate::metrics::{ServerMetrics, server_label};
 use crate::plugin::Chain;
-use crate::plugins::{self, BlockPlan};
+use crate::plugins::reload::ReloadConfig;
+use crate::plugins::{self, BlockPlan, StartContext};
+use crate::reload::{ReloadTriggers, Trigger};
 use crate::server::router::ZoneRoute;
-use crate::server::{Listener, Router, TcpLimits};
+use crate::server::{Listener, Router, SharedRouter, TcpLimits};
 
 /// How clusterdns was asked to run.
 #[derive(Clone, Debug)]
@@ -44,6 +53,12 @@ pub enum RunError {
     /// A plugin could not start.
     #[error("{0}")]
     Start(#[from] plugins::StartError),
+    /// The new config's plugins were not ready in time (a reload).
+    #[error("not ready within 5s: {0}")]
+    NotReady(String),
+    /// The reload signals could not be installed.
+    #[error("install SIGHUP/SIGUSR1 handlers: {0}")]
+    Signals(#[source] std::io::Error),
     /// A listener could not be bound.
     #[error("listen on {addr}: {source}")]
     Bind {
@@ -117,18 +132,368 @@ fn addresses(bind: &[IpAddr], port: u16) -> Vec<SocketAddr> {
     }
 }
 
-/// A running server: its bound addresses, and the tasks serving them.
-pub struct Running {
-    /// The addresses served.
-    pub addresses: Vec<SocketAddr>,
-    readiness: Arc<Readiness>,
-    /// The longest `health { lameduck }` of the Corefile.
-    lameduck: Duration,
-    tasks: JoinSet<()>,
+/// A DNS listener being served: the address it was asked for, the address bound, its router
+/// (swapped on reload) and its own stop switch (a reload that drops it stops only it).
+struct LiveListener {
+    bound: SocketAddr,
+    router: SharedRouter,
     stop: watch::Sender<bool>,
 }
 
+/// An HTTP server of `health`, `ready` or `prometheus` being served.
+struct LiveAdmin {
+    endpoints: Arc<SharedEndpoints>,
+    stop: watch::Sender<bool>,
+}
+
+/// A DNS listener of a built config: an address already served (reused, only its router
+/// changes) or one bound now.
+struct BuiltListener {
+    requested: SocketAddr,
+    router: Arc<Router>,
+    fresh: Option<Listener>,
+    blocks: Vec<usize>,
+}
+
+/// A config parsed, started and bound, not yet serving: the whole of what a reload swaps in.
+/// Dropping it closes what it bound and stops what it started.
+struct Built {
+    hash: String,
+    chains: Vec<Arc<Chain>>,
+    listeners: Vec<BuiltListener>,
+    admin: Vec<(SocketAddr, Endpoints, Option<TcpListener>)>,
+    plugins_enabled: Vec<(String, String, Vec<&'static str>)>,
+    lameduck: Duration,
+    reload: Option<ReloadConfig>,
+}
+
+/// How long a reload waits for the new config's plugins to be ready (the kubernetes plugin's
+/// first sync) before giving up and keeping the running one.
+const RELOAD_READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running server: its listeners, HTTP servers and the tasks serving them.
+pub struct Running {
+    options: Options,
+    metrics: Arc<ServerMetrics>,
+    readiness: Arc<Readiness>,
+    listeners: BTreeMap<SocketAddr, LiveListener>,
+    admin: BTreeMap<SocketAddr, LiveAdmin>,
+    /// The hash of the Corefile text last tried (good or not), for the `reload` poll.
+    tried_hash: String,
+    /// The longest `health { lameduck }` of the Corefile.
+    lameduck: Duration,
+    /// `reload`, if the Corefile has it (the first block's).
+    reload: Option<ReloadConfig>,
+    tasks: JoinSet<()>,
+}
+
+/// Read and parse the Corefile, with the hash of the text read.
+fn read_corefile(path: &std::path::Path) -> Result<(Corefile, String), (ConfigErrors, String)> {
+    let name: Arc<str> = Arc::from(path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        (
+            ConfigErrors(vec![ConfigError::new(
+                &name,
+                0,
+                format!("cannot read: {e}"),
+            )]),
+            String::new(),
+        )
+    })?;
+    let hash = crate::reload::digest(text.as_bytes());
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    match Corefile::parse(&name, &text, dir) {
+        Ok(corefile) => Ok((corefile, hash)),
+        Err(errors) => Err((errors, hash)),
+    }
+}
+
+/// Bind `addr`, or every IPv4 address when `addr` is `[::]` on a host without IPv6.
+fn bind_listener(
+    addr: SocketAddr,
+    workers: usize,
+    router: &Arc<Router>,
+) -> Result<Listener, RunError> {
+    let shared: SharedRouter = Arc::new(ArcSwap::new(router.clone()));
+    match Listener::bind(addr, workers, shared.clone()) {
+        Ok(l) => Ok(l),
+        Err(e)
+            if addr.ip().is_unspecified()
+                && addr.is_ipv6()
+                && (e.kind() == std::io::ErrorKind::AddrNotAvailable
+                    || e.raw_os_error() == Some(97)) =>
+        {
+            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+            Listener::bind(v4, workers, shared)
+                .map_err(|source| RunError::Bind { addr: v4, source })
+        }
+        Err(source) => Err(RunError::Bind { addr, source }),
+    }
+}
+
+/// Parse, start and bind `corefile` without touching what runs: addresses already served in
+/// `live` are reused, every other one is bound now, so any failure leaves the running config
+/// as it was.
+async fn build(
+    corefile: &Corefile,
+    hash: String,
+    options: &Options,
+    metrics: &Arc<ServerMetrics>,
+    live: &BTreeMap<SocketAddr, LiveListener>,
+    live_admin: &BTreeMap<SocketAddr, LiveAdmin>,
+) -> Result<Built, RunError> {
+    let plan = plan(corefile, options.default_port)?;
+    // `health`, `ready` and `prometheus` addresses: one HTTP server each, shared by every
+    // block naming it.
+    let mut admin_servers: BTreeMap<SocketAddr, Endpoints> = BTreeMap::new();
+    let mut lameduck = Duration::ZERO;
+    let mut reload = None;
+    for block in &plan.blocks {
+        if let Some(health) = block.health {
+            admin_servers.entry(health.addr).or_default().health = true;
+            lameduck = lameduck.max(health.lameduck);
+        }
+        if let Some(addr) = block.ready {
+            admin_servers.entry(addr).or_default().ready = true;
+        }
+        if let Some(addr) = block.prometheus {
+            admin_servers.entry(addr).or_default().metrics = true;
+        }
+        reload = reload.or(block.reload);
+    }
+    // The `server` label of each block: that of its first listener.
+    let mut block_server = vec![String::new(); plan.blocks.len()];
+    for ((bind, port), zones) in plan.listeners.iter().rev() {
+        for (_, block) in zones {
+            block_server[*block] = server_label(bind.first().copied(), *port);
+        }
+    }
+    let mut chains = Vec::with_capacity(plan.blocks.len());
+    for (block, server) in plan.blocks.into_iter().zip(block_server) {
+        let context = StartContext {
+            metrics: metrics.clone(),
+            server,
+        };
+        let mut plugins = Vec::with_capacity(block.plugins.len());
+        for setup in block.plugins {
+            plugins.push(setup.start(&context).await?);
+        }
+        chains.push(Arc::new(Chain::new(plugins)));
+    }
+    let mut admin = Vec::with_capacity(admin_servers.len());
+    for (addr, endpoints) in admin_servers {
+        let fresh = if live_admin.contains_key(&addr) {
+            None
+        } else {
+            let listener = admin::bind(addr)
+                .await
+                .map_err(|(addr, source)| RunError::Bind { addr, source })?;
+            Some(listener)
+        };
+        admin.push((addr, endpoints, fresh));
+    }
+    let mut listeners = Vec::new();
+    let mut plugins_enabled = Vec::new();
+    for ((bind, port), zones) in plan.listeners {
+        let server = server_label(bind.first().copied(), port);
+        let routes = zones
+            .iter()
+            .map(|(zone, block)| {
+                let chain = chains[*block].clone();
+                let names: Vec<&'static str> = chain.plugins().iter().map(|p| p.name()).collect();
+                let zone_metrics = metrics.zone(&server, &zone.to_string(), &names);
+                plugins_enabled.push((server.clone(), zone.to_string(), names));
+                ZoneRoute {
+                    zone: zone.clone(),
+                    chain,
+                    metrics: Some(Arc::new(zone_metrics)),
+                }
+            })
+            .collect();
+        let router = Arc::new(Router::with_metrics(routes, Some(metrics.panics.clone())));
+        for requested in addresses(&bind, port) {
+            let fresh = if live.contains_key(&requested) {
+                None
+            } else {
+                Some(bind_listener(requested, options.udp_workers, &router)?)
+            };
+            listeners.push(BuiltListener {
+                requested,
+                router: router.clone(),
+                fresh,
+                blocks: zones.iter().map(|(_, block)| *block).collect(),
+            });
+        }
+    }
+    Ok(Built {
+        hash,
+        chains,
+        listeners,
+        admin,
+        plugins_enabled,
+        lameduck,
+        reload,
+    })
+}
+
 impl Running {
+    /// The addresses served (DNS, UDP and TCP), as bound.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.listeners.values().map(|l| l.bound).collect()
+    }
+
+    /// Serve `built` in place of what runs: routers of kept addresses are swapped (queries
+    /// already dispatched finish on the chain they started on), new addresses start serving,
+    /// dropped ones stop.
+    fn commit(&mut self, built: Built) {
+        let Built {
+            hash,
+            chains,
+            listeners,
+            admin,
+            plugins_enabled,
+            lameduck,
+            reload,
+        } = built;
+        let mut block_addresses: Vec<Vec<SocketAddr>> = vec![Vec::new(); chains.len()];
+        let mut kept = BTreeMap::new();
+        for listener in listeners {
+            let live = match (listener.fresh, self.listeners.remove(&listener.requested)) {
+                (_, Some(live)) => {
+                    live.router.store(listener.router);
+                    live
+                }
+                (Some(fresh), None) => {
+                    let (stop, shutdown) = watch::channel(false);
+                    let live = LiveListener {
+                        bound: fresh.addr,
+                        router: fresh.router(),
+                        stop,
+                    };
+                    let zones: Vec<String> =
+                        listener.router.zones().map(ToString::to_string).collect();
+                    tracing::info!("serving {} on {} (udp, tcp)", zones.join(" "), fresh.addr);
+                    fresh.spawn(&mut self.tasks, TcpLimits::default(), &shutdown);
+                    live
+                }
+                (None, None) => continue,
+            };
+            for block in &listener.blocks {
+                block_addresses[*block].push(live.bound);
+            }
+            kept.insert(listener.requested, live);
+        }
+        for (addr, dropped) in std::mem::replace(&mut self.listeners, kept) {
+            tracing::info!("no longer serving on {addr}");
+            let _ = dropped.stop.send(true);
+        }
+        let mut kept_admin = BTreeMap::new();
+        for (addr, endpoints, fresh) in admin {
+            let live = match (fresh, self.admin.remove(&addr)) {
+                (_, Some(live)) => {
+                    live.endpoints.set(endpoints);
+                    live
+                }
+                (Some(listener), None) => {
+                    let (stop, shutdown) = watch::channel(false);
+                    let shared = Arc::new(SharedEndpoints::new(endpoints));
+                    admin::spawn(
+                        listener,
+                        shared.clone(),
+                        self.readiness.clone(),
+                        self.metrics.clone(),
+                        &mut self.tasks,
+                        shutdown,
+                    );
+                    LiveAdmin {
+                        endpoints: shared,
+                        stop,
+                    }
+                }
+                (None, None) => continue,
+            };
+            kept_admin.insert(addr, live);
+        }
+        for (_, dropped) in std::mem::replace(&mut self.admin, kept_admin) {
+            let _ = dropped.stop.send(true);
+        }
+        for (chain, addresses) in chains.iter().zip(&block_addresses) {
+            chain.on_listening(addresses);
+        }
+        self.readiness.set_chains(chains);
+        self.metrics.set_plugins_enabled(&plugins_enabled);
+        self.metrics.set_config_version(&hash);
+        tracing::info!("plugin/reload: Running configuration SHA512 = {hash}");
+        self.tried_hash = hash;
+        self.lameduck = lameduck;
+        self.reload = reload;
+        // Reap the tasks of listeners stopped by earlier reloads.
+        while self.tasks.try_join_next().is_some() {}
+    }
+
+    /// Reload the Corefile: parse, start and bind the new config, wait for its plugins to be
+    /// ready, then swap it in. On any failure the running config keeps serving, each error is
+    /// logged with its FILE:LINE and `coredns_reload_failed_total` counts it.
+    pub async fn reload(&mut self) -> Result<(), RunError> {
+        let result = self.try_reload().await;
+        if let Err(e) = &result {
+            self.metrics.reload_failed.inc();
+            for line in e.to_string().lines() {
+                tracing::error!("plugin/reload: Corefile changed but reload failed: {line}");
+            }
+        }
+        result
+    }
+
+    async fn try_reload(&mut self) -> Result<(), RunError> {
+        let (corefile, hash) = match read_corefile(&self.options.conf) {
+            Ok(read) => read,
+            Err((errors, hash)) => {
+                // The same bad text is not tried again by the poll; a signal retries it.
+                if !hash.is_empty() {
+                    self.tried_hash = hash;
+                }
+                return Err(errors.into());
+            }
+        };
+        let built = match build(
+            &corefile,
+            hash.clone(),
+            &self.options,
+            &self.metrics,
+            &self.listeners,
+            &self.admin,
+        )
+        .await
+        {
+            Ok(built) => built,
+            Err(e @ RunError::Config(_)) => {
+                self.tried_hash = hash;
+                return Err(e);
+            }
+            // Start and bind failures may pass (a port freed, the API back): the poll retries.
+            Err(e) => return Err(e),
+        };
+        let ready = tokio::time::timeout(RELOAD_READY_TIMEOUT, async {
+            loop {
+                let not_ready: Vec<&str> =
+                    built.chains.iter().flat_map(|c| c.not_ready()).collect();
+                if not_ready.is_empty() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        if ready.is_err() {
+            let not_ready: Vec<&str> = built.chains.iter().flat_map(|c| c.not_ready()).collect();
+            return Err(RunError::NotReady(not_ready.join(", ")));
+        }
+        self.commit(built);
+        tracing::info!("plugin/reload: reloading complete");
+        Ok(())
+    }
+
     /// The shutdown sequence: `/ready` turns 503 at once, queries keep being answered (and
     /// `/health` says OK) for the lameduck period so that endpoints and kube-proxy drop this
     /// pod first; then listeners close and open work gets `grace` to finish.
@@ -144,7 +509,12 @@ impl Running {
     /// Stop accepting, let open connections finish their current work, and wait up to
     /// `grace` for the tasks to end.
     pub async fn stop(mut self, grace: Duration) {
-        let _ = self.stop.send(true);
+        for listener in self.listeners.values() {
+            let _ = listener.stop.send(true);
+        }
+        for admin in self.admin.values() {
+            let _ = admin.stop.send(true);
+        }
         let drained = tokio::time::timeout(grace, async {
             while self.tasks.join_next().await.is_some() {}
         })
@@ -157,123 +527,52 @@ impl Running {
 
 /// Start everything `options` describes. Must run inside the tokio runtime.
 pub async fn start(options: &Options) -> Result<Running, RunError> {
-    let corefile = Corefile::load(&options.conf)?;
-    let plan = plan(&corefile, options.default_port)?;
-    // `health` and `ready` addresses: one HTTP server each, shared by every block naming it.
-    let mut admin_servers: BTreeMap<SocketAddr, Endpoints> = BTreeMap::new();
-    let mut lameduck = Duration::ZERO;
-    for block in &plan.blocks {
-        if let Some(health) = block.health {
-            admin_servers.entry(health.addr).or_default().health = true;
-            lameduck = lameduck.max(health.lameduck);
-        }
-        if let Some(addr) = block.ready {
-            admin_servers.entry(addr).or_default().ready = true;
-        }
-        if let Some(addr) = block.prometheus {
-            admin_servers.entry(addr).or_default().metrics = true;
-        }
-    }
+    let (corefile, hash) = read_corefile(&options.conf).map_err(|(errors, _)| errors)?;
     let metrics = Arc::new(ServerMetrics::new());
-    let mut chains = Vec::with_capacity(plan.blocks.len());
-    for block in plan.blocks {
-        let mut plugins = Vec::with_capacity(block.plugins.len());
-        for setup in block.plugins {
-            plugins.push(setup.start().await?);
-        }
-        chains.push(Arc::new(Chain::new(plugins)));
-    }
-    let admin_listeners = admin::bind(&admin_servers)
-        .await
-        .map_err(|(addr, source)| RunError::Bind { addr, source })?;
-    let (stop, shutdown) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let mut addresses_served = Vec::new();
-    let mut bound = Vec::new();
-    for ((bind, port), zones) in plan.listeners {
-        // The `server` label: `dns://:PORT`, or `dns://IP:PORT` with `bind`.
-        let label_addr = SocketAddr::new(
-            bind.first()
-                .copied()
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-            port,
-        );
-        let routes = zones
-            .iter()
-            .map(|(zone, block)| {
-                let chain = chains[*block].clone();
-                let names: Vec<&'static str> = chain.plugins().iter().map(|p| p.name()).collect();
-                let zone_metrics =
-                    metrics.zone(label_addr, bind.is_empty(), &zone.to_string(), &names);
-                ZoneRoute {
-                    zone: zone.clone(),
-                    chain,
-                    metrics: Some(Arc::new(zone_metrics)),
-                }
-            })
-            .collect();
-        let router = Arc::new(Router::with_metrics(routes, Some(metrics.panics.clone())));
-        for addr in addresses(&bind, port) {
-            let listener = match Listener::bind(addr, options.udp_workers, router.clone()) {
-                Ok(l) => l,
-                Err(e)
-                    if bind.is_empty() && e.kind() == std::io::ErrorKind::AddrNotAvailable
-                        || bind.is_empty() && e.raw_os_error() == Some(97) =>
-                {
-                    // No IPv6 on this host: every IPv4 address instead.
-                    let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-                    Listener::bind(v4, options.udp_workers, router.clone())
-                        .map_err(|source| RunError::Bind { addr: v4, source })?
-                }
-                Err(source) => return Err(RunError::Bind { addr, source }),
-            };
-            let zone_list: Vec<String> = router.zones().map(ToString::to_string).collect();
-            tracing::info!(
-                "serving {} on {} (udp, tcp)",
-                zone_list.join(" "),
-                listener.addr
-            );
-            addresses_served.push(listener.addr);
-            bound.push((
-                listener,
-                zones.iter().map(|(_, block)| *block).collect::<Vec<_>>(),
-            ));
-        }
-    }
-    // Which addresses each block listens on, for plugins that want to know (loop's probe).
-    let mut block_addresses: Vec<Vec<SocketAddr>> = vec![Vec::new(); chains.len()];
-    for (listener, blocks) in &bound {
-        for block in blocks {
-            block_addresses[*block].push(listener.addr);
-        }
-    }
-    for (listener, _) in bound {
-        listener.spawn(&mut tasks, TcpLimits::default(), &shutdown);
-    }
-    for (chain, addresses) in chains.iter().zip(&block_addresses) {
-        chain.on_listening(addresses);
-    }
-    let readiness = Arc::new(Readiness::new(chains));
-    admin::spawn(
-        admin_listeners,
-        readiness.clone(),
+    let built = build(
+        &corefile,
+        hash,
+        options,
+        &metrics,
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+    )
+    .await?;
+    let mut running = Running {
+        options: options.clone(),
+        readiness: Arc::new(Readiness::new(Vec::new())),
         metrics,
-        &mut tasks,
-        &shutdown,
-    );
-    Ok(Running {
-        addresses: addresses_served,
-        readiness,
-        lameduck,
-        tasks,
-        stop,
-    })
+        listeners: BTreeMap::new(),
+        admin: BTreeMap::new(),
+        tried_hash: String::new(),
+        lameduck: Duration::ZERO,
+        reload: None,
+        tasks: JoinSet::new(),
+    };
+    running.commit(built);
+    Ok(running)
 }
 
-/// Start, serve until `shutdown` completes, then stop.
+/// Start, serve (reloading on SIGHUP, SIGUSR1 and, with `reload`, a changed Corefile) until
+/// `shutdown` completes, then stop.
 pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let running = start(&options).await?;
-    shutdown.await;
+    let mut triggers = ReloadTriggers::install().map_err(RunError::Signals)?;
+    let mut running = start(&options).await?;
+    tokio::pin!(shutdown);
+    loop {
+        let conf = running.options.conf.clone();
+        let tried = running.tried_hash.clone();
+        tokio::select! {
+            () = &mut shutdown => break,
+            trigger = triggers.next(running.reload, &conf, &tried) => {
+                match trigger {
+                    Trigger::Signal(name) => tracing::info!("plugin/reload: {name}: reloading"),
+                    Trigger::Changed => tracing::info!("plugin/reload: Corefile changed: reloading"),
+                }
+                let _ = running.reload().await;
+            }
+        }
+    }
     tracing::info!("shutting down");
     running.shut_down(Duration::from_secs(5)).await;
     Ok(())

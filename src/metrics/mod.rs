@@ -10,7 +10,7 @@
 pub mod histogram;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
@@ -126,6 +126,12 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadVersionLabels {
+    hash: String,
+    value: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
     revision: String,
@@ -154,6 +160,9 @@ pub struct ServerMetrics {
     plugin_enabled: Family<PluginLabels, Gauge>,
     /// `coredns_panics_total`.
     pub panics: Counter,
+    /// `coredns_reload_failed_total`.
+    pub reload_failed: Counter,
+    reload_version: Family<ReloadVersionLabels, Gauge>,
 }
 
 impl ServerMetrics {
@@ -169,6 +178,8 @@ impl ServerMetrics {
             do_requests: Family::default(),
             plugin_enabled: Family::default(),
             panics: Counter::default(),
+            reload_failed: Counter::default(),
+            reload_version: Family::default(),
             registry: Registry::default(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -222,6 +233,17 @@ impl ServerMetrics {
             "A metric that indicates whether a plugin is enabled on per server and zone basis",
             metrics.plugin_enabled.clone(),
         );
+        let reload = prefixed.sub_registry_with_prefix("reload");
+        reload.register(
+            "failed",
+            "Counter of the number of failed reload attempts",
+            metrics.reload_failed.clone(),
+        );
+        reload.register(
+            "version_info",
+            "A metric with a constant '1' value labeled by hash, and value which type of hash generated",
+            metrics.reload_version.clone(),
+        );
         ServerMetrics {
             registry,
             ..metrics
@@ -233,31 +255,41 @@ impl ServerMetrics {
         &self.registry
     }
 
-    /// The handles of one zone of one listener, with every label combination created now.
-    pub fn zone(
-        &self,
-        listen: SocketAddr,
-        bind_all: bool,
-        zone: &str,
-        plugins: &[&'static str],
-    ) -> ZoneMetrics {
-        let server = if bind_all {
-            format!("dns://:{}", listen.port())
-        } else {
-            format!("dns://{listen}")
-        };
+    /// `coredns_reload_version_info{hash="sha512",value=HEX}` of the running Corefile.
+    pub fn set_config_version(&self, sha512_hex: &str) {
+        self.reload_version.clear();
+        self.reload_version
+            .get_or_create(&ReloadVersionLabels {
+                hash: "sha512".into(),
+                value: sha512_hex.into(),
+            })
+            .set(1);
+    }
+
+    /// `coredns_plugin_enabled` of the running config: (server, zone, plugin names) rows.
+    /// Replaces the previous config's rows (as CoreDNS resets it on reload).
+    pub fn set_plugins_enabled(&self, rows: &[(String, String, Vec<&'static str>)]) {
+        self.plugin_enabled.clear();
+        for (server, zone, names) in rows {
+            for name in names {
+                self.plugin_enabled
+                    .get_or_create(&PluginLabels {
+                        server: server.clone(),
+                        zone: zone.clone(),
+                        view: String::new(),
+                        name: name.to_string(),
+                    })
+                    .set(1);
+            }
+        }
+    }
+
+    /// The handles of one zone of a listener (`server` as [`server_label`] writes it), with
+    /// every label combination created now.
+    pub fn zone(&self, server: &str, zone: &str, plugins: &[&'static str]) -> ZoneMetrics {
+        let server = server.to_string();
         let view = String::new();
         let zone = zone.to_string();
-        for name in plugins {
-            self.plugin_enabled
-                .get_or_create(&PluginLabels {
-                    server: server.clone(),
-                    zone: zone.clone(),
-                    view: view.clone(),
-                    name: name.to_string(),
-                })
-                .set(1);
-        }
         let request = |proto: &str, family: &str, index: usize| {
             self.requests
                 .get_or_create(&RequestLabels {
@@ -348,6 +380,14 @@ impl ServerMetrics {
 impl Default for ServerMetrics {
     fn default() -> Self {
         ServerMetrics::new()
+    }
+}
+
+/// The `server` label of a listener: `dns://:PORT`, or `dns://IP:PORT` with `bind`.
+pub fn server_label(bind: Option<IpAddr>, port: u16) -> String {
+    match bind {
+        None => format!("dns://:{port}"),
+        Some(ip) => format!("dns://{}", SocketAddr::new(ip, port)),
     }
 }
 

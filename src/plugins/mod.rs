@@ -13,6 +13,7 @@ pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
+pub mod reload;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use hickory_proto::rr::Name;
 use thiserror::Error;
 
 use crate::config::{ConfigError, Directive, ServerBlock, ServerKey};
+use crate::metrics::ServerMetrics;
 use crate::plugin::Plugin;
 
 /// Every directive CoreDNS users write in kube-dns Corefiles, in execution order.
@@ -59,6 +61,7 @@ pub const SUPPORTED: &[&str] = &[
     "loop",
     "prometheus",
     "ready",
+    "reload",
 ];
 
 /// A parsed directive, ready to start.
@@ -93,9 +96,18 @@ pub enum StartError {
     Forward(String),
 }
 
+/// What a plugin is given when it starts.
+pub struct StartContext {
+    /// The process's metrics: plugin families are registered there once, and a plugin takes
+    /// its handles from them (so counts carry over a reload).
+    pub metrics: Arc<ServerMetrics>,
+    /// The `server` label of the block's first listener (`dns://:53`).
+    pub server: String,
+}
+
 impl PluginSetup {
     /// Start the plugin (loads sources, spawns watchers). Runs inside the tokio runtime.
-    pub async fn start(self) -> Result<Arc<dyn Plugin>, StartError> {
+    pub async fn start(self, _context: &StartContext) -> Result<Arc<dyn Plugin>, StartError> {
         Ok(match self {
             PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(*c).await?),
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
@@ -124,6 +136,8 @@ pub struct BlockPlan {
     pub ready: Option<std::net::SocketAddr>,
     /// `prometheus`'s address, if written.
     pub prometheus: Option<std::net::SocketAddr>,
+    /// `reload`, if written.
+    pub reload: Option<reload::ReloadConfig>,
     /// The plugins, in [`PLUGIN_ORDER`].
     pub plugins: Vec<PluginSetup>,
 }
@@ -158,6 +172,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
     let mut health_config = None;
     let mut ready = None;
     let mut prometheus = None;
+    let mut reload_config = None;
     let mut seen: Vec<&str> = Vec::new();
     for d in &block.directives {
         let name = d.name.text.as_str();
@@ -217,6 +232,13 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
                 }
                 continue;
             }
+            "reload" => {
+                match reload::parse(d) {
+                    Ok(config) => reload_config = Some(config),
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
             "bind" => {
                 match parse_bind(d) {
                     Ok(addrs) => bind = addrs,
@@ -244,6 +266,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             health: health_config,
             ready,
             prometheus,
+            reload: reload_config,
             plugins: plugins.into_iter().map(|(_, p)| p).collect(),
         })
     } else {
@@ -274,7 +297,7 @@ mod tests {
         let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready"
+            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload"
         );
     }
 

@@ -22,6 +22,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use router::Router;
+
+/// A listener's router, swapped whole on reload; queries already dispatched keep the chain
+/// they started on.
+pub type SharedRouter = Arc<arc_swap::ArcSwap<Router>>;
 pub use tcp::TcpLimits;
 
 /// A bound listener: UDP sockets (one per worker) and a TCP listener on one address.
@@ -30,12 +34,12 @@ pub struct Listener {
     pub addr: SocketAddr,
     udp: Vec<tokio::net::UdpSocket>,
     tcp: tokio::net::TcpListener,
-    router: Arc<Router>,
+    router: SharedRouter,
 }
 
 impl Listener {
     /// Bind `addr` for UDP (`workers` sockets) and TCP. Nothing is served until [`Listener::spawn`].
-    pub fn bind(addr: SocketAddr, workers: usize, router: Arc<Router>) -> io::Result<Listener> {
+    pub fn bind(addr: SocketAddr, workers: usize, router: SharedRouter) -> io::Result<Listener> {
         // TCP first: it refuses a port another server holds, which UDP with SO_REUSEPORT
         // would silently share.
         let tcp = tcp::bind(addr)?;
@@ -49,6 +53,11 @@ impl Listener {
             tcp,
             router,
         })
+    }
+
+    /// The router this listener serves with.
+    pub fn router(&self) -> SharedRouter {
+        self.router.clone()
     }
 
     /// Serve on `tasks` until `shutdown` turns true.

@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::timeout;
 
+use super::SharedRouter;
 use super::handle::{Handled, handle};
-use super::router::Router;
 use crate::plugin::Transport;
 
 /// Limits of the TCP transport (CoreDNS's defaults for the timeouts).
@@ -61,7 +61,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Accept connections until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
-    router: Arc<Router>,
+    router: SharedRouter,
     limits: TcpLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -96,7 +96,7 @@ pub async fn serve(
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Arc<Router>,
+    router: SharedRouter,
     limits: TcpLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -139,7 +139,7 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        match handle(&router, &buffer[..len], peer, Transport::Tcp) {
+        match handle(&router.load(), &buffer[..len], peer, Transport::Tcp) {
             Handled::Nothing => {}
             Handled::Reply(bytes) => {
                 if tx.send(bytes).await.is_err() {

@@ -10,8 +10,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
+use super::SharedRouter;
 use super::handle::{Handled, handle};
-use super::router::Router;
 use crate::plugin::Transport;
 
 /// A receive buffer as large as any datagram: the kernel never truncates silently (§6a row 25).
@@ -33,7 +33,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Serve `socket` until `shutdown` turns true.
-pub async fn serve(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(socket: UdpSocket, router: SharedRouter, mut shutdown: watch::Receiver<bool>) {
     let socket = Arc::new(socket);
     let mut buffer = vec![0u8; RECV_BUFFER];
     loop {
@@ -50,7 +50,7 @@ pub async fn serve(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch::
                 continue;
             }
         };
-        match handle(&router, &buffer[..len], source, Transport::Udp) {
+        match handle(&router.load(), &buffer[..len], source, Transport::Udp) {
             Handled::Nothing => {}
             Handled::Reply(bytes) => send(&socket, &bytes, source).await,
             Handled::Later(later) => {
