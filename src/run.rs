@@ -59,6 +59,17 @@ pub enum RunError {
     /// The reload signals could not be installed.
     #[error("install SIGHUP/SIGUSR1 handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// An HTTP address of `health`, `ready` or `prometheus` could not be bound.
+    #[error("{origin}: listen on {addr}: {source}")]
+    HttpBind {
+        /// `FILE:LINE` of the directive naming it.
+        origin: String,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A listener could not be bound.
     #[error("listen on {addr}: {source}")]
     Bind {
@@ -248,7 +259,11 @@ async fn build(
     let mut admin_servers: BTreeMap<SocketAddr, Endpoints> = BTreeMap::new();
     let mut lameduck = Duration::ZERO;
     let mut reload = None;
+    let mut http_origins: BTreeMap<SocketAddr, String> = BTreeMap::new();
     for block in &plan.blocks {
+        for (addr, origin) in &block.http_origins {
+            http_origins.entry(*addr).or_insert_with(|| origin.clone());
+        }
         if let Some(health) = block.health {
             admin_servers.entry(health.addr).or_default().health = true;
             lameduck = lameduck.max(health.lameduck);
@@ -285,9 +300,14 @@ async fn build(
         let fresh = if live_admin.contains_key(&addr) {
             None
         } else {
-            let listener = admin::bind(addr)
-                .await
-                .map_err(|(addr, source)| RunError::Bind { addr, source })?;
+            let listener =
+                admin::bind(addr)
+                    .await
+                    .map_err(|(bound, source)| RunError::HttpBind {
+                        origin: http_origins.get(&addr).cloned().unwrap_or_default(),
+                        addr: bound,
+                        source,
+                    })?;
             Some(listener)
         };
         admin.push((addr, endpoints, fresh));
@@ -355,6 +375,10 @@ impl Running {
             lameduck,
             reload,
         } = built;
+        // The metrics first: a client that sees the new answers sees the new version too.
+        self.metrics.set_plugins_enabled(&plugins_enabled);
+        self.metrics.set_config_version(&hash);
+        tracing::info!("plugin/reload: Running configuration SHA512 = {hash}");
         let mut block_addresses: Vec<Vec<SocketAddr>> = vec![Vec::new(); chains.len()];
         let mut kept = BTreeMap::new();
         for listener in listeners {
@@ -421,9 +445,6 @@ impl Running {
             chain.on_listening(addresses);
         }
         self.readiness.set_chains(chains);
-        self.metrics.set_plugins_enabled(&plugins_enabled);
-        self.metrics.set_config_version(&hash);
-        tracing::info!("plugin/reload: Running configuration SHA512 = {hash}");
         self.tried_hash = hash;
         self.lameduck = lameduck;
         self.reload = reload;

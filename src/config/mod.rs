@@ -94,6 +94,11 @@ impl Directive {
     pub fn error(&self, message: impl Into<String>) -> ConfigError {
         ConfigError::at(&self.name, message)
     }
+
+    /// Where it was written: `FILE:LINE`.
+    pub fn origin(&self) -> String {
+        format!("{}:{}", self.name.file, self.name.line)
+    }
 }
 
 /// A server block as written: its key tokens and directives.

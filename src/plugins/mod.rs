@@ -138,6 +138,9 @@ pub struct BlockPlan {
     pub prometheus: Option<std::net::SocketAddr>,
     /// `reload`, if written.
     pub reload: Option<reload::ReloadConfig>,
+    /// Where each HTTP address (of `health`, `ready`, `prometheus`) was written, as
+    /// `FILE:LINE`, for the error when it cannot be bound.
+    pub http_origins: Vec<(std::net::SocketAddr, String)>,
     /// The plugins, in [`PLUGIN_ORDER`].
     pub plugins: Vec<PluginSetup>,
 }
@@ -173,6 +176,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
     let mut ready = None;
     let mut prometheus = None;
     let mut reload_config = None;
+    let mut http_origins = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for d in &block.directives {
         let name = d.name.text.as_str();
@@ -213,21 +217,30 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
                 .map_err(|e| vec![e]),
             "health" => {
                 match health::parse_health(d) {
-                    Ok(config) => health_config = Some(config),
+                    Ok(config) => {
+                        http_origins.push((config.addr, d.origin()));
+                        health_config = Some(config);
+                    }
                     Err(e) => errors.push(e),
                 }
                 continue;
             }
             "prometheus" => {
                 match health::parse_prometheus(d) {
-                    Ok(addr) => prometheus = Some(addr),
+                    Ok(addr) => {
+                        http_origins.push((addr, d.origin()));
+                        prometheus = Some(addr);
+                    }
                     Err(e) => errors.push(e),
                 }
                 continue;
             }
             "ready" => {
                 match health::parse_ready(d) {
-                    Ok(addr) => ready = Some(addr),
+                    Ok(addr) => {
+                        http_origins.push((addr, d.origin()));
+                        ready = Some(addr);
+                    }
                     Err(e) => errors.push(e),
                 }
                 continue;
@@ -267,6 +280,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             ready,
             prometheus,
             reload: reload_config,
+            http_origins,
             plugins: plugins.into_iter().map(|(_, p)| p).collect(),
         })
     } else {
