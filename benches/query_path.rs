@@ -53,6 +53,7 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
                 protocol: Protocol::Tcp,
                 port: 80,
             }],
+            has_selector: true,
         });
         if headless {
             snapshot.slices.push(EndpointSlice {
@@ -68,6 +69,7 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
                     })
                     .collect(),
                 ports: Vec::new(),
+                trigger_time: None,
             });
         }
     }

@@ -183,6 +183,54 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, (SocketAddr, std::io:
     }
 }
 
+/// CoreDNS's health self-check: while this address serves `/health`, ask it once a second and
+/// record how long it took (`coredns_health_request_duration_seconds`) or that it failed
+/// (`coredns_health_request_failures_total`): a slow answer means an overloaded process.
+async fn self_check(
+    addr: SocketAddr,
+    endpoints: Arc<SharedEndpoints>,
+    metrics: Arc<ServerMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticks.tick() => {}
+        }
+        if !endpoints.get().health {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let check = async {
+            let mut stream = tokio::net::TcpStream::connect(target).await?;
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await?;
+            Ok::<bool, std::io::Error>(response.starts_with(b"HTTP/1.1 200"))
+        };
+        match tokio::time::timeout(Duration::from_secs(3), check).await {
+            Ok(Ok(true)) => metrics
+                .plugins
+                .health_duration
+                .observe(started.elapsed().as_secs_f64()),
+            _ => {
+                metrics.plugins.health_failures.inc();
+            }
+        }
+    }
+}
+
 /// Serve `listener` on `tasks` until `shutdown` turns true.
 pub fn spawn(
     listener: TcpListener,
@@ -192,6 +240,14 @@ pub fn spawn(
     tasks: &mut JoinSet<()>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    if let Ok(addr) = listener.local_addr() {
+        tasks.spawn(self_check(
+            addr,
+            endpoints.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(async move {
         loop {
             let accepted = tokio::select! {

@@ -7,7 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
-use support::{TestServer, free_port, query_bytes, raw_udp};
+use support::fake_upstream::FakeUpstream;
+use support::{TestServer, decode, free_port, metric, query_bytes, raw_udp};
 
 fn scrape(addr: SocketAddr) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
@@ -74,6 +75,8 @@ fn dns_metrics_use_coredns_names_and_labels() {
             "coredns_plugin_enabled{{{server_label},zone=\"cluster.local.\",view=\"\",name=\"kubernetes\"}} 1"
         ),
         "coredns_panics_total 0".to_string(),
+        "coredns_kubernetes_dns_programming_duration_seconds_count{service_kind=\"cluster_ip\"} 0"
+            .to_string(),
         "coredns_build_info{version=".to_string(),
     ];
     // The server counts after replying: poll until the last query is in.
@@ -91,4 +94,125 @@ fn dns_metrics_use_coredns_names_and_labels() {
         .filter(|line| !last.contains(line.as_str()))
         .collect();
     panic!("missing {missing:#?} in\n{last}");
+}
+
+#[test]
+fn cache_forward_and_health_families_count_exactly() {
+    let upstream = FakeUpstream::start([10, 9, 0, 1]);
+    let (metrics_port, health_port) = (free_port(), free_port());
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  prometheus 127.0.0.1:{metrics_port}\n  health 127.0.0.1:{health_port}\n  cache 30\n  forward . {}\n}}\n",
+            upstream.addr
+        ),
+        &[],
+    );
+    for name in ["a.example.", "a.example.", "b.example."] {
+        let reply = raw_udp(
+            server.addr,
+            &query_bytes(name, RecordType::A, 1),
+            Duration::from_secs(2),
+        )
+        .expect("reply");
+        assert_eq!(decode(&reply).answers.len(), 1, "{name}");
+    }
+    let server_label = format!("dns://127.0.0.1:{}", server.addr.port());
+    let to = upstream.addr.to_string();
+    let expected = [
+        (
+            format!(
+                "coredns_cache_requests_total{{server=\"{server_label}\",zones=\".\",view=\"\"}}"
+            ),
+            3.0,
+        ),
+        (
+            format!(
+                "coredns_cache_hits_total{{server=\"{server_label}\",type=\"success\",zones=\".\",view=\"\"}}"
+            ),
+            1.0,
+        ),
+        (
+            format!(
+                "coredns_cache_misses_total{{server=\"{server_label}\",zones=\".\",view=\"\"}}"
+            ),
+            2.0,
+        ),
+        (
+            format!(
+                "coredns_cache_entries{{server=\"{server_label}\",type=\"success\",zones=\".\",view=\"\"}}"
+            ),
+            2.0,
+        ),
+        (
+            format!(
+                "coredns_cache_entries{{server=\"{server_label}\",type=\"denial\",zones=\".\",view=\"\"}}"
+            ),
+            0.0,
+        ),
+        (
+            format!(
+                "coredns_proxy_request_duration_seconds_count{{proxy_name=\"forward\",to=\"{to}\",rcode=\"NOERROR\"}}"
+            ),
+            2.0,
+        ),
+        (
+            format!(
+                "coredns_proxy_conn_cache_misses_total{{proxy_name=\"forward\",to=\"{to}\",proto=\"udp\"}}"
+            ),
+            2.0,
+        ),
+        (
+            format!(
+                "coredns_proxy_healthcheck_failures_total{{proxy_name=\"forward\",to=\"{to}\"}}"
+            ),
+            0.0,
+        ),
+        ("coredns_forward_healthcheck_broken_total".to_string(), 0.0),
+        (
+            "coredns_forward_max_concurrent_rejects_total".to_string(),
+            0.0,
+        ),
+        (
+            format!(
+                "coredns_dns_responses_total{{server=\"{server_label}\",zone=\".\",view=\"\",rcode=\"NOERROR\",plugin=\"cache\"}}"
+            ),
+            1.0,
+        ),
+        (
+            format!(
+                "coredns_dns_responses_total{{server=\"{server_label}\",zone=\".\",view=\"\",rcode=\"NOERROR\",plugin=\"forward\"}}"
+            ),
+            2.0,
+        ),
+        ("coredns_reload_failed_total".to_string(), 0.0),
+    ];
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let mut body = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        body = scrape(metrics_addr).unwrap_or_default();
+        if expected
+            .iter()
+            .all(|(series, value)| metric(&body, series) == Some(*value))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (series, value) in &expected {
+        assert_eq!(metric(&body, series), Some(*value), "{series} in\n{body}");
+    }
+    assert_eq!(
+        upstream.udp_queries(),
+        2,
+        "the hit did not reach the upstream"
+    );
+    // The health self-check runs once a second and records its duration.
+    support::wait_for(Duration::from_secs(5), "a health self-check", || {
+        metric(
+            &scrape(metrics_addr).unwrap_or_default(),
+            "coredns_health_request_duration_seconds_count",
+        )
+        .is_some_and(|count| count >= 1.0)
+    });
 }

@@ -10,14 +10,15 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 
 use super::objects::{EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
 use super::one_or_many::OneOrMany;
+use crate::metrics::plugins::ProgrammingMetrics;
 
 /// The index key of a Service: `"name.namespace"`.
 pub type ServiceKey = Arc<str>;
@@ -94,6 +95,8 @@ pub struct ClusterIndex {
     /// Wakes queries waiting for the first sync (`startup_timeout`).
     synced_signal: tokio::sync::watch::Sender<bool>,
     modified: AtomicU64,
+    /// `coredns_kubernetes_dns_programming_duration_seconds`, when the plugin registered it.
+    programming: OnceLock<ProgrammingMetrics>,
 }
 
 impl Default for ClusterIndex {
@@ -111,6 +114,7 @@ impl Default for ClusterIndex {
             synced: AtomicBool::new(false),
             synced_signal: tokio::sync::watch::Sender::new(false),
             modified: AtomicU64::new(0),
+            programming: OnceLock::new(),
         }
     }
 }
@@ -274,9 +278,36 @@ impl ClusterIndex {
         }
     }
 
+    /// Record the DNS programming latency in `metrics` from now on: for each slice change
+    /// after the first sync, the time from its `last-change-trigger-time` to now.
+    pub fn record_programming_latency(&self, metrics: ProgrammingMetrics) {
+        let _ = self.programming.set(metrics);
+    }
+
+    fn observe_programming(&self, slice: &EndpointSlice) {
+        let (Some(metrics), Some(triggered)) = (self.programming.get(), slice.trigger_time) else {
+            return;
+        };
+        if !self.is_synced() {
+            return;
+        }
+        let Some(service) = self.service(&service_key(&slice.service, &slice.namespace)) else {
+            return;
+        };
+        let histogram = match (&service.kind, service.has_selector) {
+            (ServiceKind::Headless, true) => &metrics.headless_with_selector,
+            (ServiceKind::Headless, false) => &metrics.headless_without_selector,
+            _ => &metrics.cluster_ip,
+        };
+        if let Ok(latency) = SystemTime::now().duration_since(triggered) {
+            histogram.observe(latency.as_secs_f64());
+        }
+    }
+
     /// Add or replace an endpoint slice, merging it into its service's endpoints.
     pub fn upsert_slice(&self, mut slice: EndpointSlice) {
         slice.namespace = self.intern(&slice.namespace);
+        self.observe_programming(&slice);
         let slice_key = service_key(&slice.name, &slice.namespace);
         let owner = service_key(&slice.service, &slice.namespace);
         if let Some((previous, _)) = self
@@ -486,6 +517,7 @@ mod tests {
                 protocol: crate::cluster::Protocol::Tcp,
                 port: 80,
             }],
+            has_selector: true,
         }
     }
 
@@ -504,7 +536,40 @@ mod tests {
                 })
                 .collect(),
             ports: Vec::new(),
+            trigger_time: None,
         }
+    }
+
+    #[test]
+    fn programming_latency_counts_changes_after_the_sync_per_service_kind() {
+        let index = ClusterIndex::new();
+        let metrics = crate::metrics::ServerMetrics::new().plugins.programming();
+        index.record_programming_latency(metrics.clone());
+        index.upsert_service(svc("web", "10.0.0.1"));
+        let mut headless = svc("db", "10.0.0.2");
+        headless.kind = ServiceKind::Headless;
+        headless.has_selector = false;
+        index.upsert_service(headless);
+        let triggered = SystemTime::now() - std::time::Duration::from_millis(1500);
+        let mut changed = slice("web-1", "web", &["10.1.0.1"]);
+        changed.trigger_time = Some(triggered);
+        index.upsert_slice(changed.clone());
+        assert_eq!(
+            metrics.cluster_ip.snapshot().1,
+            0,
+            "the initial list is not a change"
+        );
+        index.mark_synced();
+        index.upsert_slice(changed);
+        let mut db = slice("db-1", "db", &["10.1.0.2"]);
+        db.trigger_time = Some(triggered);
+        index.upsert_slice(db);
+        index.upsert_slice(slice("web-2", "web", &["10.1.0.3"]));
+        let (sum, count, _) = metrics.cluster_ip.snapshot();
+        assert_eq!(count, 1, "slices without the annotation are not counted");
+        assert!((1.5..10.0).contains(&sum), "{sum}");
+        assert_eq!(metrics.headless_without_selector.snapshot().1, 1);
+        assert_eq!(metrics.headless_with_selector.snapshot().1, 0);
     }
 
     #[test]

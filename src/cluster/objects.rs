@@ -122,6 +122,8 @@ pub struct Service {
     pub kind: ServiceKind,
     /// spec.ports
     pub ports: Vec<ServicePort>,
+    /// Whether spec.selector is set (the `service_kind` of the DNS programming latency).
+    pub has_selector: bool,
 }
 
 /// One endpoint of an EndpointSlice.
@@ -161,6 +163,9 @@ pub struct EndpointSlice {
     pub endpoints: Vec<Endpoint>,
     /// Its ports (ports without a number are left out: they cannot be SRV targets).
     pub ports: Vec<EndpointPort>,
+    /// The annotation `endpoints.kubernetes.io/last-change-trigger-time`: when the change
+    /// that produced this version happened (for the DNS programming latency).
+    pub trigger_time: Option<std::time::SystemTime>,
 }
 
 /// A Pod's lifecycle phase, as far as `pods verified` cares.
@@ -283,6 +288,7 @@ impl Service {
             namespace: namespace_of(&svc.metadata),
             kind,
             ports,
+            has_selector: spec.selector.as_ref().is_some_and(|s| !s.is_empty()),
         })
     }
 }
@@ -367,6 +373,13 @@ impl EndpointSlice {
             service: Arc::from(service.as_str()),
             endpoints,
             ports,
+            trigger_time: slice
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("endpoints.kubernetes.io/last-change-trigger-time"))
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(std::time::SystemTime::from),
         })
     }
 }
@@ -487,7 +500,7 @@ mod tests {
     #[test]
     fn endpoint_without_ready_condition_counts_as_ready() {
         let slice: discovery::EndpointSlice = serde_norway::from_str(
-            "metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.0.1]\n- addresses: [10.1.0.2]\n  conditions: {ready: false}\nports: [{name: http, port: 8080}, {name: noport}]\n",
+            "metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}, annotations: {endpoints.kubernetes.io/last-change-trigger-time: '2026-11-22T10:00:00Z'}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.0.1]\n- addresses: [10.1.0.2]\n  conditions: {ready: false}\nports: [{name: http, port: 8080}, {name: noport}]\n",
         )
         .expect("test yaml");
         let mut skipped = Vec::new();
@@ -497,6 +510,14 @@ mod tests {
         assert!(!slice.endpoints[1].ready);
         assert_eq!(slice.ports.len(), 1, "a port without a number is left out");
         assert_eq!(&*slice.service, "web");
+        let trigger = slice.trigger_time.expect("annotation read");
+        assert_eq!(
+            trigger
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_secs(),
+            1_795_341_600
+        );
     }
 
     #[test]

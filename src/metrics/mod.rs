@@ -8,6 +8,7 @@
 //! takes a mutex per observation).
 
 pub mod histogram;
+pub mod plugins;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -163,6 +164,8 @@ pub struct ServerMetrics {
     /// `coredns_reload_failed_total`.
     pub reload_failed: Counter,
     reload_version: Family<ReloadVersionLabels, Gauge>,
+    /// The plugins' families.
+    pub plugins: plugins::PluginFamilies,
 }
 
 impl ServerMetrics {
@@ -180,6 +183,9 @@ impl ServerMetrics {
             panics: Counter::default(),
             reload_failed: Counter::default(),
             reload_version: Family::default(),
+            plugins: plugins::PluginFamilies::register(
+                registry.sub_registry_with_prefix("coredns"),
+            ),
             registry: Registry::default(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();

@@ -107,15 +107,26 @@ pub struct StartContext {
 
 impl PluginSetup {
     /// Start the plugin (loads sources, spawns watchers). Runs inside the tokio runtime.
-    pub async fn start(self, _context: &StartContext) -> Result<Arc<dyn Plugin>, StartError> {
+    pub async fn start(self, context: &StartContext) -> Result<Arc<dyn Plugin>, StartError> {
         Ok(match self {
-            PluginSetup::Kubernetes(c) => Arc::new(kubernetes::Kubernetes::start(*c).await?),
+            PluginSetup::Kubernetes(c) => {
+                let programming = Some(context.metrics.plugins.programming());
+                Arc::new(kubernetes::Kubernetes::start(*c, programming).await?)
+            }
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
             PluginSetup::Forward(c) => {
-                Arc::new(forward::Forward::new(*c).map_err(StartError::Forward)?)
+                let metrics = context.metrics.plugins.forward(&c.upstreams);
+                Arc::new(forward::Forward::new(*c, metrics).map_err(StartError::Forward)?)
             }
-            PluginSetup::Cache(c) => Arc::new(cache::Cache::new(*c)),
+            PluginSetup::Cache(c) => {
+                let zones: Vec<String> = c.zones.iter().map(ToString::to_string).collect();
+                let metrics = context
+                    .metrics
+                    .plugins
+                    .cache(&context.server, &zones.join(","));
+                Arc::new(cache::Cache::new(*c, metrics))
+            }
             PluginSetup::Hosts(c) => Arc::new(hosts::Hosts::start(*c)),
             PluginSetup::LoadBalance => Arc::new(loadbalance::LoadBalance),
             PluginSetup::Loop(zone) => Arc::new(loop_detect::LoopDetect::new(&zone)),

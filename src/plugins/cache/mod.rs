@@ -19,13 +19,14 @@ use tokio::time::Instant;
 pub use setup::CacheConfig;
 use store::{CacheKey, Entry, Store};
 
+use crate::metrics::plugins::CacheMetrics;
 use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served};
 
-/// Which store an answer goes to.
+/// Which store an answer goes to (the index of its `type` label in [`CacheMetrics`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    Success,
-    Denial,
+    Success = 0,
+    Denial = 1,
 }
 
 #[derive(Debug)]
@@ -33,6 +34,7 @@ struct Inner {
     config: CacheConfig,
     success: Store,
     denial: Store,
+    metrics: CacheMetrics,
 }
 
 /// The running plugin.
@@ -42,13 +44,16 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// A cache with `config`.
-    pub fn new(config: CacheConfig) -> Cache {
+    /// A cache with `config`, counting in `metrics`.
+    pub fn new(config: CacheConfig, metrics: CacheMetrics) -> Cache {
+        let [success_entries, denial_entries] = metrics.entries.clone();
+        let [success_evictions, denial_evictions] = metrics.evictions.clone();
         Cache {
             inner: Arc::new(Inner {
-                success: Store::new(config.success.capacity),
-                denial: Store::new(config.denial.capacity),
+                success: Store::new(config.success.capacity, success_entries, success_evictions),
+                denial: Store::new(config.denial.capacity, denial_entries, denial_evictions),
                 config,
+                metrics,
             }),
         }
     }
@@ -136,14 +141,21 @@ impl Inner {
             .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
     }
 
-    /// The entry for `key`, fresh before stale, with its age.
-    fn find(&self, key: &CacheKey) -> Option<(Arc<Entry>, u32)> {
+    /// The entry for `key`, fresh before stale, with its age and store.
+    fn find(&self, key: &CacheKey) -> Option<(Arc<Entry>, u32, Kind)> {
         let now = Instant::now();
         let stale = self.stale_window();
-        let success = self.success.get(key, now, stale);
-        let denial = self.denial.get(key, now, stale);
-        let fresh =
-            |found: &Option<(Arc<Entry>, u32)>| found.as_ref().is_some_and(|(e, age)| *age < e.ttl);
+        let success = self
+            .success
+            .get(key, now, stale)
+            .map(|(e, age)| (e, age, Kind::Success));
+        let denial = self
+            .denial
+            .get(key, now, stale)
+            .map(|(e, age)| (e, age, Kind::Denial));
+        let fresh = |found: &Option<(Arc<Entry>, u32, Kind)>| {
+            found.as_ref().is_some_and(|(e, age, _)| *age < e.ttl)
+        };
         match (fresh(&success), fresh(&denial)) {
             (true, _) => success,
             (false, true) => denial,
@@ -210,10 +222,14 @@ impl Plugin for Cache {
         }
         let key = key_of(request);
         let inner = self.inner.clone();
+        let metrics = &self.inner.metrics;
+        metrics.requests.inc();
         match self.inner.find(&key) {
-            Some((entry, age)) if age < entry.ttl => {
+            Some((entry, age, kind)) if age < entry.ttl => {
+                metrics.hits[kind as usize].inc();
                 let answer = answer_of(&entry, request, age, None);
                 if self.inner.prefetch_due(&entry, age) {
+                    metrics.prefetch.inc();
                     // Refresh in the background; this client gets the cached answer now.
                     match next.serve(request, resolver) {
                         Served::Ready(fresh) => inner.store(key, &fresh),
@@ -227,12 +243,14 @@ impl Plugin for Cache {
                 }
                 Served::Ready(answer)
             }
-            Some((entry, _)) => {
+            Some((entry, _, _)) => {
                 // Expired but within serve_stale: refresh first; only if that fails, the stale
                 // answer (RFC 8767).
+                metrics.misses.inc();
                 let stale = answer_of(&entry, request, 0, Some(STALE_TTL));
                 next.serve(request, resolver).map(move |answer| {
                     if answer.rcode == ResponseCode::ServFail {
+                        inner.metrics.served_stale.inc();
                         stale
                     } else {
                         inner.store(key, &answer);
@@ -240,10 +258,13 @@ impl Plugin for Cache {
                     }
                 })
             }
-            None => next.serve(request, resolver).map(move |answer| {
-                inner.store(key, &answer);
-                answer
-            }),
+            None => {
+                metrics.misses.inc();
+                next.serve(request, resolver).map(move |answer| {
+                    inner.store(key, &answer);
+                    answer
+                })
+            }
         }
     }
 }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::time::Instant;
 
 use crate::plugin::Answer;
@@ -68,16 +70,23 @@ pub struct Store {
     shards: Box<[Shard]>,
     per_shard: usize,
     hasher: RandomState,
+    /// `coredns_cache_entries` of this store's type.
+    entries: Gauge,
+    /// `coredns_cache_evictions_total` of this store's type.
+    evictions: Counter,
 }
 
 impl Store {
     /// A store holding at most `capacity` entries (rounded down to whole shards, at least one
     /// per shard).
-    pub fn new(capacity: usize) -> Store {
+    /// `entries` follows the number held; `evictions` counts entries pushed out when full.
+    pub fn new(capacity: usize, entries: Gauge, evictions: Counter) -> Store {
         Store {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard: (capacity / SHARDS).max(1),
             hasher: RandomState::new(),
+            entries,
+            evictions,
         }
     }
 
@@ -95,6 +104,7 @@ impl Store {
             .unwrap_or(u32::MAX);
         if age >= entry.ttl.saturating_add(stale) {
             shard.remove(key);
+            self.entries.dec();
             return None;
         }
         Some((entry.clone(), age))
@@ -109,8 +119,12 @@ impl Store {
             && let Some(victim) = shard.keys().next().cloned()
         {
             shard.remove(&victim);
+            self.entries.dec();
+            self.evictions.inc();
         }
-        shard.insert(key, entry);
+        if shard.insert(key, entry).is_none() {
+            self.entries.inc();
+        }
     }
 
     /// Entries held.
@@ -124,6 +138,14 @@ impl Store {
     /// Whether it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Drop for Store {
+    /// A store replaced by a reload takes its entries out of the shared gauge.
+    fn drop(&mut self) {
+        let held = i64::try_from(self.len()).unwrap_or(i64::MAX);
+        self.entries.dec_by(held);
     }
 }
 
@@ -148,17 +170,26 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_whatever_the_query_mix() {
-        let store = Store::new(1024);
+        let (entries, evictions) = (Gauge::default(), Counter::default());
+        let store = Store::new(1024, entries.clone(), evictions.clone());
         for i in 0..50_000 {
             store.insert(key(i), entry(60));
         }
         assert!(store.len() <= 1024, "{}", store.len());
         assert!(store.len() > 900, "shards fill evenly: {}", store.len());
+        assert_eq!(
+            entries.get(),
+            store.len() as i64,
+            "the gauge follows the store"
+        );
+        assert_eq!(evictions.get(), 50_000 - store.len() as u64);
+        drop(store);
+        assert_eq!(entries.get(), 0, "a dropped store leaves the gauge");
     }
 
     #[test]
     fn entries_expire_and_flags_are_part_of_the_key() {
-        let store = Store::new(1024);
+        let store = Store::new(1024, Gauge::default(), Counter::default());
         store.insert(key(1), entry(10));
         let now = Instant::now();
         assert_eq!(store.get(&key(1), now, 0).map(|(_, age)| age), Some(0));

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 pub use setup::{ForwardConfig, Policy};
 use upstream::{ExchangeError, OutgoingQuery, TlsClient, attempt_deadline};
 
+use crate::metrics::plugins::{ForwardMetrics, UpstreamMetrics};
 use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, Transport};
 
 const NAME: &str = "forward";
@@ -42,6 +43,8 @@ struct Upstream {
     fails: AtomicU32,
     /// Whether a probe loop is running for it.
     probing: AtomicBool,
+    /// Its `coredns_proxy_*` handles.
+    metrics: UpstreamMetrics,
 }
 
 /// Identical in-flight questions share one upstream query (CVE-2020-25686, CVE-2023-30464).
@@ -67,6 +70,7 @@ struct Inner {
     next_start: AtomicUsize,
     in_flight: AtomicUsize,
     pending: DashMap<QuestionKey, SharedReply>,
+    metrics: ForwardMetrics,
 }
 
 /// The running plugin.
@@ -85,17 +89,27 @@ impl Drop for InFlight {
 }
 
 impl Forward {
-    /// A forwarder with `config`. Fails when the TLS files cannot be read.
-    pub fn new(config: ForwardConfig) -> Result<Forward, String> {
+    /// A forwarder with `config`, counting in `metrics` (one entry per upstream, in order).
+    /// Fails when the TLS files cannot be read.
+    pub fn new(config: ForwardConfig, metrics: ForwardMetrics) -> Result<Forward, String> {
         let tls = config.tls.as_ref().map(TlsClient::new).transpose()?;
         let upstreams = config
             .upstreams
             .iter()
-            .map(|addr| Upstream {
-                addr: *addr,
-                pool: upstream::Pool::default(),
-                fails: AtomicU32::new(0),
-                probing: AtomicBool::new(false),
+            .enumerate()
+            .map(|(index, addr)| {
+                let metrics = metrics
+                    .upstreams
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(UpstreamMetrics::unregistered);
+                Upstream {
+                    addr: *addr,
+                    pool: upstream::Pool::new(&metrics),
+                    fails: AtomicU32::new(0),
+                    probing: AtomicBool::new(false),
+                    metrics,
+                }
             })
             .collect();
         Ok(Forward {
@@ -106,6 +120,7 @@ impl Forward {
                 next_start: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 pending: DashMap::new(),
+                metrics,
             }),
         })
     }
@@ -137,6 +152,7 @@ impl Inner {
         };
         order.retain(|i| !self.is_down(&self.upstreams[*i]));
         if order.is_empty() && n > 0 {
+            self.metrics.broken.inc();
             order.push(rand::rng().random_range(0..n));
         }
         order
@@ -173,6 +189,7 @@ impl Inner {
         if tcp {
             return upstream::tcp(addr, pool, expire, query, attempt).await;
         }
+        up.metrics.udp_misses.inc();
         let reply = upstream::udp(addr, query, attempt).await?;
         if reply.metadata.truncation {
             // The answer did not fit: ask again over TCP (RFC 7766 §5).
@@ -193,8 +210,13 @@ impl Inner {
             if Instant::now() >= deadline {
                 break;
             }
+            let started = Instant::now();
             match self.exchange(index, &query, tcp, deadline).await {
                 Ok(reply) => {
+                    self.upstreams[index].metrics.observe(
+                        reply.metadata.response_code,
+                        started.elapsed().as_secs_f64(),
+                    );
                     self.succeeded(index);
                     return Ok(Arc::new(reply));
                 }
@@ -245,6 +267,7 @@ async fn probe(inner: Weak<Inner>, index: usize) {
                 return;
             }
             Err(e) => {
+                upstream.metrics.health_failures.inc();
                 let fails = upstream.fails.fetch_add(1, Ordering::Relaxed) + 1;
                 if fails == inner.config.max_fails {
                     tracing::warn!(upstream = %addr, "forward: upstream down after {fails} failures: {e}");
@@ -293,6 +316,7 @@ impl Plugin for Forward {
             && inner.in_flight.load(Ordering::Acquire) >= limit
         {
             // Over the limit: REFUSED, which is not an upstream failure (CoreDNS).
+            inner.metrics.rejects.inc();
             return Served::Ready(Answer::rcode(ResponseCode::Refused, NAME));
         }
         inner.in_flight.fetch_add(1, Ordering::AcqRel);

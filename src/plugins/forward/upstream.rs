@@ -17,6 +17,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
 use super::setup::TlsSettings;
+use crate::metrics::plugins::{ConnCache, UpstreamMetrics};
 
 /// Why an exchange gave no usable reply.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -122,15 +123,47 @@ pub async fn udp(
 /// each pay a handshake. A connection serves one query at a time.
 #[derive(Debug, Default)]
 pub struct Pool {
-    tcp: Mutex<Vec<(TcpStream, Instant)>>,
-    tls: Mutex<Vec<(tokio_rustls::client::TlsStream<TcpStream>, Instant)>>,
+    tcp: Idle<TcpStream>,
+    tls: Idle<tokio_rustls::client::TlsStream<TcpStream>>,
+}
+
+impl Pool {
+    /// An empty pool counting its reuses (hits) and new connections (misses) in `metrics`.
+    pub fn new(metrics: &UpstreamMetrics) -> Pool {
+        Pool {
+            tcp: Idle {
+                streams: Mutex::default(),
+                counts: metrics.tcp.clone(),
+            },
+            tls: Idle {
+                streams: Mutex::default(),
+                counts: metrics.tls.clone(),
+            },
+        }
+    }
+}
+
+/// The idle connections of one transport, and its connection-cache counts.
+#[derive(Debug)]
+struct Idle<S> {
+    streams: Mutex<Vec<(S, Instant)>>,
+    counts: ConnCache,
+}
+
+impl<S> Default for Idle<S> {
+    fn default() -> Self {
+        Idle {
+            streams: Mutex::default(),
+            counts: ConnCache::default(),
+        }
+    }
 }
 
 /// Idle connections kept per upstream and transport.
 const POOL_SIZE: usize = 16;
 
-fn take<S>(pool: &Mutex<Vec<(S, Instant)>>, expire: Duration) -> Option<S> {
-    let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+fn take<S>(pool: &Idle<S>, expire: Duration) -> Option<S> {
+    let mut idle = pool.streams.lock().unwrap_or_else(|p| p.into_inner());
     while let Some((stream, since)) = idle.pop() {
         if since.elapsed() < expire {
             return Some(stream);
@@ -139,8 +172,8 @@ fn take<S>(pool: &Mutex<Vec<(S, Instant)>>, expire: Duration) -> Option<S> {
     None
 }
 
-fn give_back<S>(pool: &Mutex<Vec<(S, Instant)>>, stream: S) {
-    let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+fn give_back<S>(pool: &Idle<S>, stream: S) {
+    let mut idle = pool.streams.lock().unwrap_or_else(|p| p.into_inner());
     if idle.len() < POOL_SIZE {
         idle.push((stream, Instant::now()));
     }
@@ -176,7 +209,7 @@ async fn framed<S: AsyncRead + AsyncWrite + Unpin>(
 /// `expire` if there is one (a connection the upstream closed meanwhile is replaced at once),
 /// else on a new one from `connect`; the connection goes back to `idle` afterwards.
 async fn pooled<S, C>(
-    idle: &Mutex<Vec<(S, Instant)>>,
+    idle: &Idle<S>,
     expire: Duration,
     connect: C,
     query: &OutgoingQuery,
@@ -189,12 +222,14 @@ where
     let id: u16 = rand::random();
     let bytes = query.encode(id)?;
     let exchange = async {
-        if let Some(mut stream) = take(idle, expire)
-            && let Ok(reply) = framed(&mut stream, query, id, &bytes).await
-        {
-            give_back(idle, stream);
-            return Ok(reply);
+        if let Some(mut stream) = take(idle, expire) {
+            idle.counts.hits.inc();
+            if let Ok(reply) = framed(&mut stream, query, id, &bytes).await {
+                give_back(idle, stream);
+                return Ok(reply);
+            }
         }
+        idle.counts.misses.inc();
         let mut stream = connect.await?;
         let reply = framed(&mut stream, query, id, &bytes).await?;
         give_back(idle, stream);

@@ -22,6 +22,7 @@ pub use setup::{KubernetesConfig, PodMode};
 use crate::cluster::ClusterIndex;
 use crate::cluster::source::api::{self, ConnectError};
 use crate::cluster::source::manifests::{self, ManifestsError};
+use crate::metrics::plugins::ProgrammingMetrics;
 
 /// Why the plugin could not start.
 #[derive(Debug, Error)]
@@ -89,8 +90,15 @@ impl Kubernetes {
     /// Start the source: the manifests directory is read before this returns; the API
     /// watchers start in the background (the listeners must not wait for the API). Must run
     /// inside a tokio runtime.
-    pub async fn start(config: KubernetesConfig) -> Result<Kubernetes, StartError> {
+    /// `programming` receives the DNS programming latency of slice changes after the sync.
+    pub async fn start(
+        config: KubernetesConfig,
+        programming: Option<ProgrammingMetrics>,
+    ) -> Result<Kubernetes, StartError> {
         let index = Arc::new(ClusterIndex::new());
+        if let Some(programming) = programming {
+            index.record_programming_latency(programming);
+        }
         let filter = config.source_filter();
         let source = match &config.manifests {
             Some(dir) => {
