@@ -285,3 +285,35 @@ fn with_expire_zero_every_query_opens_a_connection() {
     }
     assert_eq!((up.tcp_queries(), up.tcp_connections()), (3, 3));
 }
+
+#[test]
+fn errors_consolidate_counts_matching_errors_into_one_line() {
+    let silent = FakeUpstream::start([192, 0, 2, 1]);
+    silent.set(Behaviour::Silent);
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  errors {{\n    consolidate 1s \"no upstream answered\" warning show_first\n  }}\n  forward . {} {{\n    read_timeout 100ms\n    max_fails 0\n  }}\n}}\n",
+            silent.addr
+        ),
+        &[],
+    );
+    for name in ["a.example.", "b.example.", "c.example."] {
+        assert_eq!(lookup(server.addr, name).0, ResponseCode::ServFail);
+    }
+    wait_for(Duration::from_secs(5), "the summary line", || {
+        server.log().contains(
+            "[WARNING] plugin/errors: 3 errors like 'no upstream answered' occurred in last 1s",
+        )
+    });
+    let log = server.log();
+    let full_lines = log
+        .lines()
+        .filter(|l| {
+            l.starts_with("[ERROR] plugin/errors: 2 ") && l.contains("no upstream answered")
+        })
+        .count();
+    assert_eq!(
+        full_lines, 1,
+        "only the first error in full (show_first):\n{log}"
+    );
+}
