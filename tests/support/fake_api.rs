@@ -162,7 +162,12 @@ fn key_of(object: &Value) -> Key {
 impl FakeApi {
     /// Start on a free loopback port.
     pub fn start() -> FakeApi {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake API");
+        FakeApi::start_on("127.0.0.1:0".parse().expect("address"))
+    }
+
+    /// Start on `bind` (from a thread inside a network namespace to serve there).
+    pub fn start_on(bind: std::net::SocketAddr) -> FakeApi {
+        let std_listener = std::net::TcpListener::bind(bind).expect("bind fake API");
         let addr = std_listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State {
             rv: 1,

@@ -55,6 +55,9 @@ pub struct FakeUpstream {
 impl Drop for FakeUpstream {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
+        if !self.addr.ip().is_loopback() {
+            return;
+        }
         // Wake the blocking accept and recv.
         let _ = std::net::TcpStream::connect(self.addr);
         let _ = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.send_to(&[0], self.addr));
@@ -131,7 +134,14 @@ fn reply_for(query: &Message, shared: &Shared, tcp: bool) -> Option<Vec<u8>> {
 impl FakeUpstream {
     /// Start on a free loopback port, answering A `address`.
     pub fn start(address: [u8; 4]) -> FakeUpstream {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        FakeUpstream::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), address)
+    }
+
+    /// Start on `bind` (UDP and TCP on the same port), answering A `address`. Call it from a
+    /// thread inside a network namespace to serve there; dropping it then leaves its threads
+    /// blocked until the process ends (the wake-up below is only sent on loopback).
+    pub fn start_on(bind: SocketAddr, address: [u8; 4]) -> FakeUpstream {
+        let tcp = TcpListener::bind(bind).expect("bind tcp");
         let addr = tcp.local_addr().expect("addr");
         let udp = UdpSocket::bind(addr).expect("bind udp on the same port");
         let shared = Arc::new(Shared {

@@ -307,3 +307,4 @@ pub fn repo_path(relative: &str) -> PathBuf {
 }
 pub mod fake_api;
 pub mod fake_upstream;
+pub mod netns;

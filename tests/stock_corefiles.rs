@@ -1,0 +1,270 @@
+//! The stock Corefiles of kubeadm (current and older), coredns/deployment and minikube start
+//! unmodified and serve: each runs inside a network namespace of its own (its `:53`, `:8080`,
+//! `:8181` and `:9153` are private), with `/etc/resolv.conf` swapped by `ip netns exec` for one
+//! naming an upstream, and `$KUBECONFIG` naming a fake API server; upstream and API live in a
+//! second namespace, linked by a veth pair. Needs root and iproute2.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use serde_json::json;
+use support::fake_api::FakeApi;
+use support::fake_upstream::FakeUpstream;
+use support::netns::NetNs;
+use support::{BINARY, decode, http_get, query_bytes, raw_udp, repo_path, send_signal};
+
+const SERVER_ADDR: &str = "10.77.0.1/30";
+const UPSTREAM_IP: &str = "10.77.0.2";
+
+/// clusterdns on a stock Corefile in its namespace, with what it talks to.
+struct Stock {
+    child: Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    _api: FakeApi,
+    _upstream: FakeUpstream,
+    server_ns: NetNs,
+    _upstream_ns: NetNs,
+}
+
+impl Drop for Stock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Stock {
+    fn start(corefile: &str) -> Stock {
+        let server_ns = NetNs::create("stock");
+        let upstream_ns = NetNs::create("up");
+        server_ns.link(SERVER_ADDR, &upstream_ns, &format!("{UPSTREAM_IP}/30"));
+        let upstream = upstream_ns.run(|| {
+            FakeUpstream::start_on(
+                format!("{UPSTREAM_IP}:53").parse().expect("addr"),
+                [10, 9, 0, 1],
+            )
+        });
+        let api = upstream_ns
+            .run(|| FakeApi::start_on(format!("{UPSTREAM_IP}:6443").parse().expect("addr")));
+        for object in [
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "kube-dns", "namespace": "kube-system"},
+                   "spec": {"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+                            "selector": {"k8s-app": "kube-dns"},
+                            "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}}),
+        ] {
+            api.apply(object);
+        }
+        server_ns.write_etc("resolv.conf", &format!("nameserver {UPSTREAM_IP}\n"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = std::fs::read_to_string(repo_path("tests/corefiles").join(corefile))
+            .expect("stock Corefile");
+        std::fs::write(dir.path().join("Corefile"), text).expect("write");
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://{UPSTREAM_IP}:6443'}}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\ncurrent-context: fake\n"
+            ),
+        )
+        .expect("kubeconfig");
+        let log = dir.path().join("clusterdns.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let child = server_ns
+            .command(BINARY)
+            .args(["-conf", "Corefile"])
+            .current_dir(dir.path())
+            .env("KUBECONFIG", dir.path().join("kubeconfig"))
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::from(file.try_clone().expect("clone")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("spawn clusterdns");
+        Stock {
+            child,
+            log,
+            _dir: dir,
+            _api: api,
+            _upstream: upstream,
+            server_ns,
+            _upstream_ns: upstream_ns,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// (status, body) of `GET path` on the server's loopback `port`.
+    fn get(&self, port: u16, path: &'static str) -> Option<(u16, String)> {
+        self.server_ns
+            .run(move || http_get(SocketAddr::from(([127, 0, 0, 1], port)), path))
+    }
+
+    /// (rcode, answers) of `name`/`qtype` asked on the server's `127.0.0.1:53`.
+    fn ask(&self, name: &'static str, qtype: RecordType) -> Option<(ResponseCode, Vec<String>)> {
+        self.server_ns.run(move || {
+            let reply = raw_udp(
+                SocketAddr::from(([127, 0, 0, 1], 53)),
+                &query_bytes(name, qtype, 5),
+                Duration::from_secs(6),
+            )?;
+            let message = decode(&reply);
+            Some((
+                message.metadata.response_code,
+                message.answers.iter().map(|r| r.data.to_string()).collect(),
+            ))
+        })
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("clusterdns exited with {status}:\n{}", self.log());
+            }
+            if self.get(8181, "/ready") == Some((200, "OK".into())) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("not ready after 30 s:\n{}", self.log());
+    }
+
+    /// SIGTERM: still answering during the 5 s lameduck, then exit 0.
+    fn stop_gracefully(mut self) {
+        send_signal(self.child.id(), "TERM");
+        let started = Instant::now();
+        let mut status = None;
+        while started.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status =
+            status.unwrap_or_else(|| panic!("no exit 15 s after SIGTERM:\n{}", self.log()));
+        assert_eq!(status.code(), Some(0), "{}", self.log());
+        assert!(
+            started.elapsed() >= Duration::from_secs(4),
+            "served the lameduck period: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+fn ok(answers: &[&str]) -> Option<(ResponseCode, Vec<String>)> {
+    Some((
+        ResponseCode::NoError,
+        answers.iter().map(ToString::to_string).collect(),
+    ))
+}
+
+/// What every stock Corefile serves.
+fn common_checks(stock: &Stock) {
+    assert_eq!(stock.get(8080, "/health"), Some((200, "OK".into())));
+    assert_eq!(
+        stock.ask("kube-dns.kube-system.svc.cluster.local.", RecordType::A),
+        ok(&["10.96.0.10"])
+    );
+    assert_eq!(
+        stock.ask("10.0.96.10.in-addr.arpa.", RecordType::PTR),
+        ok(&["kube-dns.kube-system.svc.cluster.local."])
+    );
+    assert_eq!(
+        stock
+            .ask("missing.default.svc.cluster.local.", RecordType::A)
+            .map(|r| r.0),
+        Some(ResponseCode::NXDomain)
+    );
+    // Outside the cluster zone: through forward to the upstream /etc/resolv.conf names.
+    assert_eq!(stock.ask("example.org.", RecordType::A), ok(&["10.9.0.1"]));
+    // A reverse name the cluster does not hold falls through to forward.
+    assert_eq!(
+        stock.ask("1.2.0.192.in-addr.arpa.", RecordType::A),
+        ok(&["10.9.0.1"])
+    );
+    let metrics = stock.get(9153, "/metrics").expect("metrics").1;
+    assert!(
+        metrics.contains("coredns_dns_requests_total{server=\"dns://:53\",zone=\".\""),
+        "{metrics}"
+    );
+    for plugin in [
+        "kubernetes",
+        "forward",
+        "cache",
+        "loop",
+        "loadbalance",
+        "errors",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "coredns_plugin_enabled{{server=\"dns://:53\",zone=\".\",view=\"\",name=\"{plugin}\"}} 1"
+            )),
+            "{plugin} enabled"
+        );
+    }
+}
+
+#[test]
+fn kubeadm_current_corefile_starts_and_serves() {
+    let mut stock = Stock::start("kubeadm.Corefile");
+    stock.wait_ready();
+    common_checks(&stock);
+    assert_eq!(
+        stock.ask("10-1-2-3.default.pod.cluster.local.", RecordType::A),
+        ok(&["10.1.2.3"]),
+        "pods insecure"
+    );
+    stock.stop_gracefully();
+}
+
+#[test]
+fn kubeadm_older_corefile_starts_and_serves() {
+    let mut stock = Stock::start("kubeadm-old.Corefile");
+    stock.wait_ready();
+    common_checks(&stock);
+    stock.stop_gracefully();
+}
+
+#[test]
+fn coredns_deployment_corefile_starts_and_serves() {
+    let mut stock = Stock::start("coredns-deployment.Corefile");
+    stock.wait_ready();
+    common_checks(&stock);
+    assert_eq!(
+        stock
+            .ask("10-1-2-3.default.pod.cluster.local.", RecordType::A)
+            .map(|r| r.0),
+        Some(ResponseCode::NXDomain),
+        "no `pods` line: pod names are disabled"
+    );
+    stock.stop_gracefully();
+}
+
+#[test]
+fn minikube_corefile_starts_and_serves() {
+    let mut stock = Stock::start("minikube.Corefile");
+    stock.wait_ready();
+    common_checks(&stock);
+    assert_eq!(
+        stock.ask("host.minikube.internal.", RecordType::A),
+        ok(&["192.168.49.1"])
+    );
+    // `log` prints the query line as CoreDNS does.
+    assert!(
+        stock.log().contains("\"A IN host.minikube.internal. udp "),
+        "{}",
+        stock.log()
+    );
+    stock.stop_gracefully();
+}

@@ -1,0 +1,107 @@
+//! Network namespaces made (and removed) by a test, with `ip` from iproute2: a private
+//! loopback and private ports for each, veth links between them, and threads or processes
+//! that run inside one. Traffic never leaves the namespaces the test made. Needs root.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nix::sched::{CloneFlags, setns};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn ip(args: &[&str]) {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ip {}: {e} (is iproute2 installed?)", args.join(" ")));
+    assert!(
+        output.status.success(),
+        "ip {}: {} (network namespaces need root)",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+}
+
+/// A network namespace of this test, deleted on drop.
+pub struct NetNs {
+    /// Its name under /var/run/netns.
+    pub name: String,
+}
+
+impl NetNs {
+    /// A new namespace with its loopback up; `tag` makes the name readable.
+    pub fn create(tag: &str) -> NetNs {
+        let name = format!(
+            "cdns-{}-{}-{tag}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name]);
+        let ns = NetNs { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Link `self` and `other` with a veth pair: `self_addr` and `other_addr` in CIDR form
+    /// (`10.77.0.1/30`) on each end.
+    pub fn link(&self, self_addr: &str, other: &NetNs, other_addr: &str) {
+        ip(&[
+            "link",
+            "add",
+            "veth0",
+            "netns",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth0",
+            "netns",
+            &other.name,
+        ]);
+        for (ns, addr) in [(self, self_addr), (other, other_addr)] {
+            ip(&["-n", &ns.name, "addr", "add", addr, "dev", "veth0"]);
+            ip(&["-n", &ns.name, "link", "set", "veth0", "up"]);
+        }
+    }
+
+    /// Run `work` on a thread inside this namespace: sockets it makes, and threads it starts,
+    /// live there.
+    pub fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = PathBuf::from("/var/run/netns").join(&self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("open netns");
+            setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+            work()
+        })
+        .join()
+        .expect("thread in netns")
+    }
+
+    /// A command run inside this namespace by `ip netns exec` (which also mounts the files
+    /// written by [`NetNs::write_etc`] over `/etc`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+
+    /// Write `/etc/netns/NAME/FILE`: processes started by [`NetNs::command`] see it as
+    /// `/etc/FILE` (a private `/etc/resolv.conf`, `/etc/hosts`).
+    pub fn write_etc(&self, file: &str, text: &str) {
+        let dir = PathBuf::from("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir).expect("mkdir /etc/netns/NAME");
+        std::fs::write(dir.join(file), text).expect("write /etc/netns/NAME/FILE");
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name));
+    }
+}
