@@ -330,7 +330,12 @@ async fn build(
                 }
             })
             .collect();
-        let router = Arc::new(Router::with_metrics(routes, Some(metrics.panics.clone())));
+        let dropped = Arc::new(metrics.zone(&server, "dropped", &[]));
+        let router = Arc::new(Router::with_metrics(
+            routes,
+            Some(metrics.panics.clone()),
+            Some(dropped),
+        ));
         for requested in addresses(&bind, port) {
             let fresh = if live.contains_key(&requested) {
                 None

@@ -47,6 +47,13 @@ fn dns_metrics_use_coredns_names_and_labels() {
         Duration::from_secs(2),
     )
     .expect("reply");
+    // Outside every zone: REFUSED, counted under zone "dropped" as CoreDNS does.
+    raw_udp(
+        server.addr,
+        &query_bytes("example.org.", RecordType::A, 3),
+        Duration::from_secs(2),
+    )
+    .expect("reply");
     let metrics_addr = SocketAddr::from(([127, 0, 0, 1], port));
     let server_label = format!("server=\"dns://127.0.0.1:{}\"", server.addr.port());
     let expected = [
@@ -61,6 +68,12 @@ fn dns_metrics_use_coredns_names_and_labels() {
         ),
         format!(
             "coredns_dns_responses_total{{{server_label},zone=\"cluster.local.\",view=\"\",rcode=\"NXDOMAIN\",plugin=\"kubernetes\"}} 1"
+        ),
+        format!(
+            "coredns_dns_requests_total{{{server_label},zone=\"dropped\",view=\"\",proto=\"udp\",family=\"1\",type=\"A\"}} 1"
+        ),
+        format!(
+            "coredns_dns_responses_total{{{server_label},zone=\"dropped\",view=\"\",rcode=\"REFUSED\",plugin=\"\"}} 1"
         ),
         format!(
             "coredns_dns_request_duration_seconds_bucket{{le=\"0.00025\",{server_label},zone=\"cluster.local.\",view=\"\",type=\"A\"}}"

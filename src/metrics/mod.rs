@@ -342,7 +342,7 @@ impl ServerMetrics {
                             zone: zone.clone(),
                             view: view.clone(),
                             rcode: rcode_label(rcode),
-                            plugin: plugin.to_string(),
+                            plugin: plugin_label(plugin).to_string(),
                         })
                         .clone(),
                 );
@@ -386,6 +386,15 @@ impl ServerMetrics {
 impl Default for ServerMetrics {
     fn default() -> Self {
         ServerMetrics::new()
+    }
+}
+
+/// The `plugin` label of a response: answers the server writes itself (REFUSED outside every
+/// zone, SERVFAIL after a panic or at the end of the chain) have none, as in CoreDNS.
+fn plugin_label(plugin: &'static str) -> &'static str {
+    match plugin {
+        "server" | "chain" => "",
+        other => other,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct ZoneRoute {
 pub struct Router {
     zones: Vec<ZoneRoute>,
     panics: Option<Counter>,
+    /// Where queries for names no zone serves are counted (CoreDNS's zone `dropped`).
+    dropped: Option<Arc<ZoneMetrics>>,
 }
 
 /// What answers a request: the chain that served it (for observers) and its answer.
@@ -58,13 +60,23 @@ impl Router {
                 })
                 .collect(),
             None,
+            None,
         )
     }
 
-    /// A router over `zones`, counting panics in `panics`.
-    pub fn with_metrics(mut zones: Vec<ZoneRoute>, panics: Option<Counter>) -> Router {
+    /// A router over `zones`, counting panics in `panics` and queries outside every zone in
+    /// `dropped`.
+    pub fn with_metrics(
+        mut zones: Vec<ZoneRoute>,
+        panics: Option<Counter>,
+        dropped: Option<Arc<ZoneMetrics>>,
+    ) -> Router {
         zones.sort_by_key(|route| std::cmp::Reverse(route.zone.num_labels()));
-        Router { zones, panics }
+        Router {
+            zones,
+            panics,
+            dropped,
+        }
     }
 
     fn route_for(&self, name: &Name) -> Option<&ZoneRoute> {
@@ -88,7 +100,7 @@ impl Router {
         let Some(route) = self.route_for(&request.name) else {
             return Dispatched {
                 chain: None,
-                metrics: None,
+                metrics: self.dropped.clone(),
                 served: Served::Ready(Answer::rcode(ResponseCode::Refused, "server")),
             };
         };
