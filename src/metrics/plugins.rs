@@ -51,6 +51,19 @@ struct ProxyProtoLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerbHostLabels {
+    verb: String,
+    host: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodCodeHostLabels {
+    method: String,
+    code: String,
+    host: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceKindLabels {
     service_kind: String,
 }
@@ -75,6 +88,17 @@ pub struct PluginFamilies {
     /// `coredns_health_request_failures_total`.
     pub health_failures: Counter,
     programming: HistogramFamily<ServiceKindLabels>,
+    rest_duration: HistogramFamily<VerbHostLabels>,
+    rest_requests: Family<MethodCodeHostLabels, Counter>,
+}
+
+/// Prometheus's default buckets, which CoreDNS's REST client latency uses.
+const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn default_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(&DEFAULT_BUCKETS)
 }
 
 /// CoreDNS's buckets of `coredns_kubernetes_dns_programming_duration_seconds` (1 ms to about
@@ -110,6 +134,10 @@ impl PluginFamilies {
             programming: Family::new_with_constructor(
                 programming_histogram as fn() -> AtomicHistogram,
             ),
+            rest_duration: Family::new_with_constructor(
+                default_histogram as fn() -> AtomicHistogram,
+            ),
+            rest_requests: Family::default(),
         };
         let cache = registry.sub_registry_with_prefix("cache");
         cache.register(
@@ -190,10 +218,21 @@ impl PluginFamilies {
             "The number of times the health check failed",
             families.health_failures.clone(),
         );
-        registry.sub_registry_with_prefix("kubernetes").register(
+        let kubernetes = registry.sub_registry_with_prefix("kubernetes");
+        kubernetes.register(
             "dns_programming_duration_seconds",
             "Histogram of the time (in seconds) it took to program a dns instance",
             families.programming.clone(),
+        );
+        kubernetes.register(
+            "rest_client_request_duration_seconds",
+            "Request latency in seconds. Broken down by verb and host",
+            families.rest_duration.clone(),
+        );
+        kubernetes.register(
+            "rest_client_requests",
+            "Number of HTTP requests, partitioned by status code, method, and host",
+            families.rest_requests.clone(),
         );
         families
     }
@@ -299,6 +338,45 @@ impl PluginFamilies {
             headless_with_selector: kind("headless_with_selector"),
             headless_without_selector: kind("headless_without_selector"),
         }
+    }
+}
+
+impl PluginFamilies {
+    /// The handles of the kubernetes plugin's API client.
+    pub fn rest_client(&self) -> RestClientMetrics {
+        RestClientMetrics {
+            duration: self.rest_duration.clone(),
+            requests: self.rest_requests.clone(),
+        }
+    }
+}
+
+/// `coredns_kubernetes_rest_client_*`: one observation per API request (its time to the
+/// response headers, as client-go measures it). Not on the query path: label sets are looked
+/// up per request.
+#[derive(Clone, Debug)]
+pub struct RestClientMetrics {
+    duration: HistogramFamily<VerbHostLabels>,
+    requests: Family<MethodCodeHostLabels, Counter>,
+}
+
+impl RestClientMetrics {
+    /// Record one request: its method, the response's status code (or `<error>`), the API
+    /// server's `host[:port]` and how long it took.
+    pub fn observe(&self, method: &str, code: &str, host: &str, seconds: f64) {
+        self.duration
+            .get_or_create(&VerbHostLabels {
+                verb: method.into(),
+                host: host.into(),
+            })
+            .observe(seconds);
+        self.requests
+            .get_or_create(&MethodCodeHostLabels {
+                method: method.into(),
+                code: code.into(),
+                host: host.into(),
+            })
+            .inc();
     }
 }
 

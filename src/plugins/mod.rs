@@ -110,8 +110,11 @@ impl PluginSetup {
     pub async fn start(self, context: &StartContext) -> Result<Arc<dyn Plugin>, StartError> {
         Ok(match self {
             PluginSetup::Kubernetes(c) => {
-                let programming = Some(context.metrics.plugins.programming());
-                Arc::new(kubernetes::Kubernetes::start(*c, programming).await?)
+                let metrics = kubernetes::KubernetesMetrics {
+                    programming: context.metrics.plugins.programming(),
+                    rest_client: context.metrics.plugins.rest_client(),
+                };
+                Arc::new(kubernetes::Kubernetes::start(*c, Some(metrics)).await?)
             }
             PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
             PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::rest_metrics::RestMetricsLayer;
+use crate::metrics::plugins::RestClientMetrics;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
@@ -97,8 +99,12 @@ pub enum ConnectError {
     Client(#[from] kube::Error),
 }
 
-/// Build the API client for `connection`. Reads files, opens no connection.
-pub async fn client(connection: &Connection) -> Result<kube::Client, ConnectError> {
+/// Build the API client for `connection`, counting its requests in `metrics`. Reads files,
+/// opens no connection.
+pub async fn client(
+    connection: &Connection,
+    metrics: Option<RestClientMetrics>,
+) -> Result<kube::Client, ConnectError> {
     let config = match connection {
         Connection::Endpoint { url, tls } => {
             let uri: http::Uri =
@@ -166,7 +172,18 @@ pub async fn client(connection: &Connection) -> Result<kube::Client, ConnectErro
     // minutes, hiding an outage and delaying recovery. The watcher's own backoff (exponential
     // with jitter, capped at 30 s, retried forever) is the one retry loop.
     config.default_retry = false;
-    Ok(kube::Client::try_from(config)?)
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(match metrics {
+        Some(metrics) => builder
+            .with_layer(&RestMetricsLayer { metrics, host })
+            .build(),
+        None => builder.build(),
+    })
 }
 
 /// The field selector CoreDNS uses for `pods verified`: finished pods never answer.

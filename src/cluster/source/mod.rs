@@ -4,6 +4,7 @@
 pub mod api;
 pub mod lite;
 pub mod manifests;
+pub mod rest_metrics;
 
 use super::LabelSelector;
 

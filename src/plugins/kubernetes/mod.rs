@@ -22,7 +22,7 @@ pub use setup::{KubernetesConfig, PodMode};
 use crate::cluster::ClusterIndex;
 use crate::cluster::source::api::{self, ConnectError};
 use crate::cluster::source::manifests::{self, ManifestsError};
-use crate::metrics::plugins::ProgrammingMetrics;
+use crate::metrics::plugins::{ProgrammingMetrics, RestClientMetrics};
 
 /// Why the plugin could not start.
 #[derive(Debug, Error)]
@@ -90,15 +90,17 @@ impl Kubernetes {
     /// Start the source: the manifests directory is read before this returns; the API
     /// watchers start in the background (the listeners must not wait for the API). Must run
     /// inside a tokio runtime.
-    /// `programming` receives the DNS programming latency of slice changes after the sync.
+    /// With `metrics`, the DNS programming latency of slice changes after the sync and the
+    /// API client's requests are recorded.
     pub async fn start(
         config: KubernetesConfig,
-        programming: Option<ProgrammingMetrics>,
+        metrics: Option<KubernetesMetrics>,
     ) -> Result<Kubernetes, StartError> {
         let index = Arc::new(ClusterIndex::new());
-        if let Some(programming) = programming {
-            index.record_programming_latency(programming);
-        }
+        let rest = metrics.map(|m| {
+            index.record_programming_latency(m.programming);
+            m.rest_client
+        });
         let filter = config.source_filter();
         let source = match &config.manifests {
             Some(dir) => {
@@ -106,7 +108,7 @@ impl Kubernetes {
                 manifests::watch(dir.clone(), filter, index.clone())?
             }
             None => {
-                let client = api::client(&config.connection).await?;
+                let client = api::client(&config.connection, rest).await?;
                 api::spawn(client, &filter, index.clone())
             }
         };
@@ -123,6 +125,15 @@ impl Kubernetes {
     pub fn index(&self) -> &Arc<ClusterIndex> {
         &self.index
     }
+}
+
+/// The kubernetes plugin's metric handles.
+#[derive(Clone, Debug)]
+pub struct KubernetesMetrics {
+    /// `coredns_kubernetes_dns_programming_duration_seconds`.
+    pub programming: ProgrammingMetrics,
+    /// `coredns_kubernetes_rest_client_*`.
+    pub rest_client: RestClientMetrics,
 }
 
 #[cfg(test)]
