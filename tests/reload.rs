@@ -387,3 +387,37 @@ fn queries_under_way_finish_on_the_chain_they_started_on() {
         "answered by the old chain's upstream"
     );
 }
+
+#[test]
+fn a_reload_restarts_the_kubernetes_plugin_with_its_new_options() {
+    let manifests = "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\nspec: {clusterIP: 10.0.0.1}\n";
+    let corefile = |ttl: u32| {
+        format!(
+            "cluster.local:{{PORT}} {{\n  bind 127.0.0.1\n  kubernetes {{\n    manifests manifests\n    ttl {ttl}\n  }}\n}}\n"
+        )
+    };
+    let server = TestServer::start(&corefile(5), &[("cluster.yaml", manifests)]);
+    let ttl = || {
+        raw_udp(
+            server.addr,
+            &query_bytes("web.default.svc.cluster.local.", RecordType::A, 3),
+            Duration::from_secs(1),
+        )
+        .map(|reply| {
+            decode(&reply)
+                .answers
+                .iter()
+                .map(|r| r.ttl)
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(ttl(), Some(vec![5]));
+    write_corefile(
+        &server,
+        &corefile(30).replace("{PORT}", &server.addr.port().to_string()),
+    );
+    send_signal(server.pid(), "HUP");
+    wait_for(Duration::from_secs(10), "the new TTL", || {
+        ttl() == Some(vec![30])
+    });
+}
