@@ -13,7 +13,9 @@
 //! - [`plugins`]: one module per Corefile directive, and the fixed plugin order table.
 //! - [`cluster`]: the in-memory index of stripped cluster objects and the sources feeding it.
 //! - [`server`]: UDP and TCP listeners, the request checks, EDNS and truncation, dispatch.
-//! - [`admin`]: the HTTP servers of `health` and `ready`.
+//! - [`admin`]: the HTTP servers of `health`, `ready` and `prometheus`.
+//! - [`metrics`]: CoreDNS's metric families and the lock-free handles the query path counts in.
+//! - [`logfmt`]: log lines in CoreDNS's shape.
 //! - [`reload`]: when to reload the Corefile (signals, the `reload` hash check).
 //! - [`run`]: wires a parsed Corefile into running servers and stops them on shutdown.
 
