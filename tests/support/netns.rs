@@ -24,6 +24,32 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// Remove what earlier runs that were killed before their clean-up left behind: namespaces
+/// named `cdns-PID-…` and their `/etc/netns` folders, where PID is no longer running.
+pub fn remove_stale() {
+    let stale = |name: &str| {
+        name.strip_prefix("cdns-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists())
+    };
+    if let Ok(output) = Command::new("ip").args(["netns", "list"]).output() {
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if stale(name) {
+                let _ = Command::new("ip").args(["netns", "del", name]).output();
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/etc/netns") {
+        for entry in entries.flatten() {
+            if stale(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
 /// A network namespace of this test, deleted on drop.
 pub struct NetNs {
     /// Its name under /var/run/netns.

@@ -1,0 +1,396 @@
+//! The lab: one Kubernetes node built out of network namespaces, as a CNI builds it.
+//!
+//! ```text
+//!  pod-a 192.168.0.10 ─┐ br0 192.168.0.254                       ┌─ dns: clusterdns on 10.96.0.10
+//!                      ├─────────── node (routes, forwards) ─────┤
+//!  pod-b 192.168.1.1  ─┤ br1 192.168.1.254                       └─ upstream: knot on 10.255.1.2
+//!  pod-c 192.168.1.10 ─┘
+//! ```
+//!
+//! Each pod's eth0 is one end of a veth whose other end is on its rack's bridge in the node
+//! namespace; the node routes between the two per-rack pools and to the DNS and upstream
+//! namespaces. The DNS namespace holds only the Service address 10.96.0.10 (kube-proxy's DNAT
+//! made local), so every reply leaves from it. Each pod gets the kubelet's `resolv.conf` and
+//! `hosts` through `/etc/netns/POD/`. Nothing links any of it to the machine's own network.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::netns::NetNs;
+use crate::support::{BINARY, http_get};
+
+/// The cluster DNS Service address.
+pub const DNS_IP: &str = "10.96.0.10";
+/// The upstream resolver's address.
+pub const UPSTREAM_IP: &str = "10.255.1.2";
+/// The address the upstream gives `outside.example`.
+pub const OUTSIDE_IP: &str = "203.0.113.7";
+/// The ClusterIP of the `frontend` Service.
+pub const FRONTEND_IP: &str = "10.96.120.15";
+
+/// A pod of the lab.
+pub struct Pod {
+    /// Its name (and `hostname`).
+    pub name: &'static str,
+    /// Its address.
+    pub ip: &'static str,
+    /// Its network namespace.
+    pub ns: NetNs,
+}
+
+/// Where each pod sits: (name, address, rack bridge).
+const PODS: [(&str, &str, &str); 3] = [
+    ("frontend-7d4b9-abcde", "192.168.0.10", "br0"),
+    ("web-0", "192.168.1.1", "br1"),
+    ("frontend-7d4b9-fghij", "192.168.1.10", "br1"),
+];
+
+/// The running lab. Dropping it stops the servers and removes every namespace and file.
+pub struct Lab {
+    clusterdns: Child,
+    knot: Child,
+    /// The pods: A (frontend, rack 0), B (`web-0` of the StatefulSet, rack 1), C (frontend,
+    /// rack 1).
+    pub pods: Vec<Pod>,
+    /// The namespace clusterdns runs in.
+    pub dns: NetNs,
+    _upstream: NetNs,
+    _node: NetNs,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in [&mut self.clusterdns, &mut self.knot] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().expect("run a setup command");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+}
+
+fn ip(args: &[&str]) {
+    run(Command::new("ip").args(args));
+}
+
+/// Link `inner` (as `eth0`, with `addr`) to the node (as `node_end`).
+fn veth(inner: &NetNs, node: &NetNs, node_end: &str) {
+    ip(&[
+        "link",
+        "add",
+        "eth0",
+        "netns",
+        &inner.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        node_end,
+        "netns",
+        &node.name,
+    ]);
+    ip(&["-n", &inner.name, "link", "set", "eth0", "up"]);
+    ip(&["-n", &node.name, "link", "set", node_end, "up"]);
+}
+
+fn manifests(pods: &[Pod]) -> String {
+    let pod = |i: usize| &pods[i];
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n---\n\
+apiVersion: v1\nkind: Service\nmetadata: {name: kubernetes, namespace: default}\nspec: {clusterIP: 10.96.0.1, ports: [{name: https, port: 443, protocol: TCP}]}\n---\n\
+apiVersion: v1\nkind: Service\nmetadata: {name: kube-dns, namespace: kube-system}\nspec: {clusterIP: 10.96.0.10, selector: {k8s-app: kube-dns}, ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}, {name: metrics, port: 9153, protocol: TCP}]}\n---\n\
+apiVersion: v1\nkind: Service\nmetadata: {name: docs, namespace: default}\nspec: {type: ExternalName, externalName: outside.example}\n---\n",
+    );
+    text.push_str(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: frontend, namespace: default}}\nspec: {{clusterIP: {FRONTEND_IP}, selector: {{app: frontend}}, ports: [{{name: http, port: 80, protocol: TCP}}]}}\n---\n\
+apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: frontend-x1, namespace: default, labels: {{kubernetes.io/service-name: frontend}}}}\naddressType: IPv4\nports: [{{name: http, port: 8080, protocol: TCP}}]\nendpoints:\n\
+- addresses: [{}]\n  conditions: {{ready: true}}\n  targetRef: {{kind: Pod, name: {}, namespace: default}}\n\
+- addresses: [{}]\n  conditions: {{ready: true}}\n  targetRef: {{kind: Pod, name: {}, namespace: default}}\n---\n",
+        pod(0).ip, pod(0).name, pod(2).ip, pod(2).name
+    ));
+    text.push_str(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec: {{clusterIP: None, selector: {{app: web}}, ports: [{{name: http, port: 80, protocol: TCP}}]}}\n---\n\
+apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: web-x1, namespace: default, labels: {{kubernetes.io/service-name: web}}}}\naddressType: IPv4\nports: [{{name: http, port: 80, protocol: TCP}}]\nendpoints:\n\
+- addresses: [{}]\n  hostname: web-0\n  conditions: {{ready: true}}\n  targetRef: {{kind: Pod, name: web-0, namespace: default}}\n---\n",
+        pod(1).ip
+    ));
+    for p in pods {
+        text.push_str(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {}, namespace: default}}\nspec: {{containers: [{{name: app, image: app}}]}}\nstatus: {{phase: Running, podIP: {}, podIPs: [{{ip: {}}}]}}\n---\n",
+            p.name, p.ip, p.ip
+        ));
+    }
+    text
+}
+
+const COREFILE: &str = ".:53 {
+    errors
+    log
+    ready 127.0.0.1:8181
+    prometheus 127.0.0.1:9153
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        manifests manifests
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    forward . /etc/resolv.conf
+    cache 30
+    loop
+    loadbalance
+}
+";
+
+fn knot_files(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("knot.conf"),
+        format!(
+            "server:\n    listen: {UPSTREAM_IP}@53\n    rundir: \"{d}\"\ndatabase:\n    storage: \"{d}\"\nlog:\n  - target: stderr\n    any: error\nzone:\n  - domain: .\n    file: \"{d}/root.zone\"\n",
+            d = dir.display()
+        ),
+    )
+    .expect("knot.conf");
+    std::fs::write(
+        dir.join("root.zone"),
+        format!(
+            "$ORIGIN .\n@ 3600 IN SOA ns.upstream.test. hostmaster.upstream.test. 1 3600 600 86400 60\n@ 3600 IN NS ns.upstream.test.\nns.upstream.test. 300 IN A {UPSTREAM_IP}\noutside.example. 300 IN A {OUTSIDE_IP}\n"
+        ),
+    )
+    .expect("root.zone");
+}
+
+impl Lab {
+    /// Build the node, start knot and clusterdns, and wait until clusterdns is ready.
+    pub fn start() -> Lab {
+        crate::support::netns::remove_stale();
+        let node = NetNs::create("node");
+        let dns = NetNs::create("dns");
+        let upstream = NetNs::create("up");
+        let pods: Vec<Pod> = PODS
+            .iter()
+            .map(|(name, ip, _)| Pod {
+                name,
+                ip,
+                ns: NetNs::create("pod"),
+            })
+            .collect();
+        run(node
+            .command("sysctl")
+            .args(["-qw", "net.ipv4.ip_forward=1"]));
+        for (bridge, gateway) in [("br0", "192.168.0.254/24"), ("br1", "192.168.1.254/24")] {
+            ip(&["-n", &node.name, "link", "add", bridge, "type", "bridge"]);
+            ip(&["-n", &node.name, "addr", "add", gateway, "dev", bridge]);
+            ip(&["-n", &node.name, "link", "set", bridge, "up"]);
+        }
+        for (i, (pod, (_, _, bridge))) in pods.iter().zip(PODS).enumerate() {
+            let end = format!("vpod{i}");
+            veth(&pod.ns, &node, &end);
+            ip(&["-n", &node.name, "link", "set", &end, "master", bridge]);
+            ip(&[
+                "-n",
+                &pod.ns.name,
+                "addr",
+                "add",
+                &format!("{}/24", pod.ip),
+                "dev",
+                "eth0",
+            ]);
+            let gateway = if bridge == "br0" {
+                "192.168.0.254"
+            } else {
+                "192.168.1.254"
+            };
+            ip(&[
+                "-n",
+                &pod.ns.name,
+                "route",
+                "add",
+                "default",
+                "via",
+                gateway,
+            ]);
+            // What the kubelet writes into every pod with the default dnsPolicy.
+            pod.ns.write_etc(
+                "resolv.conf",
+                &format!("nameserver {DNS_IP}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"),
+            );
+            pod.ns.write_etc(
+                "hosts",
+                &format!(
+                    "127.0.0.1\tlocalhost\n::1\tlocalhost\n{}\t{}\n",
+                    pod.ip, pod.name
+                ),
+            );
+        }
+        // The DNS namespace holds only the Service address; the upstream a /30.
+        veth(&dns, &node, "vdns");
+        ip(&[
+            "-n",
+            &dns.name,
+            "addr",
+            "add",
+            &format!("{DNS_IP}/32"),
+            "dev",
+            "eth0",
+        ]);
+        ip(&[
+            "-n",
+            &node.name,
+            "addr",
+            "add",
+            "10.255.0.1/32",
+            "dev",
+            "vdns",
+        ]);
+        ip(&[
+            "-n",
+            &node.name,
+            "route",
+            "add",
+            &format!("{DNS_IP}/32"),
+            "dev",
+            "vdns",
+        ]);
+        ip(&[
+            "-n",
+            &dns.name,
+            "route",
+            "add",
+            "10.255.0.1/32",
+            "dev",
+            "eth0",
+        ]);
+        ip(&[
+            "-n",
+            &dns.name,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.255.0.1",
+        ]);
+        veth(&upstream, &node, "vup");
+        ip(&[
+            "-n",
+            &upstream.name,
+            "addr",
+            "add",
+            &format!("{UPSTREAM_IP}/30"),
+            "dev",
+            "eth0",
+        ]);
+        ip(&[
+            "-n",
+            &node.name,
+            "addr",
+            "add",
+            "10.255.1.1/30",
+            "dev",
+            "vup",
+        ]);
+        ip(&[
+            "-n",
+            &upstream.name,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.255.1.1",
+        ]);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        knot_files(dir.path());
+        let knot = upstream
+            .command("knotd")
+            .args(["-c", &dir.path().join("knot.conf").display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("knot.log")).expect("knot log"),
+            ))
+            .spawn()
+            .expect("knotd (apt-get install knot)");
+        std::fs::create_dir(dir.path().join("manifests")).expect("mkdir");
+        std::fs::write(dir.path().join("manifests/cluster.yaml"), manifests(&pods))
+            .expect("manifests");
+        std::fs::write(dir.path().join("Corefile"), COREFILE).expect("Corefile");
+        dns.write_etc("resolv.conf", &format!("nameserver {UPSTREAM_IP}\n"));
+        let log = std::fs::File::create(dir.path().join("clusterdns.log")).expect("log");
+        let clusterdns = dns
+            .command(BINARY)
+            .args(["-conf", "Corefile"])
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::from(log.try_clone().expect("clone")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn clusterdns");
+        let mut lab = Lab {
+            clusterdns,
+            knot,
+            pods,
+            dns,
+            _upstream: upstream,
+            _node: node,
+            dir,
+        };
+        lab.wait_ready();
+        lab
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.clusterdns.try_wait() {
+                panic!("clusterdns exited with {status}:\n{}", self.log());
+            }
+            let ready = self
+                .dns
+                .run(|| http_get("127.0.0.1:8181".parse().expect("addr"), "/ready"));
+            if ready.is_some_and(|(status, _)| status == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("clusterdns not ready after 30 s:\n{}", self.log());
+    }
+
+    /// What clusterdns logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("clusterdns.log")).unwrap_or_default()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The queries clusterdns has received so far (the sum of `coredns_dns_requests_total`).
+    pub fn queries_received(&self) -> u64 {
+        let body = self
+            .dns
+            .run(|| http_get("127.0.0.1:9153".parse().expect("addr"), "/metrics"))
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        body.lines()
+            .filter(|l| l.starts_with("coredns_dns_requests_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    /// Run `program args` inside `pod` (with the pod's resolv.conf and hosts).
+    pub fn exec(&self, pod: &Pod, program: &str, args: &[&str]) -> Output {
+        pod.ns
+            .command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+}
