@@ -59,6 +59,12 @@ pub struct NetNs {
 impl NetNs {
     /// A new namespace with its loopback up; `tag` makes the name readable.
     pub fn create(tag: &str) -> NetNs {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+        assert_eq!(
+            uid, 0,
+            "this test builds network namespaces with `ip netns` and must run as root (running as uid {uid})"
+        );
         let name = format!(
             "cdns-{}-{}-{tag}",
             std::process::id(),
