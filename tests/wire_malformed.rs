@@ -596,3 +596,62 @@ fn server_survives_a_burst_of_random_garbage() {
     let addr: SocketAddr = server.addr;
     assert!(std::net::TcpStream::connect(addr).is_ok());
 }
+
+#[test]
+fn row25_a_datagram_larger_than_the_receive_buffer_is_dropped() {
+    let server = server();
+    // A valid query padded with 5,000 trailing bytes: larger than any query, and than the
+    // 4,096-octet buffer of each datagram of a batch. The kernel cuts it; we drop it.
+    let mut huge = query(7, "web.default.svc.cluster.local.", A);
+    huge.extend(std::iter::repeat_n(0u8, 5000));
+    assert_dropped(&server, &huge);
+    // Trailing bytes within the buffer are ignored (row 26): answered.
+    let mut padded = query(8, "web.default.svc.cluster.local.", A);
+    padded.extend(std::iter::repeat_n(0u8, 1000));
+    assert_eq!(
+        reply(&server, &padded).metadata.response_code,
+        ResponseCode::NoError
+    );
+    assert_alive(&server);
+}
+
+#[test]
+fn a_burst_of_queries_is_answered_query_by_query() {
+    let server = server();
+    // 300 queries sent back to back from one socket: they reach the server in batches, and
+    // every one gets its own answer.
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(1 << 20);
+    for id in 0..300u16 {
+        let name = if id % 3 == 0 {
+            "nope.default.svc.cluster.local."
+        } else {
+            "web.default.svc.cluster.local."
+        };
+        socket
+            .send_to(&query(id, name, A), server.addr)
+            .expect("send");
+    }
+    let mut seen = vec![false; 300];
+    let mut buffer = [0u8; 4096];
+    while let Ok((len, _)) = socket.recv_from(&mut buffer) {
+        let message = decode(&buffer[..len]);
+        let id = usize::from(message.metadata.id);
+        assert!(!seen[id], "two answers for query {id}");
+        seen[id] = true;
+        let expected = if id % 3 == 0 {
+            ResponseCode::NXDomain
+        } else {
+            ResponseCode::NoError
+        };
+        assert_eq!(message.metadata.response_code, expected, "query {id}");
+        if seen.iter().all(|s| *s) {
+            break;
+        }
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    assert_eq!(missing, 0, "{missing} of 300 queries unanswered");
+}
