@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::name::{ClusterName, dashed_ip};
 use super::setup::{KubernetesConfig, PodMode};
-use crate::cluster::index::{ServiceEndpoints, service_key};
+use crate::cluster::index::{ServiceEndpoints, with_service_key};
 use crate::cluster::{AddressFamily, ClusterIndex, Endpoint, Service, ServiceKind};
 
 /// The TTL of `dns-version` (fixed by CoreDNS, whatever `ttl` says).
@@ -259,14 +259,17 @@ fn with_service(
     if !ctx.namespace_exposed(namespace) {
         return Lookup::NxDomain;
     }
-    let key = service_key(service, namespace);
-    let Some(svc) = ctx.index.service(&key) else {
+    let found = with_service_key(service, namespace, |key| {
+        let svc = ctx.index.service(key)?;
+        let eps = if ctx.config.noendpoints {
+            None
+        } else {
+            ctx.index.endpoints(key)
+        };
+        Some((svc, eps))
+    });
+    let Some((svc, eps)) = found else {
         return Lookup::NxDomain;
-    };
-    let eps = if ctx.config.noendpoints {
-        None
-    } else {
-        ctx.index.endpoints(&key)
     };
     let has_ready = eps.as_deref().is_some_and(ServiceEndpoints::has_ready);
     match svc.kind {
@@ -298,18 +301,19 @@ fn service_lookup(
     let Some(fam) = family(qtype) else {
         return Lookup::NoData;
     };
-    let ips: Vec<IpAddr> = match (&svc.kind, eps) {
-        (ServiceKind::ClusterIp(ips), _) => ips.clone(),
-        (ServiceKind::Headless, Some(eps)) => ready_addresses(eps, false)
-            .into_iter()
-            .map(|(ip, _)| ip)
-            .collect(),
-        _ => Vec::new(),
+    let headless;
+    let ips: &[IpAddr] = match (&svc.kind, eps) {
+        (ServiceKind::ClusterIp(ips), _) => ips,
+        (ServiceKind::Headless, Some(eps)) => {
+            headless = eps.ready_ips();
+            &headless
+        }
+        _ => &[],
     };
     Lookup::records(
-        ips.into_iter()
+        ips.iter()
             .filter(|ip| AddressFamily::of(ip) == fam)
-            .map(|ip| ctx.address_record(ctx.qname, ip))
+            .map(|ip| ctx.address_record(ctx.qname, *ip))
             .collect(),
     )
 }

@@ -13,6 +13,10 @@ use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, StartupWait}
 /// The name plugins write in `Answer::plugin`.
 const NAME: &str = "kubernetes";
 
+/// The most labels a cluster name has under its zone (`_port._proto.service.namespace.svc`,
+/// with room to spare): anything deeper is NXDOMAIN without parsing.
+const MAX_CLUSTER_LABELS: usize = 8;
+
 /// How many CNAMEs a chain may follow before we stop chasing.
 const MAX_CNAME_DEPTH: u8 = 8;
 
@@ -53,10 +57,14 @@ impl Kubernetes {
             };
         }
         let relative = usize::from(lower.num_labels() - zone.num_labels());
-        let mut labels: Vec<&str> = Vec::with_capacity(relative);
-        for label in lower.iter().take(relative) {
+        // No cluster name has more labels under the zone than this; deeper names do not exist.
+        let mut labels: [&str; MAX_CLUSTER_LABELS] = [""; MAX_CLUSTER_LABELS];
+        if relative > MAX_CLUSTER_LABELS {
+            return Lookup::NxDomain;
+        }
+        for (slot, label) in labels.iter_mut().zip(lower.iter().take(relative)) {
             match plain_label(label) {
-                Some(text) => labels.push(text),
+                Some(text) => *slot = text,
                 None => return Lookup::NxDomain,
             }
         }
@@ -67,7 +75,7 @@ impl Kubernetes {
             zone: zone_case,
             own_addresses: &self.own_addresses,
         };
-        answer::lookup(&ctx, name::parse(&labels), request.qtype)
+        answer::lookup(&ctx, name::parse(&labels[..relative]), request.qtype)
     }
 
     fn negative(&self, rcode: ResponseCode, zone_case: &Name) -> Answer {
