@@ -50,6 +50,31 @@ impl Lookup {
     }
 }
 
+/// The matched zone with the question's case (the owner of SOA and NS, the suffix of SRV
+/// targets), cut from the question name only when an answer needs it.
+pub struct ZoneCase<'a> {
+    qname: &'a Name,
+    labels: u8,
+    name: std::cell::OnceCell<Name>,
+}
+
+impl<'a> ZoneCase<'a> {
+    /// The zone of `labels` labels at the end of `qname`.
+    pub fn new(qname: &'a Name, labels: u8) -> ZoneCase<'a> {
+        ZoneCase {
+            qname,
+            labels,
+            name: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The zone name.
+    pub fn get(&self) -> &Name {
+        self.name
+            .get_or_init(|| self.qname.trim_to(usize::from(self.labels)))
+    }
+}
+
 /// Everything a lookup reads.
 pub struct Context<'a> {
     /// The cluster index.
@@ -59,7 +84,7 @@ pub struct Context<'a> {
     /// The question name, with the client's case (owner of the answers).
     pub qname: &'a Name,
     /// The matched zone, with the client's case (SRV targets, SOA).
-    pub zone: &'a Name,
+    pub zone: &'a ZoneCase<'a>,
     /// This server's own addresses (NS glue, `ns.dns`).
     pub own_addresses: &'a [IpAddr],
 }
@@ -80,8 +105,8 @@ impl Context<'_> {
     /// `<labels>.<zone>` with our lowercase labels and the question's zone case.
     fn name_in_zone(&self, labels: &[&str]) -> Name {
         Name::from_labels(labels.iter().map(|l| l.as_bytes()))
-            .and_then(|n| n.append_domain(self.zone))
-            .unwrap_or_else(|_| self.zone.clone())
+            .and_then(|n| n.append_domain(self.zone.get()))
+            .unwrap_or_else(|_| self.zone.get().clone())
     }
 
     fn namespace_exposed(&self, namespace: &str) -> bool {
@@ -191,12 +216,12 @@ pub fn lookup(ctx: &Context<'_>, name: ClusterName<'_>, qtype: RecordType) -> Lo
 
 fn apex(ctx: &Context<'_>, qtype: RecordType) -> Lookup {
     match qtype {
-        RecordType::SOA => Lookup::records(vec![soa_record(ctx.index, ctx.config, ctx.zone)]),
+        RecordType::SOA => Lookup::records(vec![soa_record(ctx.index, ctx.config, ctx.zone.get())]),
         RecordType::NS => {
             let (ns_name, glue) = nameserver(ctx);
             Lookup::Records {
                 answers: vec![Record::from_rdata(
-                    ctx.zone.clone(),
+                    ctx.zone.get().clone(),
                     ctx.ttl(),
                     RData::NS(NS(ns_name.clone())),
                 )],

@@ -5,7 +5,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::Kubernetes;
-use super::answer::{self, Context, Lookup, cname_record, soa_record};
+use super::answer::{self, Context, Lookup, ZoneCase, cname_record, soa_record};
 use super::name;
 use super::setup::is_reverse_zone;
 use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, StartupWait};
@@ -39,7 +39,7 @@ impl Kubernetes {
             .max_by_key(|z| z.num_labels())
     }
 
-    fn lookup(&self, request: &Request, zone: &Name, zone_case: &Name) -> Lookup {
+    fn lookup(&self, request: &Request, zone: &Name, zone_case: &ZoneCase<'_>) -> Lookup {
         let lower = request.name.to_lowercase();
         if is_reverse_zone(zone) {
             return match lower.parse_arpa_name() {
@@ -51,7 +51,7 @@ impl Kubernetes {
                     request.qtype,
                 ),
                 _ if lower.num_labels() == zone.num_labels() => {
-                    apex_of_reverse(&self.index, &self.config, zone_case, request.qtype)
+                    apex_of_reverse(&self.index, &self.config, zone_case.get(), request.qtype)
                 }
                 _ => Lookup::NxDomain,
             };
@@ -117,7 +117,7 @@ impl Plugin for Kubernetes {
             // No `transfer` plugin: zone transfers are refused (CoreDNS; RFC 5936 §4.2).
             return Served::Ready(Answer::rcode(ResponseCode::Refused, NAME));
         }
-        let zone_case = request.name.trim_to(usize::from(zone.num_labels()));
+        let zone_case = ZoneCase::new(&request.name, zone.num_labels());
         match self.lookup(request, zone, &zone_case) {
             Lookup::Records {
                 answers,
@@ -129,7 +129,7 @@ impl Plugin for Kubernetes {
                 answer.additional = additional;
                 Served::Ready(answer)
             }
-            Lookup::NoData => Served::Ready(self.negative(ResponseCode::NoError, &zone_case)),
+            Lookup::NoData => Served::Ready(self.negative(ResponseCode::NoError, zone_case.get())),
             Lookup::NxDomain => {
                 if self.config.falls_through(&request.name) && !next.is_empty() {
                     return next.serve(request, resolver);
@@ -137,9 +137,9 @@ impl Plugin for Kubernetes {
                 if !self.index.is_synced() {
                     // Before the first sync a name error may be wrong: never let resolvers
                     // cache it (CoreDNS handler.go).
-                    return Served::Ready(self.negative(ResponseCode::ServFail, &zone_case));
+                    return Served::Ready(self.negative(ResponseCode::ServFail, zone_case.get()));
                 }
-                Served::Ready(self.negative(ResponseCode::NXDomain, &zone_case))
+                Served::Ready(self.negative(ResponseCode::NXDomain, zone_case.get()))
             }
             Lookup::Alias(target) => {
                 let mut answer = Answer::rcode(ResponseCode::NoError, NAME);
