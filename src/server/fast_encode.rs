@@ -1,11 +1,14 @@
-//! The common response written directly: address records (A, AAAA) owned by the question
-//! name, nothing in authority or additional, optionally our OPT. Each answer's owner is a
-//! compression pointer to the question (offset 12). The bytes are exactly those of the general
-//! path (`response::emit`, through hickory's encoder), at a fraction of its cost; anything
-//! else returns `None` and takes the general path.
+//! The responses the cluster zone gives most, written directly: the question, then records of
+//! the types the `kubernetes` plugin answers with (A, AAAA, SRV, PTR, CNAME, SOA) in any
+//! section, and our OPT. Owner names and the names inside PTR, CNAME and SOA are compressed
+//! against the question (every suffix of it: the zone, the namespace, the service); SRV targets
+//! are written whole, as RFC 2782 and RFC 3597 §4 ask. The result decodes to exactly the
+//! message the general path (`response::emit`, through hickory's encoder) writes, at a
+//! fraction of the cost; anything else (other types, a response over the size limit) returns
+//! `None` and takes the general path.
 
 use hickory_proto::op::Metadata;
-use hickory_proto::rr::{DNSClass, RData, Record};
+use hickory_proto::rr::{DNSClass, Name, RData, Record};
 
 use super::response::ResponseEdns;
 use crate::plugin::Request;
@@ -13,35 +16,117 @@ use crate::plugin::Request;
 /// The OPT record's type.
 const OPT: u16 = 41;
 
-/// Encode `answers` for `request` if they fit the fast path and `limit`.
+/// The question's labels and where each suffix of it starts in the message.
+struct Question<'a> {
+    labels: Vec<&'a [u8]>,
+    offsets: Vec<u16>,
+}
+
+impl<'a> Question<'a> {
+    fn new(name: &'a Name) -> Question<'a> {
+        let labels: Vec<&[u8]> = name.iter().collect();
+        let mut offsets = Vec::with_capacity(labels.len());
+        let mut at = 12u16;
+        for label in &labels {
+            offsets.push(at);
+            at = at.saturating_add(label.len() as u16 + 1);
+        }
+        Question { labels, offsets }
+    }
+
+    /// The offset of the longest suffix of `labels` that is, byte for byte, a suffix of the
+    /// question, with how many leading labels of `labels` come before it.
+    fn pointer_for(&self, labels: &[&[u8]]) -> Option<(usize, u16)> {
+        for start in 0..labels.len() {
+            let rest = &labels[start..];
+            let Some(k) = self.labels.len().checked_sub(rest.len()) else {
+                continue;
+            };
+            if self.labels[k..] == *rest {
+                return Some((start, self.offsets[k]));
+            }
+        }
+        None
+    }
+}
+
+/// Write `name`, compressed against the question when `compress`.
+fn write_name(
+    out: &mut Vec<u8>,
+    name: &Name,
+    question: &Question<'_>,
+    compress: bool,
+) -> Option<()> {
+    let labels: Vec<&[u8]> = name.iter().collect();
+    let (plain, pointer) = match question.pointer_for(&labels) {
+        Some((start, offset)) if compress => (start, Some(offset)),
+        _ => (labels.len(), None),
+    };
+    for label in &labels[..plain] {
+        out.push(u8::try_from(label.len()).ok()?);
+        out.extend_from_slice(label);
+    }
+    match pointer {
+        Some(offset) if offset < 0x4000 => out.extend_from_slice(&(0xC000 | offset).to_be_bytes()),
+        Some(_) => return None,
+        None => out.push(0),
+    }
+    Some(())
+}
+
+fn write_record(out: &mut Vec<u8>, record: &Record, question: &Question<'_>) -> Option<()> {
+    if record.dns_class != DNSClass::IN {
+        return None;
+    }
+    write_name(out, &record.name, question, true)?;
+    out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
+    out.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+    out.extend_from_slice(&record.ttl.to_be_bytes());
+    let length_at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    match &record.data {
+        RData::A(a) => out.extend_from_slice(&a.0.octets()),
+        RData::AAAA(aaaa) => out.extend_from_slice(&aaaa.0.octets()),
+        RData::PTR(ptr) => write_name(out, &ptr.0, question, true)?,
+        RData::CNAME(cname) => write_name(out, &cname.0, question, true)?,
+        RData::SRV(srv) => {
+            out.extend_from_slice(&srv.priority.to_be_bytes());
+            out.extend_from_slice(&srv.weight.to_be_bytes());
+            out.extend_from_slice(&srv.port.to_be_bytes());
+            write_name(out, &srv.target, question, false)?;
+        }
+        RData::SOA(soa) => {
+            write_name(out, &soa.mname, question, true)?;
+            write_name(out, &soa.rname, question, true)?;
+            for value in [
+                soa.serial,
+                soa.refresh as u32,
+                soa.retry as u32,
+                soa.expire as u32,
+                soa.minimum,
+            ] {
+                out.extend_from_slice(&value.to_be_bytes());
+            }
+        }
+        _ => return None,
+    }
+    let length = u16::try_from(out.len() - length_at - 2).ok()?;
+    out[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
+    Some(())
+}
+
+/// Encode the response to `request` if every record is of a supported type and the whole
+/// message fits `limit`.
 pub fn encode(
     request: &Request,
     meta: &Metadata,
-    answers: &[Record],
+    sections: [&[Record]; 3],
     edns: ResponseEdns,
     opt_payload: u16,
     limit: usize,
 ) -> Option<Vec<u8>> {
-    let mut size = 12 + request.name.len() + 1 + 4;
-    for record in answers {
-        if record.dns_class != DNSClass::IN || !record.name.eq_case(&request.name) {
-            return None;
-        }
-        size += 12
-            + match &record.data {
-                RData::A(_) => 4,
-                RData::AAAA(_) => 16,
-                _ => return None,
-            };
-    }
-    if matches!(edns, ResponseEdns::Present { .. }) {
-        size += 11;
-    }
-    // The pointer to the question must fit in 14 bits; a name never gets near that.
-    if size > limit || request.name.len() > 255 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(size);
+    let question = Question::new(&request.name);
+    let mut out = Vec::with_capacity(512);
     out.extend_from_slice(&meta.id.to_be_bytes());
     let mut flags = 0x80 | (u8::from(meta.op_code) << 3);
     if meta.authoritative {
@@ -65,33 +150,24 @@ pub fn encode(
         flags |= 0x10;
     }
     out.push(flags);
-    let answer_count = u16::try_from(answers.len()).ok()?;
-    let additional = u16::from(matches!(edns, ResponseEdns::Present { .. }));
-    for count in [1, answer_count, 0, additional] {
-        out.extend_from_slice(&count.to_be_bytes());
-    }
-    for label in request.name.iter() {
-        out.push(u8::try_from(label.len()).ok()?);
-        out.extend_from_slice(label);
-    }
-    out.push(0);
+    let [answers, authority, additional] = sections;
+    let opt = u16::from(matches!(edns, ResponseEdns::Present { .. }));
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(answers.len()).ok()?.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(authority.len()).ok()?.to_be_bytes());
+    out.extend_from_slice(
+        &u16::try_from(additional.len())
+            .ok()?
+            .checked_add(opt)?
+            .to_be_bytes(),
+    );
+    write_name(&mut out, &request.name, &question, false)?;
     out.extend_from_slice(&u16::from(request.qtype).to_be_bytes());
     out.extend_from_slice(&u16::from(request.qclass).to_be_bytes());
-    for record in answers {
-        out.extend_from_slice(&[0xC0, 0x0C]);
-        out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
-        out.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
-        out.extend_from_slice(&record.ttl.to_be_bytes());
-        match &record.data {
-            RData::A(a) => {
-                out.extend_from_slice(&4u16.to_be_bytes());
-                out.extend_from_slice(&a.0.octets());
-            }
-            RData::AAAA(aaaa) => {
-                out.extend_from_slice(&16u16.to_be_bytes());
-                out.extend_from_slice(&aaaa.0.octets());
-            }
-            _ => return None,
+    for record in answers.iter().chain(authority).chain(additional) {
+        write_record(&mut out, record, &question)?;
+        if out.len() > limit {
+            return None;
         }
     }
     if let ResponseEdns::Present { dnssec_ok, .. } = edns {
@@ -103,5 +179,5 @@ pub fn encode(
         out.extend_from_slice(&(if dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
         out.extend_from_slice(&0u16.to_be_bytes());
     }
-    Some(out)
+    (out.len() <= limit).then_some(out)
 }
