@@ -16,33 +16,64 @@ use crate::plugin::Request;
 /// The OPT record's type.
 const OPT: u16 = 41;
 
-/// The question's labels and where each suffix of it starts in the message.
+/// The most labels a name may have on this path (more takes the general path).
+const MAX_LABELS: usize = 32;
+
+/// A name's labels, on the stack.
+struct Labels<'a> {
+    labels: [&'a [u8]; MAX_LABELS],
+    count: usize,
+}
+
+impl<'a> Labels<'a> {
+    fn of(name: &'a Name) -> Option<Labels<'a>> {
+        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
+        let mut count = 0;
+        for label in name.iter() {
+            *labels.get_mut(count)? = label;
+            count += 1;
+        }
+        Some(Labels { labels, count })
+    }
+
+    fn as_slice(&self) -> &[&'a [u8]] {
+        &self.labels[..self.count]
+    }
+}
+
+/// The question's name, its labels and where each suffix of it starts in the message.
 struct Question<'a> {
-    labels: Vec<&'a [u8]>,
-    offsets: Vec<u16>,
+    name: &'a Name,
+    labels: Labels<'a>,
+    offsets: [u16; MAX_LABELS],
 }
 
 impl<'a> Question<'a> {
-    fn new(name: &'a Name) -> Question<'a> {
-        let labels: Vec<&[u8]> = name.iter().collect();
-        let mut offsets = Vec::with_capacity(labels.len());
+    fn new(name: &'a Name) -> Option<Question<'a>> {
+        let labels = Labels::of(name)?;
+        let mut offsets = [0u16; MAX_LABELS];
         let mut at = 12u16;
-        for label in &labels {
-            offsets.push(at);
+        for (offset, label) in offsets.iter_mut().zip(labels.as_slice()) {
+            *offset = at;
             at = at.saturating_add(label.len() as u16 + 1);
         }
-        Question { labels, offsets }
+        Some(Question {
+            name,
+            labels,
+            offsets,
+        })
     }
 
     /// The offset of the longest suffix of `labels` that is, byte for byte, a suffix of the
     /// question, with how many leading labels of `labels` come before it.
     fn pointer_for(&self, labels: &[&[u8]]) -> Option<(usize, u16)> {
+        let question = self.labels.as_slice();
         for start in 0..labels.len() {
             let rest = &labels[start..];
-            let Some(k) = self.labels.len().checked_sub(rest.len()) else {
+            let Some(k) = question.len().checked_sub(rest.len()) else {
                 continue;
             };
-            if self.labels[k..] == *rest {
+            if question[k..] == *rest {
                 return Some((start, self.offsets[k]));
             }
         }
@@ -57,8 +88,14 @@ fn write_name(
     question: &Question<'_>,
     compress: bool,
 ) -> Option<()> {
-    let labels: Vec<&[u8]> = name.iter().collect();
-    let (plain, pointer) = match question.pointer_for(&labels) {
+    // The owner of most answers is the question itself.
+    if compress && name.eq_case(question.name) {
+        out.extend_from_slice(&[0xC0, 0x0C]);
+        return Some(());
+    }
+    let labels = Labels::of(name)?;
+    let labels = labels.as_slice();
+    let (plain, pointer) = match question.pointer_for(labels) {
         Some((start, offset)) if compress => (start, Some(offset)),
         _ => (labels.len(), None),
     };
@@ -125,7 +162,7 @@ pub fn encode(
     opt_payload: u16,
     limit: usize,
 ) -> Option<Vec<u8>> {
-    let question = Question::new(&request.name);
+    let question = Question::new(&request.name)?;
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(&meta.id.to_be_bytes());
     let mut flags = 0x80 | (u8::from(meta.op_code) << 3);
