@@ -17,7 +17,7 @@ use crate::plugin::Request;
 const OPT: u16 = 41;
 
 /// The most labels a name may have on this path (more takes the general path).
-const MAX_LABELS: usize = 32;
+const MAX_LABELS: usize = 10;
 
 /// A name's labels, on the stack.
 struct Labels<'a> {
