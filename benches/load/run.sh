@@ -121,6 +121,9 @@ server:
     zonelistfile: "$work/zone.list"
     logfile: "$work/nsd.log"
     server-count: 1
+    # Debian's nsd limits responses per client netblock (RRL) to 200/s by default.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 zone:
     name: cluster.local
     zonefile: cluster.local.zone
