@@ -291,9 +291,11 @@ fn a_changed_port_rebinds_without_dropping_the_others() {
         bad.len()
     );
     // The old UDP port is freed too (its sockets close as their loops see the stop).
-    wait_for(Duration::from_secs(10), "the old UDP port to be free", || {
-        UdpSocket::bind(old_addr).is_ok()
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the old UDP port to be free",
+        || UdpSocket::bind(old_addr).is_ok(),
+    );
 }
 
 #[test]
