@@ -629,7 +629,7 @@ fn a_burst_of_queries_is_answered_query_by_query() {
     for round in 0..5u16 {
         let ids: Vec<u16> = (round * 64..round * 64 + 64).collect();
         for id in &ids {
-            let name = if id % 3 == 0 {
+            let name = if id.is_multiple_of(3) {
                 "nope.default.svc.cluster.local."
             } else {
                 "web.default.svc.cluster.local."
@@ -650,7 +650,7 @@ fn a_burst_of_queries_is_answered_query_by_query() {
                 "an answer to a query of this round: {id}"
             );
             assert!(seen.insert(id), "two answers for query {id}");
-            let expected = if id % 3 == 0 {
+            let expected = if id.is_multiple_of(3) {
                 ResponseCode::NXDomain
             } else {
                 ResponseCode::NoError
