@@ -28,7 +28,8 @@ tree() { echo "$1"; for child in $(pgrep -P "$1"); do tree "$child"; done; }
 cpu_ticks() {
     local total=0 p
     for p in $(tree "$1"); do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+        # Fields after the command name, which may hold spaces ("nsd: xfrd"): utime, stime.
+        total=$((total + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
     done
     echo "$total"
 }
