@@ -1,5 +1,6 @@
 //! The in-process query path: wire bytes → checks → chain → kubernetes answer → wire bytes,
-//! through the same `handle` function the UDP loop calls. Run: `cargo bench --bench query_path`.
+//! through the same `handle` function the UDP loop calls, with 10 and 100,000 services; and a
+//! cache hit (`cache` in front of `hosts`). Run: `cargo bench --bench query_path`.
 
 // criterion's macros generate public functions without docs.
 #![allow(missing_docs)]
@@ -15,8 +16,10 @@ use clusterdns::cluster::{
     ClusterIndex, Endpoint, EndpointSlice, Namespace, Protocol, Service, ServiceKind, ServicePort,
 };
 use clusterdns::config::Corefile;
+use clusterdns::metrics::ServerMetrics;
 use clusterdns::plugin::{Chain, Plugin, Transport};
 use clusterdns::plugins::kubernetes::{Kubernetes, setup};
+use clusterdns::plugins::{self, StartContext};
 use clusterdns::server::Router;
 use clusterdns::server::handle::{Handled, handle};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -88,6 +91,26 @@ fn router(index: Arc<ClusterIndex>) -> Arc<Router> {
     Arc::new(Router::new(vec![(Name::root(), chain)]))
 }
 
+/// `cache` in front of `hosts` (an answer that does not come from the cluster index): after the
+/// first query every one is a cache hit.
+fn cache_router(runtime: &tokio::runtime::Runtime) -> Arc<Router> {
+    let text = ".:53 {\n cache 30\n hosts /dev/null {\n  10.1.1.1 outside.example\n }\n}\n";
+    let core = Corefile::parse("bench", text, Path::new(".")).expect("corefile");
+    let block = plugins::plan_block(&core.blocks[0]).expect("block");
+    let context = StartContext {
+        metrics: Arc::new(ServerMetrics::new()),
+        server: "dns://:53".into(),
+    };
+    let chain = runtime.block_on(async {
+        let mut started = Vec::new();
+        for setup in block.plugins {
+            started.push(setup.start(&context).await.expect("plugin starts"));
+        }
+        Arc::new(Chain::new(started))
+    });
+    Arc::new(Router::new(vec![(Name::root(), chain)]))
+}
+
 fn query(name: &str, qtype: RecordType) -> Vec<u8> {
     let mut message = Message::query();
     message.metadata.id = 4242;
@@ -130,6 +153,20 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _entered = runtime.enter();
+    let router = cache_router(&runtime);
+    let bytes = query("outside.example.", RecordType::A);
+    let mut group = c.benchmark_group("query_path/cache");
+    group.bench_with_input(BenchmarkId::from_parameter("hit"), &bytes, |b, bytes| {
+        b.iter(
+            || match handle(&router, black_box(bytes), source, Transport::Udp) {
+                Handled::Reply(reply) => black_box(reply.len()),
+                _ => panic!("no reply"),
+            },
+        );
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);
