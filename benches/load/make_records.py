@@ -11,6 +11,8 @@ import os
 import random
 import sys
 
+if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+    sys.exit(__doc__)
 out = sys.argv[1]
 services = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
 queries = int(sys.argv[3]) if len(sys.argv) > 3 else 200000
