@@ -362,11 +362,6 @@ async fn build(
 }
 
 impl Running {
-    /// The addresses served (DNS, UDP and TCP), as bound.
-    pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.listeners.values().map(|l| l.bound).collect()
-    }
-
     /// Serve `built` in place of what runs: routers of kept addresses are swapped (queries
     /// already dispatched finish on the chain they started on), new addresses start serving,
     /// dropped ones stop.

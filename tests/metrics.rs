@@ -2,25 +2,18 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 use support::fake_upstream::FakeUpstream;
 use support::{TestServer, decode, free_port, metric, query_bytes, raw_udp};
 
+/// The `/metrics` body, if it answered 200.
 fn scrape(addr: SocketAddr) -> Option<String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.contains(" 200 ").then_some(response)
+    support::http_get(addr, "/metrics")
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
 }
 
 #[test]

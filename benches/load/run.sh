@@ -23,23 +23,7 @@ cargo build --release --quiet
 python3 benches/load/make_records.py "$work" "$services" 200000
 hz=$(getconf CLK_TCK)
 
-# A server and its child processes (nsd forks its workers).
-tree() { echo "$1"; for child in $(pgrep -P "$1"); do tree "$child"; done; }
-# CPU ticks (utime + stime) of the whole process tree.
-cpu_ticks() {
-    local total=0 p
-    for p in $(tree "$1"); do
-        # Fields after the command name, which may hold spaces ("nsd: xfrd"): utime, stime.
-        total=$((total + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
-    done
-    echo "$total"
-}
-# Peak RSS of the process tree, summed, in MB.
-peak_rss_mb() {
-    local p
-    for p in $(tree "$1"); do cat "/proc/$p/status" 2>/dev/null; done |
-        awk '/VmHWM/ { kb += $2 } END { printf "%.0f", kb / 1024 }'
-}
+. benches/load/common.sh
 
 wait_answering() {
     for _ in $(seq 300); do

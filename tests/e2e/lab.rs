@@ -14,10 +14,10 @@
 //! `hosts` through `/etc/netns/POD/`. Nothing links any of it to the machine's own network.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::netns::NetNs;
+use crate::support::netns::{NetNs, run};
 use crate::support::{BINARY, http_get};
 
 /// The cluster DNS Service address.
@@ -67,39 +67,6 @@ impl Drop for Lab {
             let _ = child.wait();
         }
     }
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().expect("run a setup command");
-    assert!(
-        output.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-}
-
-fn ip(args: &[&str]) {
-    run(Command::new("ip").args(args));
-}
-
-/// Link `inner` (as `eth0`, with `addr`) to the node (as `node_end`).
-fn veth(inner: &NetNs, node: &NetNs, node_end: &str) {
-    ip(&[
-        "link",
-        "add",
-        "eth0",
-        "netns",
-        &inner.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        node_end,
-        "netns",
-        &node.name,
-    ]);
-    ip(&["-n", &inner.name, "link", "set", "eth0", "up"]);
-    ip(&["-n", &node.name, "link", "set", node_end, "up"]);
 }
 
 fn manifests(pods: &[Pod]) -> String {
@@ -187,37 +154,21 @@ impl Lab {
             .command("sysctl")
             .args(["-qw", "net.ipv4.ip_forward=1"]));
         for (bridge, gateway) in [("br0", "192.168.0.254/24"), ("br1", "192.168.1.254/24")] {
-            ip(&["-n", &node.name, "link", "add", bridge, "type", "bridge"]);
-            ip(&["-n", &node.name, "addr", "add", gateway, "dev", bridge]);
-            ip(&["-n", &node.name, "link", "set", bridge, "up"]);
+            node.ip(&format!("link add {bridge} type bridge"));
+            node.ip(&format!("addr add {gateway} dev {bridge}"));
+            node.ip(&format!("link set {bridge} up"));
         }
         for (i, (pod, (_, _, bridge))) in pods.iter().zip(PODS).enumerate() {
             let end = format!("vpod{i}");
-            veth(&pod.ns, &node, &end);
-            ip(&["-n", &node.name, "link", "set", &end, "master", bridge]);
-            ip(&[
-                "-n",
-                &pod.ns.name,
-                "addr",
-                "add",
-                &format!("{}/24", pod.ip),
-                "dev",
-                "eth0",
-            ]);
+            node.attach(&pod.ns, &end);
+            node.ip(&format!("link set {end} master {bridge}"));
+            pod.ns.ip(&format!("addr add {}/24 dev eth0", pod.ip));
             let gateway = if bridge == "br0" {
                 "192.168.0.254"
             } else {
                 "192.168.1.254"
             };
-            ip(&[
-                "-n",
-                &pod.ns.name,
-                "route",
-                "add",
-                "default",
-                "via",
-                gateway,
-            ]);
+            pod.ns.ip(&format!("route add default via {gateway}"));
             // What the kubelet writes into every pod with the default dnsPolicy.
             pod.ns.write_etc(
                 "resolv.conf",
@@ -232,80 +183,16 @@ impl Lab {
             );
         }
         // The DNS namespace holds only the Service address; the upstream a /30.
-        veth(&dns, &node, "vdns");
-        ip(&[
-            "-n",
-            &dns.name,
-            "addr",
-            "add",
-            &format!("{DNS_IP}/32"),
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n",
-            &node.name,
-            "addr",
-            "add",
-            "10.255.0.1/32",
-            "dev",
-            "vdns",
-        ]);
-        ip(&[
-            "-n",
-            &node.name,
-            "route",
-            "add",
-            &format!("{DNS_IP}/32"),
-            "dev",
-            "vdns",
-        ]);
-        ip(&[
-            "-n",
-            &dns.name,
-            "route",
-            "add",
-            "10.255.0.1/32",
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n",
-            &dns.name,
-            "route",
-            "add",
-            "default",
-            "via",
-            "10.255.0.1",
-        ]);
-        veth(&upstream, &node, "vup");
-        ip(&[
-            "-n",
-            &upstream.name,
-            "addr",
-            "add",
-            &format!("{UPSTREAM_IP}/30"),
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n",
-            &node.name,
-            "addr",
-            "add",
-            "10.255.1.1/30",
-            "dev",
-            "vup",
-        ]);
-        ip(&[
-            "-n",
-            &upstream.name,
-            "route",
-            "add",
-            "default",
-            "via",
-            "10.255.1.1",
-        ]);
+        node.attach(&dns, "vdns");
+        dns.ip(&format!("addr add {DNS_IP}/32 dev eth0"));
+        node.ip("addr add 10.255.0.1/32 dev vdns");
+        node.ip(&format!("route add {DNS_IP}/32 dev vdns"));
+        dns.ip("route add 10.255.0.1/32 dev eth0");
+        dns.ip("route add default via 10.255.0.1");
+        node.attach(&upstream, "vup");
+        upstream.ip(&format!("addr add {UPSTREAM_IP}/30 dev eth0"));
+        node.ip("addr add 10.255.1.1/30 dev vup");
+        upstream.ip("route add default via 10.255.1.1");
 
         let dir = tempfile::tempdir().expect("tempdir");
         knot_files(dir.path());

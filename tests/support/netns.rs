@@ -11,17 +11,21 @@ use nix::sched::{CloneFlags, setns};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-fn ip(args: &[&str]) {
-    let output = Command::new("ip")
-        .args(args)
+/// Run a set-up command, failing the test with its own message if it fails.
+pub fn run(command: &mut Command) {
+    let output = command
         .output()
-        .unwrap_or_else(|e| panic!("ip {}: {e} (is iproute2 installed?)", args.join(" ")));
+        .unwrap_or_else(|e| panic!("{command:?}: {e} (is iproute2 installed?)"));
     assert!(
         output.status.success(),
-        "ip {}: {} (network namespaces need root)",
-        args.join(" "),
+        "{command:?}: {} (network namespaces need root)",
         String::from_utf8_lossy(&output.stderr).trim()
     );
+}
+
+/// Run `ip ARGS…`.
+pub fn ip(args: &[&str]) {
+    run(Command::new("ip").args(args));
 }
 
 /// Remove what earlier runs that were killed before their clean-up left behind: namespaces
@@ -97,6 +101,33 @@ impl NetNs {
             ip(&["-n", &ns.name, "addr", "add", addr, "dev", "veth0"]);
             ip(&["-n", &ns.name, "link", "set", "veth0", "up"]);
         }
+    }
+
+    /// Run `ip -n NAME WORDS…` (`words` split at spaces: `"addr add 10.0.0.1/30 dev eth0"`).
+    pub fn ip(&self, words: &str) {
+        let mut args = vec!["-n", self.name.as_str()];
+        args.extend(words.split_whitespace());
+        ip(&args);
+    }
+
+    /// Link `inner`, as its `eth0`, to this namespace, as `end`; both ends up.
+    pub fn attach(&self, inner: &NetNs, end: &str) {
+        ip(&[
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            &inner.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            end,
+            "netns",
+            &self.name,
+        ]);
+        inner.ip("link set eth0 up");
+        self.ip(&format!("link set {end} up"));
     }
 
     /// Run `work` on a thread inside this namespace: sockets it makes, and threads it starts,
