@@ -292,7 +292,7 @@ fn errors_consolidate_counts_matching_errors_into_one_line() {
     silent.set(Behaviour::Silent);
     let server = TestServer::start(
         &format!(
-            ".:{{PORT}} {{\n  bind 127.0.0.1\n  errors {{\n    consolidate 1s \"no upstream answered\" warning show_first\n  }}\n  forward . {} {{\n    read_timeout 100ms\n    max_fails 0\n  }}\n}}\n",
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  errors {{\n    consolidate 1s \"^plugin/forward: no upstream answered\" warning show_first\n  }}\n  forward . {} {{\n    read_timeout 100ms\n    max_fails 0\n  }}\n}}\n",
             silent.addr
         ),
         &[],
@@ -302,7 +302,7 @@ fn errors_consolidate_counts_matching_errors_into_one_line() {
     }
     wait_for(Duration::from_secs(5), "the summary line", || {
         server.log().contains(
-            "[WARNING] plugin/errors: 3 errors like 'no upstream answered' occurred in last 1s",
+            "[WARNING] plugin/errors: 3 errors like '^plugin/forward: no upstream answered' occurred in last 1s",
         )
     });
     let log = server.log();

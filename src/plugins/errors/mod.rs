@@ -40,7 +40,8 @@ pub enum Level {
 pub struct Consolidate {
     /// How long errors are counted before the summary line.
     pub period: Duration,
-    /// What they must match (the whole logged text: `RCODE NAME TYPE: plugin/X: error`).
+    /// What they must match: the error, `plugin/X: error`, as CoreDNS matches `err.Error()`
+    /// (not the `RCODE NAME TYPE:` before it in the log line).
     pub pattern: Regex,
     /// The summary line's level.
     pub level: Level,
@@ -211,18 +212,19 @@ impl Plugin for Errors {
         let Some(error) = &summary.answer.error else {
             return;
         };
+        // Patterns match the error itself, as CoreDNS's do (`err.Error()`), not the query
+        // fields the log line puts before it.
+        let error = format!("plugin/{}: {error}", summary.answer.plugin);
         let line = format!(
-            "{} {} {}: plugin/{}: {}",
+            "{} {} {}: {error}",
             u16::from(summary.answer.rcode),
             request.name,
             request.qtype,
-            summary.answer.plugin,
-            error
         );
         match self
             .consolidate
             .iter()
-            .find(|c| c.rule.pattern.is_match(&line))
+            .find(|c| c.rule.pattern.is_match(&error))
         {
             Some(counted) => counted.count(&line),
             None => tracing::error!(target: "clusterdns::errors", "{line}"),
