@@ -18,6 +18,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::SourceFilter;
+use super::list_split::{ListParts, split_list};
 use crate::cluster::index::{ClusterIndex, Snapshot};
 use crate::cluster::objects::{EndpointSlice, Namespace, ObjectError, Pod, Service};
 
@@ -70,6 +71,11 @@ pub fn load_dir(dir: &Path, filter: &SourceFilter) -> Result<Loaded, ManifestsEr
 
 /// Read the documents of one file's `text` into `loaded`.
 pub fn load_text(file: &str, text: &str, filter: &SourceFilter, loaded: &mut Loaded) {
+    if let Some(parts) = split_list(text)
+        && load_list_parts(file, &parts, filter, loaded)
+    {
+        return;
+    }
     for (n, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let number = n + 1;
         let value = match <Value as serde::Deserialize>::deserialize(document) {
@@ -95,6 +101,63 @@ pub fn load_text(file: &str, text: &str, filter: &SourceFilter, loaded: &mut Loa
                 .map(|s| format!("{file}: document {number}: {s}")),
         );
     }
+}
+
+/// Load a List file item by item (see [`split_list`]). Returns `false`, having added nothing, if
+/// the header is not a `v1 List` or an item does not parse on its own: the caller then parses
+/// the file whole, which gives the same objects or the parser's own error.
+fn load_list_parts(
+    file: &str,
+    parts: &ListParts<'_>,
+    filter: &SourceFilter,
+    loaded: &mut Loaded,
+) -> bool {
+    let Ok(header) = serde_norway::from_str::<Value>(&parts.header) else {
+        return false;
+    };
+    let is_list = header.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        && header.get("kind").and_then(Value::as_str) == Some("List");
+    if !is_list {
+        return false;
+    }
+    let mut snapshot = Snapshot::default();
+    let mut problems = Vec::new();
+    for (n, text) in parts.items.iter().enumerate() {
+        let item = match serde_norway::from_str::<Vec<Value>>(text) {
+            Ok(mut one) if one.len() == 1 => one.pop(),
+            _ => None,
+        };
+        let Some(item) = item else {
+            return false;
+        };
+        add_item(n + 1, item, filter, &mut snapshot, &mut problems);
+    }
+    let out = &mut loaded.snapshot;
+    out.namespaces.append(&mut snapshot.namespaces);
+    out.services.append(&mut snapshot.services);
+    out.slices.append(&mut snapshot.slices);
+    out.pods.append(&mut snapshot.pods);
+    loaded.problems.extend(
+        problems
+            .into_iter()
+            .map(|p| format!("{file}: document 1: {p}")),
+    );
+    true
+}
+
+/// Add item `number` of a List; an item that is skipped is reported and the rest kept.
+fn add_item(
+    number: usize,
+    item: Value,
+    filter: &SourceFilter,
+    out: &mut Snapshot,
+    problems: &mut Vec<String>,
+) {
+    let mut skipped = Vec::new();
+    if let Err(reason) = add_object(item, filter, out, &mut skipped) {
+        problems.push(format!("item {number}: {reason}"));
+    }
+    problems.extend(skipped.into_iter().map(|s| format!("item {number}: {s}")));
 }
 
 /// Why one document was skipped.
@@ -151,6 +214,20 @@ fn add_object(
     out: &mut Snapshot,
     problems: &mut Vec<String>,
 ) -> Result<(), DocumentError> {
+    let is_list = value.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        && value.get("kind").and_then(Value::as_str) == Some("List");
+    if is_list {
+        let items = match value {
+            Value::Mapping(mut map) => map.remove("items"),
+            _ => None,
+        };
+        if let Some(Value::Sequence(items)) = items {
+            for (n, item) in items.into_iter().enumerate() {
+                add_item(n + 1, item, filter, out, problems);
+            }
+        }
+        return Ok(());
+    }
     let api_version = value
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -167,16 +244,6 @@ fn add_object(
             .is_none_or(|s| s.matches(labels.as_ref().unwrap_or(&Default::default())))
     };
     match (api_version, kind.as_str()) {
-        ("v1", "List") => {
-            let items = value
-                .get("items")
-                .and_then(Value::as_sequence)
-                .cloned()
-                .unwrap_or_default();
-            for item in items {
-                add_object(item, filter, out, problems)?;
-            }
-        }
         ("v1", "Namespace") => {
             let ns: core::Namespace = decode(&kind, value)?;
             let keep = filter.namespace_labels.as_ref().is_none_or(|s| {
@@ -336,6 +403,55 @@ mod tests {
         load_text("l.yaml", text, &filter(), &mut loaded);
         assert_eq!(loaded.snapshot.namespaces.len(), 1);
         assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    }
+
+    /// A kubectl-style List of `n` Services, item 7 with a bad clusterIP.
+    fn big_list(n: usize) -> String {
+        let mut text = String::from("apiVersion: v1\nitems:\n");
+        for i in 0..n {
+            let ip = if i == 6 {
+                "bad".to_string()
+            } else {
+                format!("10.0.{}.{}", i / 256, i % 256)
+            };
+            text.push_str(&format!(
+                "- apiVersion: v1\n  kind: Service\n  metadata:\n    name: s{i}\n    namespace: ns{}\n  spec:\n    clusterIP: {ip}\n    ports:\n    - name: http\n      port: 80\n",
+                i % 7
+            ));
+        }
+        text.push_str("kind: List\nmetadata:\n  resourceVersion: \"\"\n");
+        text
+    }
+
+    #[test]
+    fn a_list_read_item_by_item_gives_what_the_whole_document_gives() {
+        let text = big_list(300);
+        assert!(split_list(&text).is_some(), "the fast path is taken");
+        let mut by_item = Loaded::default();
+        load_text("l.yaml", &text, &filter(), &mut by_item);
+        // The same text with a second (empty) document is parsed whole.
+        let mut whole = Loaded::default();
+        load_text("l.yaml", &format!("{text}---\n"), &filter(), &mut whole);
+        assert_eq!(by_item.snapshot.services.len(), 299);
+        assert_eq!(by_item.snapshot.services, whole.snapshot.services);
+        assert_eq!(by_item.problems, whole.problems);
+        assert_eq!(by_item.problems.len(), 1, "{:?}", by_item.problems);
+        assert!(
+            by_item.problems[0].starts_with("l.yaml: document 1: item 7: Service s6:"),
+            "{}",
+            by_item.problems[0]
+        );
+    }
+
+    #[test]
+    fn an_item_that_needs_another_item_falls_back_to_the_whole_document() {
+        let mut text = big_list(100);
+        text = text.replacen("port: 80", "port: &p 80", 1);
+        text = text.replacen("port: 80\n", "port: *p\n", 1);
+        let mut loaded = Loaded::default();
+        load_text("a.yaml", &text, &filter(), &mut loaded);
+        assert_eq!(loaded.snapshot.services.len(), 99);
+        assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! directory (YAML files, live).
 
 pub mod api;
+mod list_split;
 pub mod lite;
 pub mod manifests;
 pub mod rest_metrics;
