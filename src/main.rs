@@ -30,6 +30,10 @@ struct Flags {
     /// Quiet mode: no start-up banner.
     #[arg(long)]
     quiet: bool,
+    /// Check the Corefile (parse it and every plugin's options) without binding anything;
+    /// print `ok` or the errors, exit 0 or 1.
+    #[arg(long)]
+    validate: bool,
     /// Write the process ID to this file.
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
@@ -75,6 +79,18 @@ fn main() -> ExitCode {
             println!("  dns.{plugin}");
         }
         return ExitCode::SUCCESS;
+    }
+    if flags.validate {
+        return match clusterdns::run::validate(&flags.conf, flags.dns_port) {
+            Ok(()) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::from(1)
+            }
+        };
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -219,6 +219,13 @@ fn read_corefile(path: &std::path::Path) -> Result<(Corefile, String), (ConfigEr
     }
 }
 
+/// Read, parse and plan the Corefile at `conf` as start-up would, without binding a socket or
+/// starting a plugin (`-validate`): every error found, each as `FILE:LINE: what is wrong`.
+pub fn validate(conf: &std::path::Path, default_port: u16) -> Result<(), ConfigErrors> {
+    let (corefile, _) = read_corefile(conf).map_err(|(errors, _)| errors)?;
+    plan(&corefile, default_port).map(|_| ())
+}
+
 /// Bind `addr`, or every IPv4 address when `addr` is `[::]` on a host without IPv6.
 fn bind_listener(
     addr: SocketAddr,

@@ -5,7 +5,8 @@
 #
 # For each server: two maximum-throughput runs (median kept), then a run at a fixed rate (half
 # of clusterdns's maximum) and one at 10,000 QPS for latency (average and p99 from dnsperf -v),
-# then its peak RSS.
+# then its peak RSS. Last, clusterdns and knot unpinned (both CPUs shared with a two-thread
+# dnsperf): QPS, the cores the server used and the cores left to everything else.
 # Capacity is QPS per server core: QPS / the server's CPU seconds per wall second, because one
 # dnsperf thread on this 2-core machine saturates before the fast servers do.
 #
@@ -54,6 +55,27 @@ latency_run() {
             { v[n++] = $1; sum += $1 }
             END { if (n == 0) { print "- - -"; exit }
                   printf "%.3f %.3f %s\n", sum / n * 1000, v[int(n * 0.99)] * 1000, lost }'
+}
+
+# busy_ticks -> CPU ticks the whole machine spent busy (not idle, not waiting for I/O).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
+# unpinned_run NAME PORT PID: server and dnsperf (two threads) free on both CPUs; appends
+# "name qps server_cores other_cores" to unpinned_rows.
+unpinned_rows=()
+unpinned_run() {
+    local before after busy_before busy_after qps
+    wait_answering "$2"
+    before=$(cpu_ticks "$3")
+    busy_before=$(busy_ticks)
+    qps=$(dnsperf -s 127.0.0.1 -p "$2" -d "$work/queries.txt" -l "$seconds" -c 16 -q 1000 -T 2 2>&1 |
+        awk '/Queries per second/ {print $4}')
+    after=$(cpu_ticks "$3")
+    busy_after=$(busy_ticks)
+    unpinned_rows+=("$(awk -v n="$1" -v q="$qps" -v b="$before" -v a="$after" -v bb="$busy_before" \
+        -v ba="$busy_after" -v s="$seconds" -v hz="$hz" 'BEGIN {
+            server = (a - b) / hz / s; all = (ba - bb) / hz / s
+            printf "%s %.0f %.2f %.2f\n", n, q, server, all - server }')")
 }
 
 rate=""
@@ -143,9 +165,26 @@ pid=$!
 measure dnsmasq 5304 $pid
 kill $pid; wait $pid 2>/dev/null || true
 
+# Unpinned: clusterdns with its default two UDP workers (one SO_REUSEPORT socket each), knot with
+# its default workers, dnsperf with two threads; all share both CPUs.
+(cd "$work" && exec "$OLDPWD/target/release/clusterdns" -conf Corefile -quiet >/dev/null 2>&1) &
+pid=$!
+unpinned_run clusterdns 5301 $pid
+kill $pid; wait $pid 2>/dev/null || true
+knotd -c "$work/knot.conf" >/dev/null 2>&1 &
+pid=$!
+unpinned_run knot 5302 $pid
+kill $pid; wait $pid 2>/dev/null || true
+
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $services services, $services pods; ${seconds}s x2 per server, latency at $rate QPS"
 printf "%-11s %9s %10s %9s %9s %6s %8s %10s %10s %s\n" server QPS QPS/core avg_ms p99_ms lost RSS_MB avg@10k p99@10k "QPS/core vs clusterdns"
 base=$(echo "${rows[0]}" | awk '{print $3}')
 for r in "${rows[@]}"; do
     echo "$r" | awk -v base="$base" '{ printf "%-11s %9s %10s %9s %9s %6s %8s %10s %10s %.2f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $3 / base }'
+done
+echo
+echo "unpinned (server and dnsperf -T 2 on both CPUs, ${seconds}s):"
+printf "%-11s %9s %13s %14s\n" server QPS server_cores dnsperf_cores
+for r in "${unpinned_rows[@]}"; do
+    echo "$r" | awk '{ printf "%-11s %9s %13s %14s\n", $1, $2, $3, $4 }'
 done
