@@ -42,7 +42,20 @@ struct Shared {
     udp_queries: AtomicUsize,
     tcp_queries: AtomicUsize,
     tcp_connections: AtomicUsize,
+    /// (question name, "udp" or "tcp") of every query, in arrival order.
+    asked: Mutex<Vec<(String, &'static str)>>,
     stop: AtomicBool,
+}
+
+impl Shared {
+    fn record(&self, query: &Message, transport: &'static str) {
+        let name = query
+            .queries
+            .first()
+            .map(|q| q.name().to_string().to_ascii_lowercase())
+            .unwrap_or_default();
+        self.asked.lock().expect("asked").push((name, transport));
+    }
 }
 
 /// A running fake upstream.
@@ -151,6 +164,7 @@ impl FakeUpstream {
             udp_queries: AtomicUsize::new(0),
             tcp_queries: AtomicUsize::new(0),
             tcp_connections: AtomicUsize::new(0),
+            asked: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
         let udp_shared = shared.clone();
@@ -164,6 +178,7 @@ impl FakeUpstream {
                     continue;
                 };
                 udp_shared.udp_queries.fetch_add(1, Ordering::AcqRel);
+                udp_shared.record(&query, "udp");
                 let (socket, shared) = (udp.try_clone().expect("clone"), udp_shared.clone());
                 std::thread::spawn(move || {
                     if *shared.behaviour.lock().expect("behaviour") == Behaviour::WrongIdFirst {
@@ -198,6 +213,7 @@ impl FakeUpstream {
                             return;
                         };
                         shared.tcp_queries.fetch_add(1, Ordering::AcqRel);
+                        shared.record(&query, "tcp");
                         if let Some(bytes) = reply_for(&query, &shared, true) {
                             let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
                             frame.extend_from_slice(&bytes);
@@ -235,6 +251,19 @@ impl FakeUpstream {
     /// Queries received over UDP.
     pub fn udp_queries(&self) -> usize {
         self.shared.udp_queries.load(Ordering::Acquire)
+    }
+
+    /// The transports ("udp", "tcp") over which `name` (lower case, with the final dot) was
+    /// asked, in order.
+    pub fn asked(&self, name: &str) -> Vec<&'static str> {
+        self.shared
+            .asked
+            .lock()
+            .expect("asked")
+            .iter()
+            .filter(|(asked, _)| asked == name)
+            .map(|(_, transport)| *transport)
+            .collect()
     }
 
     /// Queries received over TCP.

@@ -1,0 +1,143 @@
+//! The node cache of `deploy/overlays/node-local`, run with its Corefile exactly as the
+//! ConfigMap holds it: inside a network namespace standing for the node, with 169.254.20.10 on
+//! a local interface (what the DaemonSet's init container sets up), the node's
+//! `/etc/resolv.conf` naming a resolver, and `KUBE_DNS_UPSTREAM_SERVICE_HOST` naming the
+//! cluster DNS (as kubelet sets it). Both live in a second namespace, linked by a veth pair.
+//! Cluster names must go upstream over TCP only, other names over UDP to the node's resolver,
+//! and a repeated name must come from the cache. Needs root and iproute2.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use support::fake_upstream::FakeUpstream;
+use support::netns::NetNs;
+use support::{BINARY, decode, http_get, query_bytes, raw_udp, repo_path, wait_for};
+
+const NODE_ADDR: &str = "10.78.0.1/29";
+/// The cluster DNS (kube-dns-upstream's address).
+const CLUSTER_DNS_IP: &str = "10.78.0.2";
+/// The resolver the node's /etc/resolv.conf names.
+const NODE_RESOLVER_IP: &str = "10.78.0.3";
+const LOCAL: [u8; 4] = [169, 254, 20, 10];
+
+/// The node-local-dns ConfigMap's Corefile, from the file in deploy/.
+fn node_local_corefile() -> String {
+    let text = std::fs::read_to_string(repo_path("deploy/overlays/node-local/node-local-dns.yaml"))
+        .expect("node-local manifest");
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(document).expect("manifest YAML");
+        if value["kind"] == "ConfigMap" && value["metadata"]["name"] == "node-local-dns" {
+            return value["data"]["Corefile"]
+                .as_str()
+                .expect("Corefile")
+                .to_string();
+        }
+    }
+    panic!("no node-local-dns ConfigMap");
+}
+
+fn ask(node: &NetNs, name: &'static str) -> Option<(ResponseCode, Vec<String>)> {
+    node.run(move || {
+        let reply = raw_udp(
+            SocketAddr::from((LOCAL, 53)),
+            &query_bytes(name, RecordType::A, 9),
+            Duration::from_secs(6),
+        )?;
+        let message = decode(&reply);
+        Some((
+            message.metadata.response_code,
+            message.answers.iter().map(|r| r.data.to_string()).collect(),
+        ))
+    })
+}
+
+#[test]
+fn node_cache_answers_on_the_link_local_address_and_forwards_cluster_names_over_tcp() {
+    let node = NetNs::create("node");
+    let cluster = NetNs::create("cdns");
+    node.link(NODE_ADDR, &cluster, &format!("{CLUSTER_DNS_IP}/29"));
+    cluster.ip(&format!("addr add {NODE_RESOLVER_IP}/29 dev veth0"));
+    // The init container puts it on a dummy interface; this machine's kernel has no dummy
+    // link type, and for binding and answering the loopback serves the same.
+    node.ip("addr add 169.254.20.10/32 dev lo");
+    let cluster_dns = cluster.run(|| {
+        FakeUpstream::start_on(
+            format!("{CLUSTER_DNS_IP}:53").parse().expect("addr"),
+            [10, 96, 0, 1],
+        )
+    });
+    let node_resolver = cluster.run(|| {
+        FakeUpstream::start_on(
+            format!("{NODE_RESOLVER_IP}:53").parse().expect("addr"),
+            [192, 0, 2, 7],
+        )
+    });
+    node.write_etc("resolv.conf", &format!("nameserver {NODE_RESOLVER_IP}\n"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("Corefile"), node_local_corefile()).expect("write");
+    let log = dir.path().join("clusterdns.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let mut child = node
+        .command(BINARY)
+        .args(["-conf", "Corefile"])
+        .current_dir(dir.path())
+        .env("KUBE_DNS_UPSTREAM_SERVICE_HOST", CLUSTER_DNS_IP)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::from(file.try_clone().expect("clone")))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("spawn clusterdns");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let health = || node.run(|| http_get(SocketAddr::from((LOCAL, 8080)), "/health"));
+    wait_for(Duration::from_secs(20), "node cache healthy", || {
+        health() == Some((200, "OK".into()))
+    });
+
+    // A cluster name: forwarded to the cluster DNS over TCP, never UDP, and never to the
+    // node's resolver.
+    let web = Some((ResponseCode::NoError, vec!["10.96.0.1".to_string()]));
+    let web_name = "web.default.svc.cluster.local.";
+    assert_eq!(ask(&node, web_name), web, "{}", read_log());
+    assert_eq!(cluster_dns.asked(web_name), ["tcp"]);
+    assert!(node_resolver.asked(web_name).is_empty());
+    // Asked again: from the cache.
+    assert_eq!(ask(&node, web_name), web);
+    assert_eq!(cluster_dns.asked(web_name), ["tcp"]);
+    // A reverse name of the cluster goes the same way.
+    let reverse = "1.0.96.10.in-addr.arpa.";
+    assert_eq!(
+        ask(&node, reverse).map(|r| r.0),
+        Some(ResponseCode::NoError)
+    );
+    assert_eq!(cluster_dns.asked(reverse), ["tcp"]);
+    // Any other name: to the node's resolver, over UDP.
+    assert_eq!(
+        ask(&node, "example.org."),
+        Some((ResponseCode::NoError, vec!["192.0.2.7".to_string()]))
+    );
+    assert_eq!(node_resolver.asked("example.org."), ["udp"]);
+    assert!(cluster_dns.asked("example.org.").is_empty());
+    // Whatever else reached the cluster DNS (the loop plugin's probes) came over TCP too.
+    assert_eq!(cluster_dns.udp_queries(), 0);
+
+    // Metrics on NodeLocal DNSCache's port.
+    let metrics = node
+        .run(|| http_get(SocketAddr::from(([127, 0, 0, 1], 9253)), "/metrics"))
+        .expect("metrics")
+        .1;
+    assert!(
+        metrics.contains("coredns_cache_hits_total{server=\"dns://169.254.20.10:53\""),
+        "{metrics}"
+    );
+
+    let _ = child.kill();
+    let _ = child.wait();
+}
