@@ -1,0 +1,152 @@
+//! A server listening on every address (`.:53`, as kubeadm's Corefile) answers each UDP query
+//! from the address it was sent to, even on a host with several addresses on one interface,
+//! where the kernel would otherwise send from the first: the server's namespace has 10.79.0.1
+//! and 10.79.0.2 (and fd00:79::1, fd00:79::2) on one veth, the client asks each in turn, for a
+//! name answered at once (`hosts`) and one that waits on an upstream (`forward`), and in a burst
+//! that mixes both addresses within one batch; then the same over IPv4 with `bind 0.0.0.0`
+//! (the IPv4-only socket, `IP_PKTINFO`). Needs root and iproute2.
+
+mod support;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+use support::fake_upstream::FakeUpstream;
+use support::netns::NetNs;
+use support::{BINARY, decode, query_bytes, wait_for};
+
+const COREFILE: &str = ".:53 {
+    BIND
+    hosts {
+        192.0.2.1 local.test
+        fallthrough
+    }
+    forward . 10.79.0.9
+}
+";
+
+/// Ask `name` at `server` from a fresh socket; the reply's source address and its answers.
+fn ask_from(
+    client: &NetNs,
+    server: SocketAddr,
+    name: &'static str,
+) -> Option<(SocketAddr, Vec<String>)> {
+    client.run(move || {
+        let bind: SocketAddr = if server.is_ipv6() {
+            "[::]:0".parse().expect("addr")
+        } else {
+            "0.0.0.0:0".parse().expect("addr")
+        };
+        let socket = UdpSocket::bind(bind).expect("bind client");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        socket
+            .send_to(&query_bytes(name, RecordType::A, 77), server)
+            .expect("send");
+        let mut buffer = [0u8; 2048];
+        let (len, from) = socket.recv_from(&mut buffer).ok()?;
+        let answers = decode(&buffer[..len])
+            .answers
+            .iter()
+            .map(|r| r.data.to_string())
+            .collect();
+        Some((from, answers))
+    })
+}
+
+/// Start clusterdns on `COREFILE` (with `bind`, if given) in a server namespace with two
+/// addresses per family on one interface, and check the source of every answer over
+/// `addresses`.
+fn check_sources(bind: &str, addresses: &[&str]) {
+    let server_ns = NetNs::create("srcaddr");
+    let client_ns = NetNs::create("client");
+    server_ns.link("10.79.0.1/24", &client_ns, "10.79.0.9/24");
+    server_ns.ip("addr add 10.79.0.2/24 dev veth0");
+    server_ns.ip("addr add fd00:79::1/64 dev veth0 nodad");
+    server_ns.ip("addr add fd00:79::2/64 dev veth0 nodad");
+    client_ns.ip("addr add fd00:79::9/64 dev veth0 nodad");
+    let _upstream = client_ns
+        .run(|| FakeUpstream::start_on("10.79.0.9:53".parse().expect("addr"), [198, 51, 100, 4]));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("Corefile"), COREFILE.replace("BIND", bind)).expect("write");
+    let log = dir.path().join("clusterdns.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let mut child = server_ns
+        .command(BINARY)
+        .args(["-conf", "Corefile"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::from(file.try_clone().expect("clone")))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("spawn clusterdns");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let first: SocketAddr = "10.79.0.1:53".parse().expect("addr");
+    wait_for(Duration::from_secs(20), "server answering", || {
+        ask_from(&client_ns, first, "local.test.").is_some()
+    });
+
+    for address in addresses {
+        let server = SocketAddr::new(address.parse::<IpAddr>().expect("ip"), 53);
+        for (name, answer) in [
+            ("local.test.", "192.0.2.1"),
+            ("example.org.", "198.51.100.4"),
+        ] {
+            let reply = ask_from(&client_ns, server, name);
+            assert_eq!(
+                reply,
+                Some((server, vec![answer.to_string()])),
+                "{name} asked at {server}:\n{}",
+                read_log()
+            );
+        }
+    }
+
+    // A burst: the batches hold queries to both addresses, interleaved.
+    let replies = client_ns.run(|| {
+        let socket = UdpSocket::bind("0.0.0.0:0").expect("bind client");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let targets: Vec<SocketAddr> = (0..64u16)
+            .map(|i| format!("10.79.0.{}:53", 1 + i % 2).parse().expect("addr"))
+            .collect();
+        for (id, target) in targets.iter().enumerate() {
+            let id = u16::try_from(id).expect("small id");
+            socket
+                .send_to(&query_bytes("local.test.", RecordType::A, id), target)
+                .expect("send");
+        }
+        let mut replies = Vec::new();
+        let mut buffer = [0u8; 2048];
+        while let Ok((len, from)) = socket.recv_from(&mut buffer) {
+            let id = decode(&buffer[..len]).metadata.id;
+            replies.push((usize::from(id), from, targets[usize::from(id)]));
+            if replies.len() == targets.len() {
+                break;
+            }
+        }
+        replies
+    });
+    assert_eq!(replies.len(), 64, "every query of the burst answered");
+    for (id, from, asked) in replies {
+        assert_eq!(from, asked, "query {id}");
+    }
+
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn answers_leave_from_the_address_the_query_was_sent_to() {
+    check_sources("", &["10.79.0.1", "10.79.0.2", "fd00:79::1", "fd00:79::2"]);
+}
+
+#[test]
+fn an_ipv4_only_wildcard_listener_does_the_same() {
+    check_sources("bind 0.0.0.0", &["10.79.0.1", "10.79.0.2"]);
+}
