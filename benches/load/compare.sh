@@ -4,6 +4,8 @@
 # Give the binaries alternately (A B A B ...) so that drift on the machine hits both alike.
 #
 # usage: benches/load/compare.sh SECONDS BINARY...
+# LISTEN=all serves on every address (a wildcard socket, which reads each query's destination
+# address) instead of `bind 127.0.0.1`.
 # needs: dnsperf, dig.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,9 +16,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 python3 benches/load/make_records.py "$work" 10000 200000
 . benches/load/common.sh
 hz=$(getconf CLK_TCK)
+bind="bind 127.0.0.1"
+if [ "${LISTEN:-}" = all ]; then bind=""; fi
 cat > "$work/Corefile" <<COREFILE
 cluster.local:5301 in-addr.arpa:5301 {
-    bind 127.0.0.1
+    $bind
     kubernetes cluster.local in-addr.arpa {
         manifests manifests
         pods verified
