@@ -77,6 +77,9 @@ fn fqdn(text: &str) -> Result<Name, String> {
 /// Parse one TO: `IP`, `IP:PORT`, `[IPv6]:PORT`, `dns://…`, `tls://IP[:PORT]` (port 853), or
 /// a resolv.conf-style file. Returns the addresses and whether they are DNS over TLS.
 fn parse_to(text: &str, base_dir: &Path) -> Result<(Vec<SocketAddr>, bool), String> {
+    if text.is_empty() {
+        return Err("an empty upstream (a {$VARIABLE} that is not set?)".to_string());
+    }
     if let Some(rest) = text.strip_prefix("tls://") {
         if let Ok(ip) = rest.parse::<IpAddr>() {
             return Ok((vec![SocketAddr::new(ip, 853)], true));
@@ -388,6 +391,18 @@ mod tests {
         assert_eq!(c.expire, Duration::from_secs(10));
         assert_eq!(c.read_timeout, Duration::from_secs(2));
         assert!(c.deadline < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_unset_environment_variable_is_named_as_the_likely_cause() {
+        // `{$NAME}` of an unset variable leaves an empty word, as in CoreDNS.
+        let errors = parse_text(".:53 {\n forward . {$CLUSTERDNS_TEST_SURELY_UNSET}\n}\n")
+            .expect_err("no upstream");
+        assert!(
+            errors[0].to_string().contains("an empty upstream (a {$VARIABLE} that is not set?)"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]
