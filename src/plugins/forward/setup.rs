@@ -399,7 +399,9 @@ mod tests {
         let errors = parse_text(".:53 {\n forward . {$CLUSTERDNS_TEST_SURELY_UNSET}\n}\n")
             .expect_err("no upstream");
         assert!(
-            errors[0].to_string().contains("an empty upstream (a {$VARIABLE} that is not set?)"),
+            errors[0]
+                .to_string()
+                .contains("an empty upstream (a {$VARIABLE} that is not set?)"),
             "{}",
             errors[0]
         );
