@@ -9,14 +9,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use support::fake_upstream::FakeUpstream;
 use support::netns::NetNs;
-use support::{BINARY, decode, http_get, query_bytes, raw_udp, repo_path, wait_for};
+use support::{ask_udp, http_get, repo_path};
 
 const NODE_ADDR: &str = "10.78.0.1/29";
 /// The cluster DNS (kube-dns-upstream's address).
@@ -43,18 +41,7 @@ fn node_local_corefile() -> String {
 }
 
 fn ask(node: &NetNs, name: &'static str) -> Option<(ResponseCode, Vec<String>)> {
-    node.run(move || {
-        let reply = raw_udp(
-            SocketAddr::from((LOCAL, 53)),
-            &query_bytes(name, RecordType::A, 9),
-            Duration::from_secs(6),
-        )?;
-        let message = decode(&reply);
-        Some((
-            message.metadata.response_code,
-            message.answers.iter().map(|r| r.data.to_string()).collect(),
-        ))
-    })
+    node.run(move || ask_udp(SocketAddr::from((LOCAL, 53)), name, RecordType::A))
 }
 
 #[test]
@@ -80,32 +67,21 @@ fn node_cache_answers_on_the_link_local_address_and_forwards_cluster_names_over_
     });
     node.write_etc("resolv.conf", &format!("nameserver {NODE_RESOLVER_IP}\n"));
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("Corefile"), node_local_corefile()).expect("write");
-    let log = dir.path().join("clusterdns.log");
-    let file = std::fs::File::create(&log).expect("log");
-    let mut child = node
-        .command(BINARY)
-        .args(["-conf", "Corefile"])
-        .current_dir(dir.path())
-        .env("KUBE_DNS_UPSTREAM_SERVICE_HOST", CLUSTER_DNS_IP)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::from(file.try_clone().expect("clone")))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .expect("spawn clusterdns");
-    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
-
-    let health = || node.run(|| http_get(SocketAddr::from((LOCAL, 8080)), "/health"));
-    wait_for(Duration::from_secs(20), "node cache healthy", || {
-        health() == Some((200, "OK".into()))
+    let mut server = node.start_clusterdns(
+        &node_local_corefile(),
+        &[],
+        &[("KUBE_DNS_UPSTREAM_SERVICE_HOST", CLUSTER_DNS_IP)],
+    );
+    server.wait_until("node cache healthy", || {
+        node.run(|| http_get(SocketAddr::from((LOCAL, 8080)), "/health"))
+            == Some((200, "OK".into()))
     });
 
     // A cluster name: forwarded to the cluster DNS over TCP, never UDP, and never to the
     // node's resolver.
     let web = Some((ResponseCode::NoError, vec!["10.96.0.1".to_string()]));
     let web_name = "web.default.svc.cluster.local.";
-    assert_eq!(ask(&node, web_name), web, "{}", read_log());
+    assert_eq!(ask(&node, web_name), web, "{}", server.log());
     assert_eq!(cluster_dns.asked(web_name), ["tcp"]);
     assert!(node_resolver.asked(web_name).is_empty());
     // Asked again: from the cache.
@@ -137,7 +113,4 @@ fn node_cache_answers_on_the_link_local_address_and_forwards_cluster_names_over_
         metrics.contains("coredns_cache_hits_total{server=\"dns://169.254.20.10:53\""),
         "{metrics}"
     );
-
-    let _ = child.kill();
-    let _ = child.wait();
 }

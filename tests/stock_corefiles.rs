@@ -7,7 +7,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
@@ -15,28 +14,19 @@ use hickory_proto::rr::RecordType;
 use serde_json::json;
 use support::fake_api::FakeApi;
 use support::fake_upstream::FakeUpstream;
-use support::netns::NetNs;
-use support::{BINARY, decode, http_get, query_bytes, raw_udp, repo_path, send_signal};
+use support::netns::{NetNs, NsServer};
+use support::{ask_udp, http_get, repo_path, send_signal};
 
 const SERVER_ADDR: &str = "10.77.0.1/30";
 const UPSTREAM_IP: &str = "10.77.0.2";
 
 /// clusterdns on a stock Corefile in its namespace, with what it talks to.
 struct Stock {
-    child: Child,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    server: NsServer,
     _api: FakeApi,
     _upstream: FakeUpstream,
     server_ns: NetNs,
     _upstream_ns: NetNs,
-}
-
-impl Drop for Stock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Stock {
@@ -64,34 +54,19 @@ impl Stock {
             api.apply(object);
         }
         server_ns.write_etc("resolv.conf", &format!("nameserver {UPSTREAM_IP}\n"));
-        let dir = tempfile::tempdir().expect("tempdir");
         let text = std::fs::read_to_string(repo_path("tests/corefiles").join(corefile))
             .expect("stock Corefile");
-        std::fs::write(dir.path().join("Corefile"), text).expect("write");
-        std::fs::write(
-            dir.path().join("kubeconfig"),
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://{UPSTREAM_IP}:6443'}}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\ncurrent-context: fake\n"
-            ),
-        )
-        .expect("kubeconfig");
-        let log = dir.path().join("clusterdns.log");
-        let file = std::fs::File::create(&log).expect("log");
-        let child = server_ns
-            .command(BINARY)
-            .args(["-conf", "Corefile"])
-            .current_dir(dir.path())
-            .env("KUBECONFIG", dir.path().join("kubeconfig"))
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::from(file.try_clone().expect("clone")))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("spawn clusterdns");
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://{UPSTREAM_IP}:6443'}}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\ncurrent-context: fake\n"
+        );
+        // KUBECONFIG is read relative to clusterdns's working directory, which holds it.
+        let server = server_ns.start_clusterdns(
+            &text,
+            &[("kubeconfig", &kubeconfig)],
+            &[("KUBECONFIG", "kubeconfig")],
+        );
         Stock {
-            child,
-            log,
-            _dir: dir,
+            server,
             _api: api,
             _upstream: upstream,
             server_ns,
@@ -100,52 +75,34 @@ impl Stock {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.server.log()
     }
 
     /// (status, body) of `GET path` on the server's loopback `port`.
     fn get(&self, port: u16, path: &'static str) -> Option<(u16, String)> {
-        self.server_ns
-            .run(move || http_get(SocketAddr::from(([127, 0, 0, 1], port)), path))
+        loopback_get(&self.server_ns, port, path)
     }
 
     /// (rcode, answers) of `name`/`qtype` asked on the server's `127.0.0.1:53`.
     fn ask(&self, name: &'static str, qtype: RecordType) -> Option<(ResponseCode, Vec<String>)> {
-        self.server_ns.run(move || {
-            let reply = raw_udp(
-                SocketAddr::from(([127, 0, 0, 1], 53)),
-                &query_bytes(name, qtype, 5),
-                Duration::from_secs(6),
-            )?;
-            let message = decode(&reply);
-            Some((
-                message.metadata.response_code,
-                message.answers.iter().map(|r| r.data.to_string()).collect(),
-            ))
-        })
+        self.server_ns
+            .run(move || ask_udp(SocketAddr::from(([127, 0, 0, 1], 53)), name, qtype))
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("clusterdns exited with {status}:\n{}", self.log());
-            }
-            if self.get(8181, "/ready") == Some((200, "OK".into())) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("not ready after 30 s:\n{}", self.log());
+        let ns = &self.server_ns;
+        self.server.wait_until("ready", || {
+            loopback_get(ns, 8181, "/ready") == Some((200, "OK".into()))
+        });
     }
 
     /// SIGTERM: still answering during the 5 s lameduck, then exit 0.
     fn stop_gracefully(mut self) {
-        send_signal(self.child.id(), "TERM");
+        send_signal(self.server.child.id(), "TERM");
         let started = Instant::now();
         let mut status = None;
         while started.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(s)) = self.child.try_wait() {
+            if let Ok(Some(s)) = self.server.child.try_wait() {
                 status = Some(s);
                 break;
             }
@@ -160,6 +117,11 @@ impl Stock {
             started.elapsed()
         );
     }
+}
+
+/// (status, body) of `GET path` on `port` of the loopback of `ns`.
+fn loopback_get(ns: &NetNs, port: u16, path: &'static str) -> Option<(u16, String)> {
+    ns.run(move || http_get(SocketAddr::from(([127, 0, 0, 1], port)), path))
 }
 
 fn ok(answers: &[&str]) -> Option<(ResponseCode, Vec<String>)> {

@@ -9,13 +9,12 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::process::Stdio;
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 use support::fake_upstream::FakeUpstream;
 use support::netns::NetNs;
-use support::{BINARY, decode, query_bytes, wait_for};
+use support::{decode, query_bytes};
 
 const COREFILE: &str = ".:53 {
     BIND
@@ -71,22 +70,9 @@ fn check_sources(bind: &str, addresses: &[&str]) {
     let _upstream = client_ns
         .run(|| FakeUpstream::start_on("10.79.0.9:53".parse().expect("addr"), [198, 51, 100, 4]));
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("Corefile"), COREFILE.replace("BIND", bind)).expect("write");
-    let log = dir.path().join("clusterdns.log");
-    let file = std::fs::File::create(&log).expect("log");
-    let mut child = server_ns
-        .command(BINARY)
-        .args(["-conf", "Corefile"])
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::from(file.try_clone().expect("clone")))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .expect("spawn clusterdns");
-    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut clusterdns = server_ns.start_clusterdns(&COREFILE.replace("BIND", bind), &[], &[]);
     let first: SocketAddr = "10.79.0.1:53".parse().expect("addr");
-    wait_for(Duration::from_secs(20), "server answering", || {
+    clusterdns.wait_until("server answering", || {
         ask_from(&client_ns, first, "local.test.").is_some()
     });
 
@@ -101,7 +87,7 @@ fn check_sources(bind: &str, addresses: &[&str]) {
                 reply,
                 Some((server, vec![answer.to_string()])),
                 "{name} asked at {server}:\n{}",
-                read_log()
+                clusterdns.log()
             );
         }
     }
@@ -136,9 +122,6 @@ fn check_sources(bind: &str, addresses: &[&str]) {
     for (id, from, asked) in replies {
         assert_eq!(from, asked, "query {id}");
     }
-
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

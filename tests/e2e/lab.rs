@@ -13,12 +13,10 @@
 //! made local), so every reply leaves from it. Each pod gets the kubelet's `resolv.conf` and
 //! `hosts` through `/etc/netns/POD/`. Nothing links any of it to the machine's own network.
 
-use std::path::PathBuf;
 use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::netns::{NetNs, run};
-use crate::support::{BINARY, http_get};
+use crate::support::http_get;
+use crate::support::netns::{NetNs, NsServer, run};
 
 /// The cluster DNS Service address.
 pub const DNS_IP: &str = "10.96.0.10";
@@ -48,7 +46,7 @@ const PODS: [(&str, &str, &str); 3] = [
 
 /// The running lab. Dropping it stops the servers and removes every namespace and file.
 pub struct Lab {
-    clusterdns: Child,
+    clusterdns: NsServer,
     knot: Child,
     /// The pods: A (frontend, rack 0), B (`web-0` of the StatefulSet, rack 1), C (frontend,
     /// rack 1).
@@ -57,15 +55,13 @@ pub struct Lab {
     pub dns: NetNs,
     _upstream: NetNs,
     _node: NetNs,
-    dir: tempfile::TempDir,
+    _knot_dir: tempfile::TempDir,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for child in [&mut self.clusterdns, &mut self.knot] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.knot.kill();
+        let _ = self.knot.wait();
     }
 }
 
@@ -205,21 +201,12 @@ impl Lab {
             ))
             .spawn()
             .expect("knotd (apt-get install knot)");
-        std::fs::create_dir(dir.path().join("manifests")).expect("mkdir");
-        std::fs::write(dir.path().join("manifests/cluster.yaml"), manifests(&pods))
-            .expect("manifests");
-        std::fs::write(dir.path().join("Corefile"), COREFILE).expect("Corefile");
         dns.write_etc("resolv.conf", &format!("nameserver {UPSTREAM_IP}\n"));
-        let log = std::fs::File::create(dir.path().join("clusterdns.log")).expect("log");
-        let clusterdns = dns
-            .command(BINARY)
-            .args(["-conf", "Corefile"])
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::from(log.try_clone().expect("clone")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn clusterdns");
+        let clusterdns = dns.start_clusterdns(
+            COREFILE,
+            &[("manifests/cluster.yaml", &manifests(&pods))],
+            &[],
+        );
         let mut lab = Lab {
             clusterdns,
             knot,
@@ -227,36 +214,23 @@ impl Lab {
             dns,
             _upstream: upstream,
             _node: node,
-            dir,
+            _knot_dir: dir,
         };
         lab.wait_ready();
         lab
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.clusterdns.try_wait() {
-                panic!("clusterdns exited with {status}:\n{}", self.log());
-            }
-            let ready = self
-                .dns
-                .run(|| http_get("127.0.0.1:8181".parse().expect("addr"), "/ready"));
-            if ready.is_some_and(|(status, _)| status == 200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("clusterdns not ready after 30 s:\n{}", self.log());
+        let dns = &self.dns;
+        self.clusterdns.wait_until("clusterdns ready", || {
+            dns.run(|| http_get("127.0.0.1:8181".parse().expect("addr"), "/ready"))
+                .is_some_and(|(status, _)| status == 200)
+        });
     }
 
     /// What clusterdns logged.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.path("clusterdns.log")).unwrap_or_default()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.clusterdns.log()
     }
 
     /// The queries clusterdns has received so far (the sum of `coredns_dns_requests_total`).

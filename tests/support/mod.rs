@@ -12,7 +12,7 @@ use hickory_net::client::{Client, ClientHandle};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
-use hickory_proto::op::{Message, Query};
+use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 /// The binary under test.
@@ -189,6 +189,20 @@ pub fn raw_udp(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>
         Ok((len, _)) => Some(buffer[..len].to_vec()),
         Err(_) => None,
     }
+}
+
+/// Ask `name`/`qtype` at `addr` over UDP, waiting up to 6 s: the rcode and the answers' data.
+pub fn ask_udp(
+    addr: SocketAddr,
+    name: &str,
+    qtype: RecordType,
+) -> Option<(ResponseCode, Vec<String>)> {
+    let reply = raw_udp(addr, &query_bytes(name, qtype, 5), Duration::from_secs(6))?;
+    let message = decode(&reply);
+    Some((
+        message.metadata.response_code,
+        message.answers.iter().map(|r| r.data.to_string()).collect(),
+    ))
 }
 
 /// Open a TCP connection to `addr`.

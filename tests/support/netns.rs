@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 
@@ -151,6 +152,42 @@ impl NetNs {
         command
     }
 
+    /// Start clusterdns inside this namespace on `corefile`, in a fresh directory that also
+    /// holds `files` (relative paths), with `env` set and its output in a log file.
+    pub fn start_clusterdns(
+        &self,
+        corefile: &str,
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> NsServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files.iter().chain([&("Corefile", corefile)]) {
+            let path = dir.path().join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            std::fs::write(path, text).expect("write");
+        }
+        let log = dir.path().join("clusterdns.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let child = self
+            .command(super::BINARY)
+            .args(["-conf", "Corefile"])
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .envs(env.iter().copied())
+            .stdout(Stdio::from(file.try_clone().expect("clone")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("spawn clusterdns");
+        NsServer {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
     /// Write `/etc/netns/NAME/FILE`: processes started by [`NetNs::command`] see it as
     /// `/etc/FILE` (a private `/etc/resolv.conf`, `/etc/hosts`).
     pub fn write_etc(&self, file: &str, text: &str) {
@@ -166,5 +203,43 @@ impl Drop for NetNs {
             .args(["netns", "del", &self.name])
             .output();
         let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name));
+    }
+}
+
+/// clusterdns started by [`NetNs::start_clusterdns`]; killed on drop.
+pub struct NsServer {
+    /// The process.
+    pub child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NsServer {
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Poll `check` until it holds (at most 30 s); fail with the log if it never does or the
+    /// process exits first.
+    pub fn wait_until(&mut self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("clusterdns exited with {status}:\n{}", self.log());
+            }
+            if check() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what}: not after 30 s:\n{}", self.log());
+    }
+}
+
+impl Drop for NsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
