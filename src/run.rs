@@ -198,22 +198,11 @@ pub struct Running {
     tasks: JoinSet<()>,
 }
 
-/// Read and parse the Corefile, with the hash of the text read.
+/// Read and parse the Corefile, with the hash of the text read (also when it does not parse).
 fn read_corefile(path: &std::path::Path) -> Result<(Corefile, String), (ConfigErrors, String)> {
-    let name: Arc<str> = Arc::from(path.display().to_string());
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        (
-            ConfigErrors(vec![ConfigError::new(
-                &name,
-                0,
-                format!("cannot read: {e}"),
-            )]),
-            String::new(),
-        )
-    })?;
+    let text = Corefile::read(path).map_err(|errors| (errors, String::new()))?;
     let hash = crate::reload::digest(text.as_bytes());
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    match Corefile::parse(&name, &text, dir) {
+    match Corefile::parse_at(path, &text) {
         Ok(corefile) => Ok((corefile, hash)),
         Err(errors) => Err((errors, hash)),
     }

@@ -24,7 +24,7 @@ fn map<K: Eq + std::hash::Hash, V>() -> Map<K, V> {
     DashMap::with_hasher(foldhash::fast::RandomState::default())
 }
 
-use super::objects::{EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
+use super::objects::{Endpoint, EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
 use super::one_or_many::OneOrMany;
 use crate::metrics::plugins::ProgrammingMetrics;
 
@@ -69,14 +69,14 @@ impl ServiceEndpoints {
         &self.slices
     }
 
-    /// The ready addresses, each once, in slice order.
-    pub fn ready_ips(&self) -> Vec<IpAddr> {
-        let mut out: Vec<IpAddr> = Vec::new();
+    /// The ready addresses, each once (with the first endpoint holding it), in slice order.
+    pub fn ready(&self) -> Vec<(IpAddr, &Endpoint)> {
+        let mut out: Vec<(IpAddr, &Endpoint)> = Vec::new();
         for slice in &self.slices {
             for ep in slice.endpoints.iter().filter(|e| e.ready) {
                 for ip in ep.addresses.as_slice() {
-                    if !out.contains(ip) {
-                        out.push(*ip);
+                    if !out.iter().any(|(seen, _)| seen == ip) {
+                        out.push((*ip, ep));
                     }
                 }
             }

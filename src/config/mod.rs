@@ -137,16 +137,25 @@ pub struct Corefile {
 impl Corefile {
     /// Read and parse the Corefile at `path`.
     pub fn load(path: &Path) -> Result<Corefile, ConfigErrors> {
-        let name: Arc<str> = Arc::from(path.display().to_string());
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        Corefile::parse_at(path, &Corefile::read(path)?)
+    }
+
+    /// Read the text of the Corefile at `path`; failing, one error for the file (line 0).
+    pub fn read(path: &Path) -> Result<String, ConfigErrors> {
+        std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError::new(
-                &name,
+                &Arc::from(path.display().to_string()),
                 0,
                 format!("cannot read: {e}"),
             )])
-        })?;
+        })
+    }
+
+    /// Parse `text`, read from `path`: errors name the path, imports are relative to its
+    /// folder.
+    pub fn parse_at(path: &Path, text: &str) -> Result<Corefile, ConfigErrors> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        Corefile::parse(&name, &text, dir)
+        Corefile::parse(&path.display().to_string(), text, dir)
     }
 
     /// Parse `text`, which came from `file`; imports are relative to `base_dir`.

@@ -115,9 +115,7 @@ fn load_list_parts(
     let Ok(header) = serde_norway::from_str::<Value>(&parts.header) else {
         return false;
     };
-    let is_list = header.get("apiVersion").and_then(Value::as_str) == Some("v1")
-        && header.get("kind").and_then(Value::as_str) == Some("List");
-    if !is_list {
+    if !is_v1_list(&header) {
         return false;
     }
     let mut snapshot = Snapshot::default();
@@ -143,6 +141,11 @@ fn load_list_parts(
             .map(|p| format!("{file}: document 1: {p}")),
     );
     true
+}
+
+fn is_v1_list(value: &Value) -> bool {
+    value.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        && value.get("kind").and_then(Value::as_str) == Some("List")
 }
 
 /// Add item `number` of a List; an item that is skipped is reported and the rest kept.
@@ -214,9 +217,7 @@ fn add_object(
     out: &mut Snapshot,
     problems: &mut Vec<String>,
 ) -> Result<(), DocumentError> {
-    let is_list = value.get("apiVersion").and_then(Value::as_str) == Some("v1")
-        && value.get("kind").and_then(Value::as_str) == Some("List");
-    if is_list {
+    if is_v1_list(&value) {
         let items = match value {
             Value::Mapping(mut map) => map.remove("items"),
             _ => None,

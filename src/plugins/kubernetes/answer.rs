@@ -142,17 +142,10 @@ pub fn endpoint_label(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> Stri
 
 /// Ready addresses of a service's endpoints, without duplicates, with their labels.
 fn ready_addresses(eps: &ServiceEndpoints, pod_names: bool) -> Vec<(IpAddr, String)> {
-    let mut out: Vec<(IpAddr, String)> = Vec::new();
-    for slice in eps.slices() {
-        for ep in slice.endpoints.iter().filter(|e| e.ready) {
-            for ip in ep.addresses.as_slice() {
-                if !out.iter().any(|(seen, _)| seen == ip) {
-                    out.push((*ip, endpoint_label(ep, ip, pod_names)));
-                }
-            }
-        }
-    }
-    out
+    eps.ready()
+        .into_iter()
+        .map(|(ip, ep)| (ip, endpoint_label(ep, &ip, pod_names)))
+        .collect()
 }
 
 /// Resolve `name` (under the forward zone) for `qtype`.
@@ -326,21 +319,17 @@ fn service_lookup(
     let Some(fam) = family(qtype) else {
         return Lookup::NoData;
     };
-    let headless;
-    let ips: &[IpAddr] = match (&svc.kind, eps) {
-        (ServiceKind::ClusterIp(ips), _) => ips,
-        (ServiceKind::Headless, Some(eps)) => {
-            headless = eps.ready_ips();
-            &headless
-        }
-        _ => &[],
-    };
-    Lookup::records(
-        ips.iter()
-            .filter(|ip| AddressFamily::of(ip) == fam)
-            .map(|ip| ctx.address_record(ctx.qname, *ip))
+    let record =
+        |ip: &IpAddr| (AddressFamily::of(ip) == fam).then(|| ctx.address_record(ctx.qname, *ip));
+    Lookup::records(match (&svc.kind, eps) {
+        (ServiceKind::ClusterIp(ips), _) => ips.iter().filter_map(record).collect(),
+        (ServiceKind::Headless, Some(eps)) => eps
+            .ready()
+            .iter()
+            .filter_map(|(ip, _)| record(ip))
             .collect(),
-    )
+        _ => Vec::new(),
+    })
 }
 
 fn endpoint_lookup(
