@@ -175,7 +175,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, (SocketAddr, std::io:
     match TcpListener::bind(addr).await {
         Ok(l) => Ok(l),
         // No IPv6 on this host: every IPv4 address instead.
-        Err(_) if addr.ip().is_unspecified() && addr.is_ipv6() => {
+        Err(e) if crate::server::no_ipv6(addr, &e) => {
             let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
             TcpListener::bind(v4).await.map_err(|e| (v4, e))
         }

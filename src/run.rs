@@ -224,12 +224,7 @@ fn bind_listener(
     let shared: SharedRouter = Arc::new(ArcSwap::new(router.clone()));
     match Listener::bind(addr, workers, shared.clone()) {
         Ok(l) => Ok(l),
-        Err(e)
-            if addr.ip().is_unspecified()
-                && addr.is_ipv6()
-                && (e.kind() == std::io::ErrorKind::AddrNotAvailable
-                    || e.raw_os_error() == Some(97)) =>
-        {
+        Err(e) if crate::server::no_ipv6(addr, &e) => {
             let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
             Listener::bind(v4, workers, shared)
                 .map_err(|source| RunError::Bind { addr: v4, source })
@@ -491,20 +486,16 @@ impl Running {
             // Start and bind failures may pass (a port freed, the API back): the poll retries.
             Err(e) => return Err(e),
         };
-        let ready = tokio::time::timeout(RELOAD_READY_TIMEOUT, async {
-            loop {
-                let not_ready: Vec<&str> =
-                    built.chains.iter().flat_map(|c| c.not_ready()).collect();
-                if not_ready.is_empty() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-        if ready.is_err() {
+        let deadline = tokio::time::Instant::now() + RELOAD_READY_TIMEOUT;
+        loop {
             let not_ready: Vec<&str> = built.chains.iter().flat_map(|c| c.not_ready()).collect();
-            return Err(RunError::NotReady(not_ready.join(", ")));
+            if not_ready.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RunError::NotReady(not_ready.join(", ")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.commit(built);
         tracing::info!("plugin/reload: reloading complete");

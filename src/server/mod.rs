@@ -24,6 +24,16 @@ use tokio::task::JoinSet;
 
 pub use router::Router;
 
+/// Whether binding `addr` failed with `error` only because this host has no IPv6: `addr` is
+/// the dual-stack wildcard `[::]` and the kernel has no address family for it. The caller then
+/// binds `0.0.0.0` instead; any other error (a taken port) stands.
+pub fn no_ipv6(addr: SocketAddr, error: &io::Error) -> bool {
+    addr.ip().is_unspecified()
+        && addr.is_ipv6()
+        && (error.kind() == io::ErrorKind::AddrNotAvailable
+            || error.raw_os_error() == Some(nix::libc::EAFNOSUPPORT))
+}
+
 /// A listener's router, swapped whole on reload; queries already dispatched keep the chain
 /// they started on.
 pub type SharedRouter = Arc<arc_swap::ArcSwap<Router>>;
