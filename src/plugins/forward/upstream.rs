@@ -121,7 +121,7 @@ pub async fn udp(
 
 /// Idle connections to one upstream kept for reuse (`expire`), so TCP and TLS queries do not
 /// each pay a handshake. A connection serves one query at a time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pool {
     tcp: Idle<TcpStream>,
     tls: Idle<tokio_rustls::client::TlsStream<TcpStream>>,
@@ -131,14 +131,8 @@ impl Pool {
     /// An empty pool counting its reuses (hits) and new connections (misses) in `metrics`.
     pub fn new(metrics: &UpstreamMetrics) -> Pool {
         Pool {
-            tcp: Idle {
-                streams: Mutex::default(),
-                counts: metrics.tcp.clone(),
-            },
-            tls: Idle {
-                streams: Mutex::default(),
-                counts: metrics.tls.clone(),
-            },
+            tcp: Idle::new(metrics.tcp.clone()),
+            tls: Idle::new(metrics.tls.clone()),
         }
     }
 }
@@ -150,11 +144,11 @@ struct Idle<S> {
     counts: ConnCache,
 }
 
-impl<S> Default for Idle<S> {
-    fn default() -> Self {
+impl<S> Idle<S> {
+    fn new(counts: ConnCache) -> Idle<S> {
         Idle {
             streams: Mutex::default(),
-            counts: ConnCache::default(),
+            counts,
         }
     }
 }
