@@ -17,9 +17,10 @@ use clusterdns::cluster::{
 };
 use clusterdns::config::Corefile;
 use clusterdns::metrics::ServerMetrics;
-use clusterdns::plugin::{Chain, Plugin, Transport};
+use clusterdns::plugin::{Chain, FatalSender, Plugin, StartContext, Transport};
+use clusterdns::plugins;
 use clusterdns::plugins::kubernetes::{Kubernetes, setup};
-use clusterdns::plugins::{self, StartContext};
+use clusterdns::run::plan::plan_block;
 use clusterdns::server::Router;
 use clusterdns::server::handle::{Handled, handle};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -85,7 +86,7 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
 fn router(index: Arc<ClusterIndex>) -> Arc<Router> {
     let text = ".:53 {\n kubernetes cluster.local in-addr.arpa {\n  manifests unused\n  pods insecure\n }\n}\n";
     let core = Corefile::parse("bench", text, Path::new(".")).expect("corefile");
-    let config = setup::parse(&core.blocks[0].directives[0], &[Name::root()]).expect("config");
+    let config = setup::config(&core.blocks[0].directives[0], &[Name::root()]).expect("config");
     let plugin: Arc<dyn Plugin> = Arc::new(Kubernetes::with_index(config, index, Vec::new()));
     let chain = Arc::new(Chain::new(vec![plugin]));
     Arc::new(Router::new(vec![(Name::root(), chain)]))
@@ -96,15 +97,17 @@ fn router(index: Arc<ClusterIndex>) -> Arc<Router> {
 fn cache_router(runtime: &tokio::runtime::Runtime) -> Arc<Router> {
     let text = ".:53 {\n cache 30\n hosts /dev/null {\n  10.1.1.1 outside.example\n }\n}\n";
     let core = Corefile::parse("bench", text, Path::new(".")).expect("corefile");
-    let block = plugins::plan_block(&core.blocks[0]).expect("block");
+    let block = plan_block(&core.blocks[0]).expect("block");
     let context = StartContext {
-        metrics: Arc::new(ServerMetrics::new()),
+        metrics: Arc::new(ServerMetrics::new(&plugins::metric_families())),
         server: "dns://:53".into(),
+        zones: vec![Name::root()],
+        fatal: FatalSender::channel().0,
     };
     let chain = runtime.block_on(async {
         let mut started = Vec::new();
-        for setup in block.plugins {
-            started.push(setup.start(&context).await.expect("plugin starts"));
+        for setup in block.setups {
+            started.extend(setup.start(&context).await.expect("plugin starts"));
         }
         Arc::new(Chain::new(started))
     });

@@ -114,17 +114,6 @@ impl SharedEndpoints {
     }
 }
 
-/// Parse an address as CoreDNS writes them: `:8080`, `127.0.0.1:8080`, `[::1]:8080`.
-pub fn parse_addr(text: &str) -> Option<SocketAddr> {
-    match text.strip_prefix(':') {
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .map(|p| SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], p))),
-        None => text.parse().ok(),
-    }
-}
-
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -183,54 +172,6 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, (SocketAddr, std::io:
     }
 }
 
-/// CoreDNS's health self-check: while this address serves `/health`, ask it once a second and
-/// record how long it took (`coredns_health_request_duration_seconds`) or that it failed
-/// (`coredns_health_request_failures_total`): a slow answer means an overloaded process.
-async fn self_check(
-    addr: SocketAddr,
-    endpoints: Arc<SharedEndpoints>,
-    metrics: Arc<ServerMetrics>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let target = if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    };
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            _ = ticks.tick() => {}
-        }
-        if !endpoints.get().health {
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let check = async {
-            let mut stream = tokio::net::TcpStream::connect(target).await?;
-            stream
-                .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .await?;
-            let mut response = Vec::new();
-            stream.read_to_end(&mut response).await?;
-            Ok::<bool, std::io::Error>(response.starts_with(b"HTTP/1.1 200"))
-        };
-        match tokio::time::timeout(Duration::from_secs(3), check).await {
-            Ok(Ok(true)) => metrics
-                .plugins
-                .health_duration
-                .observe(started.elapsed().as_secs_f64()),
-            _ => {
-                metrics.plugins.health_failures.inc();
-            }
-        }
-    }
-}
-
 /// Serve `listener` on `tasks` until `shutdown` turns true.
 pub fn spawn(
     listener: TcpListener,
@@ -241,10 +182,11 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Ok(addr) = listener.local_addr() {
-        tasks.spawn(self_check(
+        let serving = endpoints.clone();
+        tasks.spawn(crate::plugins::health::self_check(
             addr,
-            endpoints.clone(),
-            metrics.clone(),
+            move || serving.get().health,
+            metrics.families(),
             shutdown.clone(),
         ));
     }
@@ -278,24 +220,6 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn coredns_address_forms() {
-        assert_eq!(
-            parse_addr(":8080"),
-            Some("[::]:8080".parse().expect("addr"))
-        );
-        assert_eq!(
-            parse_addr("127.0.0.1:8181"),
-            Some("127.0.0.1:8181".parse().expect("addr"))
-        );
-        assert_eq!(
-            parse_addr("[::1]:9153"),
-            Some("[::1]:9153".parse().expect("addr"))
-        );
-        assert_eq!(parse_addr("8080"), None);
-        assert_eq!(parse_addr(":http"), None);
-    }
 
     #[test]
     fn shared_endpoints_round_trip() {

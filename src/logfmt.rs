@@ -36,7 +36,8 @@ pub fn prefix(target: &str) -> String {
     }
     if let Some(rest) = target.strip_prefix("clusterdns::plugins::") {
         let name = rest.split("::").next().unwrap_or(rest);
-        let name = if name == "loop_detect" { "loop" } else { name };
+        // A directive that is a Rust keyword (`loop`) is a raw identifier in module paths.
+        let name = name.strip_prefix("r#").unwrap_or(name);
         return format!("plugin/{name}: ");
     }
     if target.starts_with("clusterdns::cluster::source") {
@@ -102,7 +103,7 @@ mod tests {
     fn plugin_prefixes() {
         assert_eq!(prefix("clusterdns::log"), "");
         assert_eq!(prefix("clusterdns::plugins::forward"), "plugin/forward: ");
-        assert_eq!(prefix("clusterdns::plugins::loop_detect"), "plugin/loop: ");
+        assert_eq!(prefix("clusterdns::plugins::r#loop"), "plugin/loop: ");
         assert_eq!(
             prefix("clusterdns::cluster::source::api"),
             "plugin/kubernetes: "

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     }
     if flags.plugins {
         println!("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:");
-        for plugin in clusterdns::plugins::SUPPORTED {
+        for plugin in clusterdns::plugins::built_names() {
             println!("  dns.{plugin}");
         }
         return ExitCode::SUCCESS;

@@ -12,8 +12,6 @@ use std::time::Duration;
 use rand::RngExt;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::plugins::reload::ReloadConfig;
-
 /// Why a reload starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trigger {
@@ -21,6 +19,15 @@ pub enum Trigger {
     Signal(&'static str),
     /// The Corefile's hash changed.
     Changed,
+}
+
+/// When the `reload` directive checks the Corefile: every `interval` ± `jitter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadSchedule {
+    /// The period between checks.
+    pub interval: Duration,
+    /// A random offset in ±`jitter`.
+    pub jitter: Duration,
 }
 
 /// The SHA-512 of `text`, in hex (the `value` of `coredns_reload_version_info`).
@@ -51,7 +58,7 @@ impl ReloadTriggers {
     /// at most one more reload.
     pub async fn next(
         &mut self,
-        poll: Option<ReloadConfig>,
+        poll: Option<ReloadSchedule>,
         path: &Path,
         current: &str,
     ) -> Trigger {
@@ -79,7 +86,7 @@ impl ReloadTriggers {
 }
 
 /// `interval` ± a random offset within `jitter`.
-fn jittered(config: ReloadConfig) -> Duration {
+fn jittered(config: ReloadSchedule) -> Duration {
     let jitter = config.jitter.as_millis() as i64;
     if jitter == 0 {
         return config.interval;
@@ -95,7 +102,7 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_its_bounds() {
-        let config = ReloadConfig {
+        let config = ReloadSchedule {
             interval: Duration::from_secs(30),
             jitter: Duration::from_secs(15),
         };

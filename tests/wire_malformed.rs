@@ -1,4 +1,4 @@
-//! reliability.md §6a, row by row: raw bytes over real sockets to the real binary. In every
+//! docs/bad-input.md, row by row: raw bytes over real sockets to the real binary. In every
 //! row the server must stay up; each test ends by checking that it still answers.
 //!
 //! "Drop" rows send the bad message and then a good one from the same socket: both land on the

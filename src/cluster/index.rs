@@ -24,9 +24,9 @@ fn map<K: Eq + std::hash::Hash, V>() -> Map<K, V> {
     DashMap::with_hasher(foldhash::fast::RandomState::default())
 }
 
+use super::metrics::ProgrammingMetrics;
 use super::objects::{Endpoint, EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
 use super::one_or_many::OneOrMany;
-use crate::metrics::plugins::ProgrammingMetrics;
 
 /// The index key of a Service: `"name.namespace"`.
 pub type ServiceKey = Arc<str>;
@@ -583,7 +583,7 @@ mod tests {
     #[test]
     fn programming_latency_counts_changes_after_the_sync_per_service_kind() {
         let index = ClusterIndex::new();
-        let metrics = crate::metrics::ServerMetrics::new().plugins.programming();
+        let metrics = crate::cluster::metrics::ProgrammingFamily::default().handles();
         index.record_programming_latency(metrics.clone());
         index.upsert_service(svc("web", "10.0.0.1"));
         let mut headless = svc("db", "10.0.0.2");

@@ -6,6 +6,7 @@
 //! [`ClusterIndex`], so answers are built without I/O or waiting.
 
 pub mod index;
+pub mod metrics;
 pub mod objects;
 pub mod one_or_many;
 pub mod selector;

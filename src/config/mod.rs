@@ -8,6 +8,7 @@
 //! `# comments`, `"quoted tokens"`, `{$ENV}` substitution, `(snippet) { ... }` with
 //! `import snippet`, and `import GLOB` (relative to the importing file).
 
+pub mod args;
 pub mod keys;
 pub mod lexer;
 mod parse;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+pub use args::{Args, Fallthrough, fqdn, parse_duration};
 pub use keys::ServerKey;
 pub use lexer::Token;
 
@@ -195,37 +197,3 @@ impl Corefile {
 
 #[cfg(test)]
 mod tests;
-
-/// Parse a Go-style duration as CoreDNS writes them: `5s`, `500ms`, `1m30s`, `2h`, `0`.
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    if text == "0" {
-        return Some(std::time::Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    std::time::Duration::try_from_secs_f64(total).ok()
-}

@@ -187,15 +187,3 @@ fn env_in_keys_and_args() {
             .all(|a| a.text.is_empty())
     );
 }
-
-#[test]
-fn go_durations() {
-    use std::time::Duration;
-    assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
-    assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-    assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-    assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-    assert_eq!(parse_duration("5"), None);
-    assert_eq!(parse_duration("s"), None);
-    assert_eq!(parse_duration(""), None);
-}

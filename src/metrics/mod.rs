@@ -8,8 +8,8 @@
 //! takes a mutex per observation).
 
 pub mod histogram;
-pub mod plugins;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -139,9 +139,15 @@ struct BuildLabels {
     goversion: String,
 }
 
-type HistogramFamily<L> = Family<L, AtomicHistogram, fn() -> AtomicHistogram>;
+/// A family of our atomic histograms.
+pub type HistogramFamily<L> = Family<L, AtomicHistogram, fn() -> AtomicHistogram>;
 
-fn time_histogram() -> AtomicHistogram {
+/// Creates a plugin's metric families and registers them (under `coredns_`); the plugin finds
+/// them again with [`ServerMetrics::families`].
+pub type RegisterFamilies = fn(&mut Registry) -> Arc<dyn Any + Send + Sync>;
+
+/// A histogram with CoreDNS's time buckets.
+pub fn time_histogram() -> AtomicHistogram {
     AtomicHistogram::new(&TIME_BUCKETS)
 }
 
@@ -164,14 +170,26 @@ pub struct ServerMetrics {
     /// `coredns_reload_failed_total`.
     pub reload_failed: Counter,
     reload_version: Family<ReloadVersionLabels, Gauge>,
-    /// The plugins' families.
-    pub plugins: plugins::PluginFamilies,
+    /// The plugins' families, each registered once by its plugin's registration function.
+    plugin_families: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Default for ServerMetrics {
+    /// The server families only, no plugin's.
+    fn default() -> Self {
+        ServerMetrics::new(&[])
+    }
 }
 
 impl ServerMetrics {
-    /// Create and register every family.
-    pub fn new() -> ServerMetrics {
+    /// Create and register the server's families and those of `plugins` (each plugin's
+    /// registration function, from the plugin registry).
+    pub fn new(plugins: &[RegisterFamilies]) -> ServerMetrics {
         let mut registry = Registry::default();
+        let plugin_families = {
+            let prefixed = registry.sub_registry_with_prefix("coredns");
+            plugins.iter().map(|register| register(prefixed)).collect()
+        };
         let metrics = ServerMetrics {
             requests: Family::default(),
             responses: Family::default(),
@@ -183,9 +201,7 @@ impl ServerMetrics {
             panics: Counter::default(),
             reload_failed: Counter::default(),
             reload_version: Family::default(),
-            plugins: plugins::PluginFamilies::register(
-                registry.sub_registry_with_prefix("coredns"),
-            ),
+            plugin_families,
             registry: Registry::default(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -254,6 +270,13 @@ impl ServerMetrics {
             registry,
             ..metrics
         }
+    }
+
+    /// The families a plugin registered, found by their type.
+    pub fn families<F: Any + Send + Sync>(&self) -> Option<Arc<F>> {
+        self.plugin_families
+            .iter()
+            .find_map(|f| f.clone().downcast::<F>().ok())
     }
 
     /// The registry, for `/metrics`.
@@ -380,12 +403,6 @@ impl ServerMetrics {
                 .clone(),
             responses,
         }
-    }
-}
-
-impl Default for ServerMetrics {
-    fn default() -> Self {
-        ServerMetrics::new()
     }
 }
 

@@ -1,9 +1,14 @@
-//! One module per Corefile directive, and the table that fixes their order.
+//! The plugin registry: every directive of CoreDNS's `plugin.cfg`, in its order, and the
+//! [`Definition`] of those this build implements. One folder per directive
+//! (`mod.rs` the plugin, `setup.rs` its Corefile lines → a typed config, `README.md` the
+//! operator's manual) and one line in [`REGISTRY`]: nothing else names a directive.
 //!
-//! Plugins run in the order of [`PLUGIN_ORDER`] (CoreDNS's `plugin.cfg` order), whatever the
-//! order they are written in: order is a security property (CVE-2026-26017 was an ordering
-//! bug). A directive not in [`SUPPORTED`] is a start-up error that names the supported ones.
+//! Plugins run in the order of [`REGISTRY`], whatever the order they are written in: order is
+//! a security property (CoreDNS 1.14.2 fixed CVE-2026-26017, an `acl` bypass, by moving
+//! `rewrite` before `acl` in `plugin.cfg`). A directive the registry does not build is a
+//! start-up error that names the ones it does.
 
+pub mod bind;
 pub mod cache;
 pub mod errors;
 pub mod forward;
@@ -12,338 +17,237 @@ pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
-pub mod loop_detect;
+pub mod r#loop;
+pub mod prometheus;
+pub mod ready;
 pub mod reload;
 
-use std::net::IpAddr;
-use std::sync::Arc;
+use crate::metrics::RegisterFamilies;
+use crate::plugin::Definition;
 
-use hickory_proto::rr::Name;
-use thiserror::Error;
-
-use crate::config::{ConfigError, Directive, ServerBlock, ServerKey};
-use crate::metrics::ServerMetrics;
-use crate::plugin::Plugin;
-
-/// Every directive CoreDNS users write in kube-dns Corefiles, in execution order.
-pub const PLUGIN_ORDER: &[&str] = &[
-    "reload",
-    "bind",
-    "ready",
-    "health",
-    "prometheus",
-    "errors",
-    "log",
-    "acl",
-    "any",
-    "loadbalance",
-    "cache",
-    "rewrite",
-    "autopath",
-    "transfer",
-    "hosts",
-    "kubernetes",
-    "loop",
-    "forward",
-];
-
-/// The directives this build implements (`-plugins` lists them).
-pub const SUPPORTED: &[&str] = &[
-    "bind",
-    "cache",
-    "errors",
-    "forward",
-    "health",
-    "hosts",
-    "kubernetes",
-    "loadbalance",
-    "log",
-    "loop",
-    "prometheus",
-    "ready",
-    "reload",
-];
-
-/// A parsed directive, ready to start.
-#[derive(Debug)]
-pub enum PluginSetup {
-    /// `kubernetes`.
-    Kubernetes(Box<kubernetes::KubernetesConfig>),
-    /// `log`.
-    Log(log::LogConfig),
-    /// `errors`.
-    Errors(errors::ErrorsConfig),
-    /// `forward`.
-    Forward(Box<forward::ForwardConfig>),
-    /// `cache`.
-    Cache(Box<cache::CacheConfig>),
-    /// `hosts`.
-    Hosts(Box<hosts::HostsConfig>),
-    /// `loadbalance`.
-    LoadBalance,
-    /// `loop`, probing under this zone.
-    Loop(Name),
+/// One directive of CoreDNS's `plugin.cfg`.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    /// Its name in the Corefile.
+    pub name: &'static str,
+    /// How it is parsed and started; `None` when this build does not implement it.
+    pub definition: Option<Definition>,
 }
 
-/// A plugin that failed to start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    /// The kubernetes plugin's source failed.
-    #[error("kubernetes: {0}")]
-    Kubernetes(#[from] kubernetes::StartError),
-    /// The forward plugin's TLS settings could not be loaded.
-    #[error("forward: {0}")]
-    Forward(String),
-}
-
-/// What a plugin is given when it starts.
-pub struct StartContext {
-    /// The process's metrics: plugin families are registered there once, and a plugin takes
-    /// its handles from them (so counts carry over a reload).
-    pub metrics: Arc<ServerMetrics>,
-    /// The `server` label of the block's first listener (`dns://:53`).
-    pub server: String,
-}
-
-impl PluginSetup {
-    /// Start the plugin (loads sources, spawns watchers). Runs inside the tokio runtime.
-    pub async fn start(self, context: &StartContext) -> Result<Arc<dyn Plugin>, StartError> {
-        Ok(match self {
-            PluginSetup::Kubernetes(c) => {
-                let metrics = kubernetes::KubernetesMetrics {
-                    programming: context.metrics.plugins.programming(),
-                    rest_client: context.metrics.plugins.rest_client(),
-                };
-                Arc::new(kubernetes::Kubernetes::start(*c, Some(metrics)).await?)
-            }
-            PluginSetup::Log(c) => Arc::new(log::Log::new(c)),
-            PluginSetup::Errors(c) => Arc::new(errors::Errors::new(c)),
-            PluginSetup::Forward(c) => {
-                let metrics = context.metrics.plugins.forward(&c.upstreams);
-                Arc::new(forward::Forward::new(*c, metrics).map_err(StartError::Forward)?)
-            }
-            PluginSetup::Cache(c) => {
-                let zones: Vec<String> = c.zones.iter().map(ToString::to_string).collect();
-                let metrics = context
-                    .metrics
-                    .plugins
-                    .cache(&context.server, &zones.join(","));
-                Arc::new(cache::Cache::new(*c, metrics))
-            }
-            PluginSetup::Hosts(c) => Arc::new(hosts::Hosts::start(*c)),
-            PluginSetup::LoadBalance => Arc::new(loadbalance::LoadBalance),
-            PluginSetup::Loop(zone) => Arc::new(loop_detect::LoopDetect::new(&zone)),
-        })
+const fn built(name: &'static str, definition: Definition) -> Entry {
+    Entry {
+        name,
+        definition: Some(definition),
     }
 }
 
-/// A server block, checked and parsed: what to bind and which plugins to start.
-#[derive(Debug)]
-pub struct BlockPlan {
-    /// Zones and ports.
-    pub keys: Vec<ServerKey>,
-    /// `bind` addresses (empty: every address).
-    pub bind: Vec<IpAddr>,
-    /// `health`, if written.
-    pub health: Option<health::HealthConfig>,
-    /// `ready`'s address, if written.
-    pub ready: Option<std::net::SocketAddr>,
-    /// `prometheus`'s address, if written.
-    pub prometheus: Option<std::net::SocketAddr>,
-    /// `reload`, if written.
-    pub reload: Option<reload::ReloadConfig>,
-    /// Where each HTTP address (of `health`, `ready`, `prometheus`) was written, as
-    /// `FILE:LINE`, for the error when it cannot be bound.
-    pub http_origins: Vec<(std::net::SocketAddr, String)>,
-    /// The plugins, in [`PLUGIN_ORDER`].
-    pub plugins: Vec<PluginSetup>,
-}
-
-fn order_of(name: &str) -> usize {
-    PLUGIN_ORDER
-        .iter()
-        .position(|p| *p == name)
-        .unwrap_or(usize::MAX)
-}
-
-fn parse_bind(d: &Directive) -> Result<Vec<IpAddr>, ConfigError> {
-    if d.args.is_empty() {
-        return Err(d.error("bind needs at least one address"));
+const fn not_built(name: &'static str) -> Entry {
+    Entry {
+        name,
+        definition: None,
     }
-    d.args
+}
+
+/// CoreDNS's `plugin.cfg` (1.14.2), in execution order.
+pub const REGISTRY: &[Entry] = &[
+    not_built("root"),
+    not_built("metadata"),
+    not_built("geoip"),
+    not_built("cancel"),
+    not_built("tls"),
+    not_built("quic"),
+    not_built("timeouts"),
+    not_built("multisocket"),
+    built("reload", reload::DEFINITION),
+    not_built("nsid"),
+    not_built("bufsize"),
+    built("bind", bind::DEFINITION),
+    not_built("debug"),
+    not_built("trace"),
+    built("ready", ready::DEFINITION),
+    built("health", health::DEFINITION),
+    not_built("pprof"),
+    built("prometheus", prometheus::DEFINITION),
+    built("errors", errors::DEFINITION),
+    built("log", log::DEFINITION),
+    not_built("dnstap"),
+    not_built("local"),
+    not_built("dns64"),
+    not_built("rewrite"),
+    not_built("acl"),
+    not_built("any"),
+    not_built("chaos"),
+    built("loadbalance", loadbalance::DEFINITION),
+    not_built("tsig"),
+    built("cache", cache::DEFINITION),
+    not_built("header"),
+    not_built("dnssec"),
+    not_built("autopath"),
+    not_built("minimal"),
+    not_built("template"),
+    not_built("transfer"),
+    built("hosts", hosts::DEFINITION),
+    not_built("route53"),
+    not_built("azure"),
+    not_built("clouddns"),
+    not_built("k8s_external"),
+    built("kubernetes", kubernetes::DEFINITION),
+    not_built("file"),
+    not_built("auto"),
+    not_built("secondary"),
+    not_built("etcd"),
+    built("loop", r#loop::DEFINITION),
+    built("forward", forward::DEFINITION),
+    not_built("grpc"),
+    not_built("erratic"),
+    not_built("whoami"),
+    not_built("on"),
+    not_built("sign"),
+    not_built("view"),
+    not_built("nomad"),
+];
+
+/// The directive `name`, if this build implements it: its position in the execution order and
+/// its definition.
+pub fn lookup(name: &str) -> Option<(usize, Definition)> {
+    REGISTRY
         .iter()
-        .map(|a| {
-            a.text
-                .parse()
-                .map_err(|_| ConfigError::at(a, format!("bind: {:?} is not an IP address", a.text)))
-        })
+        .enumerate()
+        .find(|(_, entry)| entry.name == name)
+        .and_then(|(position, entry)| entry.definition.map(|d| (position, d)))
+}
+
+/// The directives this build implements, sorted by name (`-plugins`, the unknown-directive
+/// error).
+pub fn built_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = REGISTRY
+        .iter()
+        .filter(|entry| entry.definition.is_some())
+        .map(|entry| entry.name)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// The registration functions of every implemented plugin's metric families.
+pub fn metric_families() -> Vec<RegisterFamilies> {
+    REGISTRY
+        .iter()
+        .filter_map(|entry| entry.definition?.metrics)
         .collect()
-}
-
-/// Parse every directive of `block`, collecting every error.
-pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
-    let zones: Vec<Name> = block.keys.iter().map(|k| k.zone.clone()).collect();
-    let mut errors = Vec::new();
-    let mut plugins: Vec<(usize, PluginSetup)> = Vec::new();
-    let mut bind = Vec::new();
-    let mut health_config = None;
-    let mut ready = None;
-    let mut prometheus = None;
-    let mut reload_config = None;
-    let mut http_origins = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for d in &block.directives {
-        let name = d.name.text.as_str();
-        if !SUPPORTED.contains(&name) {
-            errors.push(d.error(format!(
-                "unknown directive {name:?}; supported: {}",
-                SUPPORTED.join(", ")
-            )));
-            continue;
-        }
-        if seen.contains(&name) {
-            errors.push(d.error(format!(
-                "{name}: this directive can only be used once per server block"
-            )));
-            continue;
-        }
-        seen.push(name);
-        let parsed = match name {
-            "kubernetes" => {
-                kubernetes::setup::parse(d, &zones).map(|c| PluginSetup::Kubernetes(Box::new(c)))
-            }
-            "log" => log::parse(d).map(PluginSetup::Log).map_err(|e| vec![e]),
-            "errors" => errors::parse(d)
-                .map(PluginSetup::Errors)
-                .map_err(|e| vec![e]),
-            "forward" => forward::setup::parse(d).map(|c| PluginSetup::Forward(Box::new(c))),
-            "loadbalance" => loadbalance::parse(d)
-                .map(|()| PluginSetup::LoadBalance)
-                .map_err(|e| vec![e]),
-            "loop" => loop_detect::parse(d)
-                .map(|()| PluginSetup::Loop(zones.first().cloned().unwrap_or_else(Name::root)))
-                .map_err(|e| vec![e]),
-            "hosts" => hosts::parse(d, &zones)
-                .map(|c| PluginSetup::Hosts(Box::new(c)))
-                .map_err(|e| vec![e]),
-            "cache" => cache::setup::parse(d, &zones)
-                .map(|c| PluginSetup::Cache(Box::new(c)))
-                .map_err(|e| vec![e]),
-            "health" => {
-                match health::parse_health(d) {
-                    Ok(config) => {
-                        http_origins.push((config.addr, d.origin()));
-                        health_config = Some(config);
-                    }
-                    Err(e) => errors.push(e),
-                }
-                continue;
-            }
-            "prometheus" => {
-                match health::parse_prometheus(d) {
-                    Ok(addr) => {
-                        http_origins.push((addr, d.origin()));
-                        prometheus = Some(addr);
-                    }
-                    Err(e) => errors.push(e),
-                }
-                continue;
-            }
-            "ready" => {
-                match health::parse_ready(d) {
-                    Ok(addr) => {
-                        http_origins.push((addr, d.origin()));
-                        ready = Some(addr);
-                    }
-                    Err(e) => errors.push(e),
-                }
-                continue;
-            }
-            "reload" => {
-                match reload::parse(d) {
-                    Ok(config) => reload_config = Some(config),
-                    Err(e) => errors.push(e),
-                }
-                continue;
-            }
-            "bind" => {
-                match parse_bind(d) {
-                    Ok(addrs) => bind = addrs,
-                    Err(e) => errors.push(e),
-                }
-                continue;
-            }
-            // Every name in SUPPORTED has an arm above; a missing one must not pass silently.
-            other => {
-                Err(vec![d.error(format!(
-                    "{other}: no setup for this directive (a bug)"
-                ))])
-            }
-        };
-        match parsed {
-            Ok(setup) => plugins.push((order_of(name), setup)),
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
-    plugins.sort_by_key(|(order, _)| *order);
-    if errors.is_empty() {
-        Ok(BlockPlan {
-            keys: block.keys.clone(),
-            bind,
-            health: health_config,
-            ready,
-            prometheus,
-            reload: reload_config,
-            http_origins,
-            plugins: plugins.into_iter().map(|(_, p)| p).collect(),
-        })
-    } else {
-        Err(errors)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Corefile;
+    use std::collections::HashSet;
     use std::path::Path;
 
-    fn plan(text: &str) -> Result<BlockPlan, Vec<ConfigError>> {
-        let core = Corefile::parse("Corefile", text, Path::new(".")).expect("syntax");
-        plan_block(&core.blocks[0])
+    fn position(name: &str) -> usize {
+        REGISTRY
+            .iter()
+            .position(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} is not in the registry"))
     }
 
     #[test]
-    fn plugins_run_in_the_fixed_order_not_the_written_one() {
-        let p = plan(".:53 {\n  log\n  errors\n}\n").expect("valid");
-        assert!(matches!(p.plugins[0], PluginSetup::Errors(_)));
-        assert!(matches!(p.plugins[1], PluginSetup::Log(_)));
+    fn every_built_directive_has_its_folder_and_manual() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plugins");
+        for name in built_names() {
+            let folder = root.join(name);
+            for file in ["mod.rs", "setup.rs", "README.md"] {
+                assert!(
+                    folder.join(file).is_file(),
+                    "{name}: {} is missing",
+                    folder.join(file).display()
+                );
+            }
+            let manual = std::fs::read_to_string(folder.join("README.md")).expect("README");
+            for section in [
+                "## Name",
+                "## Description",
+                "## Syntax",
+                "## Examples",
+                "## Metrics",
+                "## Differences from CoreDNS",
+            ] {
+                assert!(
+                    manual.lines().any(|l| l.trim_end() == section),
+                    "{name}/README.md has no {section:?} section"
+                );
+            }
+        }
     }
 
     #[test]
-    fn unknown_directive_names_the_supported_ones() {
-        let errs = plan(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
-        assert_eq!(
-            errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload"
-        );
+    fn the_order_is_coredns_plugin_cfg() {
+        let names: HashSet<&str> = REGISTRY.iter().map(|e| e.name).collect();
+        assert_eq!(names.len(), REGISTRY.len(), "a directive is listed twice");
+        // The order of the kube-dns stack, as CoreDNS's plugin.cfg has it.
+        let stack = [
+            "reload",
+            "bind",
+            "ready",
+            "health",
+            "prometheus",
+            "errors",
+            "log",
+            "rewrite",
+            "acl",
+            "any",
+            "loadbalance",
+            "cache",
+            "autopath",
+            "template",
+            "transfer",
+            "hosts",
+            "k8s_external",
+            "kubernetes",
+            "file",
+            "loop",
+            "forward",
+            "whoami",
+        ];
+        for pair in stack.windows(2) {
+            assert!(
+                position(pair[0]) < position(pair[1]),
+                "{} must run before {}",
+                pair[0],
+                pair[1]
+            );
+        }
     }
 
     #[test]
-    fn a_directive_twice_is_an_error() {
-        let errs = plan(".:53 {\n  log\n  log\n}\n").unwrap_err();
+    fn lookup_finds_only_what_is_built() {
+        let (cache, _) = lookup("cache").expect("cache is built");
+        let (forward, _) = lookup("forward").expect("forward is built");
+        assert!(cache < forward);
         assert!(
-            errs[0]
-                .to_string()
-                .starts_with("Corefile:3: log: this directive can only")
+            lookup("rewrite").is_none(),
+            "listed for its order, not built"
         );
-    }
-
-    #[test]
-    fn bind_takes_addresses() {
-        let p = plan(".:53 {\n  bind 127.0.0.1 ::1\n}\n").expect("valid");
-        assert_eq!(p.bind.len(), 2);
-        let errs = plan(".:53 {\n  bind lo\n}\n").unwrap_err();
-        assert!(errs[0].to_string().contains("not an IP address"));
+        assert!(lookup("nonsense").is_none());
+        let metrics = crate::metrics::ServerMetrics::new(&metric_families());
+        assert!(
+            metrics
+                .families::<cache::metrics::CacheFamilies>()
+                .is_some()
+        );
+        assert!(
+            metrics
+                .families::<forward::metrics::ForwardFamilies>()
+                .is_some()
+        );
+        assert!(
+            metrics
+                .families::<health::metrics::HealthFamilies>()
+                .is_some()
+        );
+        assert!(
+            metrics
+                .families::<kubernetes::metrics::KubernetesFamilies>()
+                .is_some()
+        );
     }
 }

@@ -10,7 +10,7 @@
 use hickory_proto::op::Metadata;
 use hickory_proto::rr::{DNSClass, Name, RData, Record};
 
-use super::response::ResponseEdns;
+use super::edns::ResponseEdns;
 use crate::plugin::Request;
 
 /// The OPT record's type.

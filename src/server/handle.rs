@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::edns::ResponseEdns;
 use super::precheck::{Checked, check};
-use super::response::{ResponseEdns, encode_answer};
+use super::response::encode_answer;
 use super::router::Router;
 use crate::metrics::ZoneMetrics;
 use crate::plugin::{Answer, Chain, PendingAnswer, Request, ResponseSummary, Served, Transport};

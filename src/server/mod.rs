@@ -2,11 +2,13 @@
 //! dispatch of each query to its zone's chain.
 //!
 //! - `precheck`: the bad-input table, before any plugin runs.
+//! - `edns`: the EDNS state of a response and our UDP size (a leaf).
 //! - `response`: encoding, our OPT, truncation; `fast_encode` the direct path for address answers.
 //! - `router`: zone → chain, REFUSED, the panic guard.
 //! - `handle`: bytes in → bytes out, shared by both transports.
 //! - `udp`, `tcp`: the socket loops.
 
+pub mod edns;
 pub mod fast_encode;
 pub mod handle;
 pub mod precheck;

@@ -1,4 +1,4 @@
-//! The checks every request passes before any plugin sees it (reliability.md §6a). Each
+//! The checks every request passes before any plugin sees it (docs/bad-input.md). Each
 //! rejection is a named early return with its basis in a comment.
 
 use std::net::SocketAddr;
@@ -8,11 +8,9 @@ use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, Res
 use hickory_proto::rr::DNSClass;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
-use super::response::{ResponseEdns, encode_error};
+use super::edns::ResponseEdns;
+use super::response::encode_error;
 use crate::plugin::{Request, Transport};
-
-/// The largest UDP response we send: DNS Flag Day 2020.
-pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
 /// What to do with a datagram or TCP frame.
 #[derive(Debug)]

@@ -79,7 +79,7 @@ pub async fn serve(
                 continue;
             }
         };
-        // Over the cap the new connection is closed at once (§6a row 23).
+        // Over the cap the new connection is closed at once (docs/bad-input.md row 23).
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::debug!("tcp: connection cap reached, closing {peer}");
             continue;
@@ -131,7 +131,8 @@ async fn connection(
             break;
         }
         let len = usize::from(u16::from_be_bytes(length));
-        // §6a row 21: a frame that cannot hold a header ends the connection (RFC 7766).
+        // docs/bad-input.md row 21: a frame that cannot hold a header ends the connection
+        // (RFC 7766).
         if len < 12 {
             break;
         }

@@ -33,7 +33,7 @@ const BATCH: usize = 16;
 
 /// The receive buffer of each datagram of a batch. A query never comes near it (the largest
 /// question is 259 octets; an OPT with options adds a few hundred); a datagram the kernel had to
-/// cut to fit is dropped as malformed (reliability §6a row 25).
+/// cut to fit is dropped as malformed (docs/bad-input.md row 25).
 const DATAGRAM_BUFFER: usize = 4096;
 
 /// Bind one UDP socket to `addr` with `SO_REUSEPORT` (dual-stack when `addr` is `[::]`).

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::rest_metrics::RestMetricsLayer;
-use crate::metrics::plugins::RestClientMetrics;
+use crate::cluster::metrics::RestClientMetrics;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;

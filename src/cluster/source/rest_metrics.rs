@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use crate::metrics::plugins::RestClientMetrics;
+use crate::cluster::metrics::RestClientMetrics;
 
 /// The layer: `host` is the API server's `host[:port]` (requests at this point of the stack
 /// carry only their path).

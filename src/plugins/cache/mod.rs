@@ -2,10 +2,12 @@
 //! their TTL, capped and floored per store. See `README.md` beside this file.
 //!
 //! - [`setup`]: the directive's options.
+//! - [`metrics`]: the `coredns_cache_*` families.
 //! - [`store`]: the bounded, sharded store.
 //! - this module: what is cached for how long (RFC 2308 for negative answers), and answering
 //!   from the cache with TTLs aged and the question's case.
 
+pub mod metrics;
 pub mod setup;
 pub mod store;
 
@@ -19,8 +21,30 @@ use tokio::time::Instant;
 pub use setup::CacheConfig;
 use store::{CacheKey, Entry, Store};
 
-use crate::metrics::plugins::CacheMetrics;
-use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served};
+use metrics::{CacheFamilies, CacheMetrics};
+
+use crate::plugin::{
+    Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
+    started,
+};
+
+/// `cache` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: Some(metrics::register),
+};
+
+impl Setup for CacheConfig {
+    fn start(self: Box<Self>, context: &StartContext) -> StartFuture<'_> {
+        let zones: Vec<String> = self.zones.iter().map(ToString::to_string).collect();
+        let handles = context
+            .metrics
+            .families::<CacheFamilies>()
+            .map(|f| f.handles(&context.server, &zones.join(",")))
+            .unwrap_or_default();
+        started(Cache::new(*self, handles))
+    }
+}
 
 /// Which store an answer goes to (the index of its `type` label in [`CacheMetrics`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use crate::config::{ConfigError, Directive, parse_duration};
+use crate::config::{Args, ConfigError, Directive, parse_duration};
+use crate::plugin::Setup;
 
 /// One of the two stores' settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,20 +54,16 @@ pub struct Prefetch {
 /// CoreDNS's default capacity: 256 shards × 39.
 pub const DEFAULT_CAPACITY: usize = 9984;
 
-fn fqdn(text: &str, d: &Directive) -> Result<Name, ConfigError> {
-    let mut name = Name::from_ascii(text)
-        .map_err(|e| d.error(format!("cache: invalid zone {text:?}: {e}")))?;
-    name.set_fqdn(true);
-    Ok(name.to_lowercase())
-}
-
-fn number<T: std::str::FromStr>(d: &Directive, what: &str, text: &str) -> Result<T, ConfigError> {
-    text.parse()
-        .map_err(|_| d.error(format!("cache: {what} {text:?}: not a number")))
+/// The registry's entry point.
+pub fn parse(d: &Directive, zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
+    config(d, zones)
+        .map(|c| Box::new(c) as Box<dyn Setup>)
+        .map_err(|e| vec![e])
 }
 
 /// Parse `cache [TTL] [ZONES...] { ... }` in a block serving `block_zones`.
-pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig, ConfigError> {
+pub fn config(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig, ConfigError> {
+    let plugin = Args::new(directive);
     let mut config = CacheConfig {
         zones: Vec::new(),
         success: StoreConfig {
@@ -85,49 +82,44 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
         prefetch: None,
         serve_stale: None,
     };
-    let mut args = directive.arg_texts().into_iter().peekable();
-    if let Some(first) = args.peek()
-        && let Ok(ttl) = first.parse::<u32>()
+    let mut zones_at = 0;
+    if let Some(first) = directive.args.first()
+        && let Ok(ttl) = first.text.parse::<u32>()
     {
         if ttl == 0 {
-            return Err(directive.error("cache: TTL must be positive"));
+            return Err(plugin.error("TTL must be positive"));
         }
         config.success.max_ttl = ttl;
         config.denial.max_ttl = ttl;
-        args.next();
+        zones_at = 1;
     }
-    for zone in args {
-        config.zones.push(fqdn(zone, directive)?);
-    }
-    if config.zones.is_empty() {
-        config.zones = block_zones.to_vec();
-    }
-    for d in &directive.block {
-        let args = d.arg_texts();
-        match (d.name.text.as_str(), args.as_slice()) {
+    config.zones = plugin.zones_from(zones_at, block_zones)?;
+    for d in plugin.properties() {
+        let args = d.texts();
+        match (d.name(), args.as_slice()) {
             ("success" | "denial", [capacity, rest @ ..]) if rest.len() <= 2 => {
-                let store = if d.name.text == "success" {
+                let store = if d.name() == "success" {
                     &mut config.success
                 } else {
                     &mut config.denial
                 };
-                let capacity: usize = number(d, "capacity", capacity)?;
+                let capacity: usize = d.number("capacity", capacity)?;
                 // CoreDNS: at least 1024, in whole shards of 256.
                 store.capacity = (capacity.max(1024) / 256) * 256;
                 if let Some(ttl) = rest.first() {
-                    store.max_ttl = number(d, "TTL", ttl)?;
+                    store.max_ttl = d.number("TTL", ttl)?;
                 }
                 if let Some(min) = rest.get(1) {
-                    store.min_ttl = number(d, "minimum TTL", min)?;
+                    store.min_ttl = d.number("minimum TTL", min)?;
                 }
                 if store.min_ttl > store.max_ttl {
-                    return Err(d.error("cache: minimum TTL above the TTL"));
+                    return Err(d.error("minimum TTL above the TTL"));
                 }
             }
             ("disable", [kind, zones @ ..]) => {
                 let mut names = Vec::new();
                 for zone in zones {
-                    names.push(fqdn(zone, d)?);
+                    names.push(d.zone(zone)?);
                 }
                 if names.is_empty() {
                     names = config.zones.clone();
@@ -136,9 +128,9 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
                     "success" => config.disable_success.extend(names),
                     "denial" => config.disable_denial.extend(names),
                     other => {
-                        return Err(d.error(format!(
-                            "cache: disable {other:?}: expected success or denial"
-                        )));
+                        return Err(
+                            d.error(format!("disable {other:?}: expected success or denial"))
+                        );
                     }
                 }
             }
@@ -147,16 +139,16 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
                     .filter(|v| *v <= Duration::from_secs(300))
                     .ok_or_else(|| {
                         d.error(format!(
-                            "cache: servfail {duration:?}: expected a duration up to 5m"
+                            "servfail {duration:?}: expected a duration up to 5m"
                         ))
                     })?;
                 config.servfail = value;
             }
             ("prefetch", [amount, rest @ ..]) if rest.len() <= 2 => {
-                let amount: u32 = number(d, "prefetch amount", amount)?;
+                let amount: u32 = d.number("prefetch amount", amount)?;
                 let duration = match rest.first() {
                     Some(text) => parse_duration(text).ok_or_else(|| {
-                        d.error(format!("cache: prefetch duration {text:?}: not a duration"))
+                        d.error(format!("prefetch duration {text:?}: not a duration"))
                     })?,
                     None => Duration::from_secs(60),
                 };
@@ -167,14 +159,12 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
                         .ok()
                         .filter(|p| (1..=100).contains(p))
                         .ok_or_else(|| {
-                            d.error(format!(
-                                "cache: prefetch percentage {text:?}: expected 1% to 100%"
-                            ))
+                            d.error(format!("prefetch percentage {text:?}: expected 1% to 100%"))
                         })?,
                     None => 10,
                 };
                 if amount == 0 {
-                    return Err(d.error("cache: prefetch amount must be positive"));
+                    return Err(d.error("prefetch amount must be positive"));
                 }
                 config.prefetch = Some(Prefetch {
                     amount,
@@ -184,24 +174,23 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
             }
             ("serve_stale", rest) if rest.len() <= 2 => {
                 let duration = match rest.first() {
-                    Some(text) => parse_duration(text).ok_or_else(|| {
-                        d.error(format!("cache: serve_stale {text:?}: not a duration"))
-                    })?,
+                    Some(text) => parse_duration(text)
+                        .ok_or_else(|| d.error(format!("serve_stale {text:?}: not a duration")))?,
                     None => Duration::from_secs(3600),
                 };
                 if let Some(mode) = rest.get(1).filter(|m| **m != "verify") {
                     return Err(d.error(format!(
-                        "cache: serve_stale {mode:?}: only verify is supported (a stale answer is served only after its refresh failed)"
+                        "serve_stale {mode:?}: only verify is supported (a stale answer is served only after its refresh failed)"
                     )));
                 }
                 config.serve_stale = Some(duration);
             }
             ("keepttl" | "serve_stale_policy", _) => {
-                return Err(d.error(format!("cache: {} is not supported yet", d.name.text)));
+                return Err(d.error(format!("{} is not supported yet", d.name())));
             }
             (name, _) => {
                 return Err(d.error(format!(
-                    "cache: unknown property or wrong arguments {name:?}; supported: success CAPACITY [TTL [MINTTL]], denial CAPACITY [TTL [MINTTL]], disable success|denial [ZONES], servfail DURATION"
+                    "unknown property or wrong arguments {name:?}; supported: success CAPACITY [TTL [MINTTL]], denial CAPACITY [TTL [MINTTL]], disable success|denial [ZONES], servfail DURATION"
                 )));
             }
         }
@@ -218,7 +207,7 @@ mod tests {
     fn parse_text(body: &str) -> Result<CacheConfig, ConfigError> {
         let text = format!(".:53 {{\n {body}\n}}\n");
         let core = Corefile::parse("Corefile", &text, Path::new(".")).expect("syntax");
-        parse(&core.blocks[0].directives[0], &[Name::root()])
+        config(&core.blocks[0].directives[0], &[Name::root()])
     }
 
     #[test]

@@ -17,100 +17,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use regex::Regex;
+pub mod setup;
 
-use crate::config::{ConfigError, Directive, parse_duration};
-use crate::plugin::{Next, Plugin, Request, Resolve, ResponseSummary, Served};
+pub use setup::{Consolidate, ErrorsConfig, Level};
 
-/// The level of a consolidated line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// `[ERROR]`.
-    Error,
-    /// `[WARNING]`.
-    Warning,
-    /// `[INFO]`.
-    Info,
-    /// `[DEBUG]`.
-    Debug,
-}
+use crate::plugin::{
+    Definition, Next, Plugin, Request, Resolve, ResponseSummary, Served, Setup, StartContext,
+    StartFuture, started,
+};
 
-/// One `consolidate` line.
-#[derive(Clone, Debug)]
-pub struct Consolidate {
-    /// How long errors are counted before the summary line.
-    pub period: Duration,
-    /// What they must match: the error, `plugin/X: error`, as CoreDNS matches `err.Error()`
-    /// (not the `RCODE NAME TYPE:` before it in the log line).
-    pub pattern: Regex,
-    /// The summary line's level.
-    pub level: Level,
-    /// Log the first error of each period in full as well.
-    pub show_first: bool,
-}
+/// `errors` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: None,
+};
 
-/// The `errors` options.
-#[derive(Clone, Debug, Default)]
-pub struct ErrorsConfig {
-    /// The `consolidate` lines, in order: the first matching one counts an error.
-    pub consolidate: Vec<Consolidate>,
-}
-
-/// Parse the `errors` directive.
-pub fn parse(d: &Directive) -> Result<ErrorsConfig, ConfigError> {
-    if let Some(arg) = d.args.first() {
-        return Err(ConfigError::at(arg, "errors: takes no arguments"));
+impl Setup for ErrorsConfig {
+    fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
+        started(Errors::new(*self))
     }
-    let mut config = ErrorsConfig::default();
-    for option in &d.block {
-        match option.name.text.as_str() {
-            "consolidate" => config.consolidate.push(parse_consolidate(option)?),
-            other => {
-                return Err(option.error(format!(
-                    "errors: unknown property {other:?}; supported: consolidate DURATION REGEXP [LEVEL] [show_first]"
-                )));
-            }
-        }
-    }
-    Ok(config)
-}
-
-fn parse_consolidate(option: &Directive) -> Result<Consolidate, ConfigError> {
-    let args = option.arg_texts();
-    let (period, pattern, rest) = match args.as_slice() {
-        [period, pattern, rest @ ..] if rest.len() <= 2 => (*period, *pattern, rest),
-        _ => {
-            return Err(
-                option.error("errors: consolidate takes DURATION REGEXP [LEVEL] [show_first]")
-            );
-        }
-    };
-    let period = parse_duration(period)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| option.error(format!("errors: consolidate {period:?}: not a duration")))?;
-    let pattern = Regex::new(pattern)
-        .map_err(|e| option.error(format!("errors: consolidate {pattern:?}: {e}")))?;
-    let mut consolidate = Consolidate {
-        period,
-        pattern,
-        level: Level::Error,
-        show_first: false,
-    };
-    for (i, word) in rest.iter().enumerate() {
-        match *word {
-            "show_first" if i + 1 == rest.len() => consolidate.show_first = true,
-            "warning" if i == 0 => consolidate.level = Level::Warning,
-            "error" if i == 0 => consolidate.level = Level::Error,
-            "info" if i == 0 => consolidate.level = Level::Info,
-            "debug" if i == 0 => consolidate.level = Level::Debug,
-            other => {
-                return Err(option.error(format!(
-                    "errors: consolidate: {other:?} is not a level (warning, error, info, debug) or show_first"
-                )));
-            }
-        }
-    }
-    Ok(consolidate)
 }
 
 /// A `consolidate` pattern and its count in the current period.
@@ -235,48 +160,6 @@ impl Plugin for Errors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Corefile;
-    use std::path::Path;
-
-    fn parse_text(body: &str) -> Result<ErrorsConfig, ConfigError> {
-        let text = format!(".:53 {{\n  errors {{\n{body}\n  }}\n}}\n");
-        let core = Corefile::parse("Corefile", &text, Path::new(".")).expect("syntax");
-        parse(&core.blocks[0].directives[0])
-    }
-
-    #[test]
-    fn consolidate_lines_parse_with_coredns_options() {
-        let config = parse_text(
-            "    consolidate 5m \".* i/o timeout$\" warning\n    consolidate 30s \"^Failed to .+\" show_first\n    consolidate 1m x error show_first",
-        )
-        .expect("valid");
-        assert_eq!(config.consolidate.len(), 3);
-        assert_eq!(config.consolidate[0].period, Duration::from_secs(300));
-        assert_eq!(config.consolidate[0].level, Level::Warning);
-        assert!(!config.consolidate[0].show_first);
-        assert_eq!(config.consolidate[1].level, Level::Error);
-        assert!(config.consolidate[1].show_first);
-        assert!(config.consolidate[2].show_first);
-    }
-
-    #[test]
-    fn bad_consolidate_lines_name_their_line() {
-        assert_eq!(
-            parse_text("    consolidate soon x")
-                .unwrap_err()
-                .to_string(),
-            "Corefile:3: errors: consolidate \"soon\": not a duration"
-        );
-        assert!(
-            parse_text("    consolidate 1m \"(\"")
-                .unwrap_err()
-                .to_string()
-                .starts_with("Corefile:3: errors: consolidate \"(\": regex parse error")
-        );
-        assert!(parse_text("    consolidate 1m x loud").is_err());
-        assert!(parse_text("    consolidate 1m").is_err());
-        assert!(parse_text("    stacktrace").is_err());
-    }
 
     #[test]
     fn go_durations() {

@@ -10,6 +10,7 @@
 //! `. IN NS` every `health_check` interval until it answers. An upstream with `max_fails`
 //! consecutive failures is skipped; when every upstream is down, one is tried anyway.
 
+pub mod metrics;
 pub mod setup;
 pub mod upstream;
 
@@ -25,11 +26,34 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use rand::RngExt;
 use tokio::time::Instant;
 
+use metrics::{ForwardFamilies, ForwardMetrics, UpstreamMetrics};
 pub use setup::{ForwardConfig, Policy};
+pub use upstream::TlsError;
 use upstream::{ExchangeError, OutgoingQuery, TlsClient, attempt_deadline};
 
-use crate::metrics::plugins::{ForwardMetrics, UpstreamMetrics};
-use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, Transport};
+use crate::plugin::{
+    Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartError,
+    StartFuture, Transport,
+};
+
+/// `forward` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: Some(metrics::register),
+};
+
+impl Setup for ForwardConfig {
+    fn start(self: Box<Self>, context: &StartContext) -> StartFuture<'_> {
+        let metrics = context.metrics.families::<ForwardFamilies>().map_or_else(
+            || ForwardMetrics::unregistered(self.upstreams.len()),
+            |f| f.handles(&self.upstreams),
+        );
+        let started = Forward::new(*self, metrics)
+            .map(|f| Some(Arc::new(f) as Arc<dyn Plugin>))
+            .map_err(|e| StartError::new("forward", e));
+        Box::pin(async move { started })
+    }
+}
 
 const NAME: &str = "forward";
 
@@ -91,7 +115,7 @@ impl Drop for InFlight {
 impl Forward {
     /// A forwarder with `config`, counting in `metrics` (one entry per upstream, in order).
     /// Fails when the TLS files cannot be read.
-    pub fn new(config: ForwardConfig, metrics: ForwardMetrics) -> Result<Forward, String> {
+    pub fn new(config: ForwardConfig, metrics: ForwardMetrics) -> Result<Forward, TlsError> {
         let tls = config.tls.as_ref().map(TlsClient::new).transpose()?;
         let upstreams = config
             .upstreams

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use crate::config::{ConfigError, Directive, parse_duration};
+use crate::config::{Args, ConfigError, Directive};
+use crate::plugin::Setup;
 
 /// At most this many upstreams (CoreDNS's limit).
 pub const MAX_UPSTREAMS: usize = 15;
@@ -68,15 +69,9 @@ pub struct ForwardConfig {
     pub deadline: Duration,
 }
 
-fn fqdn(text: &str) -> Result<Name, String> {
-    let mut name = Name::from_ascii(text).map_err(|e| format!("invalid name {text:?}: {e}"))?;
-    name.set_fqdn(true);
-    Ok(name.to_lowercase())
-}
-
 /// Parse one TO: `IP`, `IP:PORT`, `[IPv6]:PORT`, `dns://…`, `tls://IP[:PORT]` (port 853), or
 /// a resolv.conf-style file. Returns the addresses and whether they are DNS over TLS.
-fn parse_to(text: &str, base_dir: &Path) -> Result<(Vec<SocketAddr>, bool), String> {
+fn parse_to(text: &str, plugin: &Args<'_>) -> Result<(Vec<SocketAddr>, bool), String> {
     if text.is_empty() {
         return Err("an empty upstream (a {$VARIABLE} that is not set?)".to_string());
     }
@@ -94,10 +89,10 @@ fn parse_to(text: &str, base_dir: &Path) -> Result<(Vec<SocketAddr>, bool), Stri
             "{text}: only dns:// and tls:// upstreams are supported"
         ));
     }
-    parse_plain(text, base_dir).map(|addrs| (addrs, false))
+    parse_plain(text, plugin).map(|addrs| (addrs, false))
 }
 
-fn parse_plain(text: &str, base_dir: &Path) -> Result<Vec<SocketAddr>, String> {
+fn parse_plain(text: &str, plugin: &Args<'_>) -> Result<Vec<SocketAddr>, String> {
     let address = text.strip_prefix("dns://").unwrap_or(text);
     if let Ok(ip) = address.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, 53)]);
@@ -110,11 +105,7 @@ fn parse_plain(text: &str, base_dir: &Path) -> Result<Vec<SocketAddr>, String> {
             "{text}: not an IP address, IP:PORT, or a resolv.conf file"
         ));
     }
-    let path = if Path::new(text).is_absolute() {
-        Path::new(text).to_path_buf()
-    } else {
-        base_dir.join(text)
-    };
+    let path = plugin.path(text);
     let content = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let servers = resolv_conf_nameservers(&content);
     if servers.is_empty() {
@@ -154,28 +145,15 @@ pub fn resolv_conf_nameservers(content: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-fn one_arg(d: &Directive) -> Result<&str, ConfigError> {
-    match d.args.as_slice() {
-        [arg] => Ok(arg.text.as_str()),
-        _ => Err(d.error(format!(
-            "forward: {} takes exactly one argument",
-            d.name.text
-        ))),
-    }
-}
-
-fn duration(d: &Directive, text: &str) -> Result<Duration, ConfigError> {
-    parse_duration(text)
-        .ok_or_else(|| d.error(format!("forward: {} {text:?}: not a duration", d.name.text)))
+/// The registry's entry point.
+pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
+    config(d).map(|c| Box::new(c) as Box<dyn Setup>)
 }
 
 /// Parse a `forward` directive. Every error is collected.
-pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
+pub fn config(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let base_dir = Path::new(&*directive.name.file)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let plugin = Args::new(directive);
     let (from, tos) = match directive.args.split_first() {
         Some((from, tos)) if !tos.is_empty() => (from, tos),
         _ => {
@@ -184,14 +162,14 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
             )]);
         }
     };
-    let from = fqdn(&from.text).unwrap_or_else(|e| {
-        errors.push(ConfigError::at(from, format!("forward: {e}")));
+    let from = plugin.zone(&from.text).unwrap_or_else(|e| {
+        errors.push(e);
         Name::root()
     });
     let mut upstreams = Vec::new();
     let mut transports = Vec::new();
     for to in tos {
-        match parse_to(&to.text, &base_dir) {
+        match parse_to(&to.text, &plugin) {
             Ok((found, tls)) => {
                 upstreams.extend(found);
                 transports.push(tls);
@@ -228,22 +206,16 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
     };
     let mut tls_options = TlsSettings::default();
     let mut tls_option_seen = false;
-    for d in &directive.block {
-        let result = match d.name.text.as_str() {
-            "tls_servername" => one_arg(d).map(|name| {
+    for d in plugin.properties() {
+        let result = match d.name() {
+            "tls_servername" => d.one().map(|name| {
                 tls_option_seen = true;
                 tls_options.server_name = Some(name.to_string());
             }),
             "tls" => {
                 tls_option_seen = true;
-                let path = |p: &str| {
-                    if Path::new(p).is_absolute() {
-                        PathBuf::from(p)
-                    } else {
-                        base_dir.join(p)
-                    }
-                };
-                match d.arg_texts().as_slice() {
+                let path = |p: &str| d.path(p);
+                match d.texts().as_slice() {
                     [] => Ok(()),
                     [ca] => {
                         tls_options.ca = Some(path(ca));
@@ -258,7 +230,7 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
                         tls_options.ca = Some(path(ca));
                         Ok(())
                     }
-                    _ => Err(d.error("forward: tls takes [CERT KEY] [CA]")),
+                    _ => Err(d.error("tls takes [CERT KEY] [CA]")),
                 }
             }
             _ => parse_option(d, &mut config),
@@ -281,33 +253,28 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> {
     }
 }
 
-fn parse_option(d: &Directive, config: &mut ForwardConfig) -> Result<(), ConfigError> {
-    let args = d.arg_texts();
-    match d.name.text.as_str() {
+fn parse_option(d: Args<'_>, config: &mut ForwardConfig) -> Result<(), ConfigError> {
+    let args = d.texts();
+    match d.name() {
         "except" => {
             if args.is_empty() {
-                return Err(d.error("forward: except needs at least one name"));
+                return Err(d.error("except needs at least one name"));
             }
             for name in args {
-                config
-                    .except
-                    .push(fqdn(name).map_err(|e| d.error(format!("forward: {e}")))?);
+                config.except.push(d.zone(name)?);
             }
         }
         "force_tcp" => config.force_tcp = true,
         "prefer_udp" => config.prefer_udp = true,
-        "expire" => config.expire = duration(d, one_arg(d)?)?,
+        "expire" => config.expire = d.duration("expire", d.one()?)?,
         "max_fails" => {
-            let text = one_arg(d)?;
-            config.max_fails = text
-                .parse()
-                .map_err(|_| d.error(format!("forward: max_fails {text:?}: not a number")))?;
+            config.max_fails = d.number("max_fails", d.one()?)?;
         }
         "health_check" => {
             let Some((interval, rest)) = args.split_first() else {
-                return Err(d.error("forward: health_check needs an interval"));
+                return Err(d.error("health_check needs an interval"));
             };
-            config.health_check = duration(d, interval)?;
+            config.health_check = d.duration("health_check", interval)?;
             let mut rest = rest.iter();
             while let Some(word) = rest.next() {
                 match *word {
@@ -315,44 +282,43 @@ fn parse_option(d: &Directive, config: &mut ForwardConfig) -> Result<(), ConfigE
                     "domain" => {
                         let name = rest
                             .next()
-                            .ok_or_else(|| d.error("forward: health_check domain needs a name"))?;
-                        config.health_check_domain =
-                            fqdn(name).map_err(|e| d.error(format!("forward: {e}")))?;
+                            .ok_or_else(|| d.error("health_check domain needs a name"))?;
+                        config.health_check_domain = d.zone(name)?;
                     }
                     other => {
                         return Err(d.error(format!(
-                            "forward: health_check: unknown argument {other:?}; expected no_rec or domain NAME"
+                            "health_check: unknown argument {other:?}; expected no_rec or domain NAME"
                         )));
                     }
                 }
             }
         }
         "policy" => {
-            config.policy = match one_arg(d)? {
+            config.policy = match d.one()? {
                 "random" => Policy::Random,
                 "round_robin" => Policy::RoundRobin,
                 "sequential" => Policy::Sequential,
                 other => {
                     return Err(d.error(format!(
-                        "forward: policy {other:?}: expected random, round_robin or sequential"
+                        "policy {other:?}: expected random, round_robin or sequential"
                     )));
                 }
             }
         }
         "max_concurrent" => {
-            let text = one_arg(d)?;
+            let text = d.one()?;
             let n: usize = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 d.error(format!(
-                    "forward: max_concurrent {text:?}: expected a positive number"
+                    "max_concurrent {text:?}: expected a positive number"
                 ))
             })?;
             config.max_concurrent = Some(n);
         }
-        "read_timeout" => config.read_timeout = duration(d, one_arg(d)?)?,
-        other => {
-            return Err(d.error(format!(
-                "forward: unknown property {other:?}; supported: except, force_tcp, prefer_udp, expire, max_fails, health_check, policy, max_concurrent, read_timeout, tls, tls_servername"
-            )));
+        "read_timeout" => config.read_timeout = d.duration("read_timeout", d.one()?)?,
+        _ => {
+            return Err(d.unknown_property(
+                "except, force_tcp, prefer_udp, expire, max_fails, health_check, policy, max_concurrent, read_timeout, tls, tls_servername",
+            ));
         }
     }
     Ok(())
@@ -366,7 +332,7 @@ mod tests {
     fn parse_text(text: &str) -> Result<ForwardConfig, Vec<ConfigError>> {
         let core = Corefile::parse("/etc/coredns/Corefile", text, Path::new("/etc/coredns"))
             .expect("syntax");
-        parse(&core.blocks[0].directives[0])
+        config(&core.blocks[0].directives[0])
     }
 
     #[test]

@@ -16,8 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
+use super::metrics::{ConnCache, UpstreamMetrics};
 use super::setup::TlsSettings;
-use crate::metrics::plugins::{ConnCache, UpstreamMetrics};
 
 /// Why an exchange gave no usable reply.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -267,20 +267,55 @@ impl std::fmt::Debug for TlsClient {
     }
 }
 
+/// Why the `tls` settings of `forward` could not be loaded.
+#[derive(Debug, Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or parsed.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// rustls refused the settings.
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+    /// `tls_servername` is not a DNS name.
+    #[error("tls_servername {name:?}: {source}")]
+    ServerName {
+        /// The name as written.
+        name: String,
+        /// Why it is not one.
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+}
+
+impl TlsError {
+    fn file(
+        path: &std::path::Path,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> TlsError {
+        TlsError::File {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        }
+    }
+}
+
 impl TlsClient {
     /// Build from the `tls` and `tls_servername` options; reads the certificate files.
-    pub fn new(settings: &TlsSettings) -> Result<TlsClient, String> {
+    pub fn new(settings: &TlsSettings) -> Result<TlsClient, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         match &settings.ca {
             Some(ca) => {
-                let certs = CertificateDer::pem_file_iter(ca)
-                    .map_err(|e| format!("{}: {e}", ca.display()))?;
+                let certs = CertificateDer::pem_file_iter(ca).map_err(|e| TlsError::file(ca, e))?;
                 for cert in certs {
-                    let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("{}: {e}", ca.display()))?;
+                    let cert = cert.map_err(|e| TlsError::file(ca, e))?;
+                    roots.add(cert).map_err(|e| TlsError::file(ca, e))?;
                 }
             }
             None => {
@@ -290,29 +325,28 @@ impl TlsClient {
             }
         }
         let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .with_safe_default_protocol_versions()?
             .with_root_certificates(roots);
         let config = match &settings.client {
             Some((cert, key)) => {
                 let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
                     .and_then(|certs| certs.collect::<Result<_, _>>())
-                    .map_err(|e| format!("{}: {e}", cert.display()))?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| format!("{}: {e}", key.display()))?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| TlsError::file(cert, e))?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::file(key, e))?;
+                builder.with_client_auth_cert(chain, key)?
             }
             None => builder.with_no_client_auth(),
         };
-        let server_name = match &settings.server_name {
-            Some(name) => Some(
-                ServerName::try_from(name.clone())
-                    .map_err(|e| format!("tls_servername {name:?}: {e}"))?,
-            ),
-            None => None,
-        };
+        let server_name =
+            match &settings.server_name {
+                Some(name) => Some(ServerName::try_from(name.clone()).map_err(|source| {
+                    TlsError::ServerName {
+                        name: name.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         Ok(TlsClient {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,

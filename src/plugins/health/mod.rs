@@ -1,106 +1,85 @@
-//! `health [ADDR] { lameduck DURATION }` and `ready [ADDR]`: where the HTTP probes are served
-//! (see [`crate::admin`]). They do not take part in answering queries.
+//! `health [ADDR] { lameduck DURATION }`: where `GET /health` is served (the HTTP server is
+//! [`crate::admin`]'s), how long to keep serving after SIGTERM, and CoreDNS's self-check that
+//! times `/health` once a second. It takes no part in answering queries.
+
+pub mod metrics;
+pub mod setup;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::admin::parse_addr;
-use crate::config::{ConfigError, Directive, parse_duration};
+use tokio::sync::watch;
 
-/// `health`: its address and lameduck period.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HealthConfig {
-    /// Where `GET /health` is served (default `:8080`).
-    pub addr: SocketAddr,
-    /// How long to keep serving after SIGTERM, with `/ready` 503 (default 0).
-    pub lameduck: Duration,
+pub use setup::HealthConfig;
+
+use crate::plugin::{
+    BlockSettings, Definition, HttpEndpoint, Setup, StartContext, StartFuture, no_plugin,
+};
+
+/// `health` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: Some(metrics::register),
+};
+
+impl Setup for HealthConfig {
+    fn configure(&self, block: &mut BlockSettings) {
+        block
+            .http
+            .push((HttpEndpoint::Health, self.addr, self.origin.clone()));
+        block.lameduck = block.lameduck.max(self.lameduck);
+    }
+
+    fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
+        no_plugin()
+    }
 }
 
-fn address(d: &Directive, default: &str) -> Result<SocketAddr, ConfigError> {
-    let text = match d.arg_texts().as_slice() {
-        [] => default.to_string(),
-        [addr] => addr.to_string(),
-        _ => return Err(d.error(format!("{}: takes at most one address", d.name.text))),
+/// CoreDNS's health self-check (`plugin/health/overloaded.go`): while `serving()` says this
+/// address serves `/health`, ask it once a second and record how long it took
+/// (`coredns_health_request_duration_seconds`) or that it failed
+/// (`coredns_health_request_failures_total`): a slow answer means an overloaded process.
+pub async fn self_check(
+    addr: SocketAddr,
+    serving: impl Fn() -> bool,
+    families: Option<Arc<metrics::HealthFamilies>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
     };
-    parse_addr(&text).ok_or_else(|| {
-        d.error(format!(
-            "{}: {text:?} is not an address such as :8080",
-            d.name.text
-        ))
-    })
-}
-
-/// Parse `health`.
-pub fn parse_health(d: &Directive) -> Result<HealthConfig, ConfigError> {
-    let mut config = HealthConfig {
-        addr: address(d, ":8080")?,
-        lameduck: Duration::ZERO,
-    };
-    for option in &d.block {
-        match (option.name.text.as_str(), option.arg_texts().as_slice()) {
-            ("lameduck", [duration]) => {
-                config.lameduck = parse_duration(duration).ok_or_else(|| {
-                    option.error(format!("health: lameduck {duration:?}: not a duration"))
-                })?;
-            }
-            (other, _) => {
-                return Err(option.error(format!(
-                    "health: unknown property {other:?}; supported: lameduck DURATION"
-                )));
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticks.tick() => {}
+        }
+        if !serving() {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let check = async {
+            let mut stream = tokio::net::TcpStream::connect(target).await?;
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await?;
+            Ok::<bool, std::io::Error>(response.starts_with(b"HTTP/1.1 200"))
+        };
+        let outcome = tokio::time::timeout(Duration::from_secs(3), check).await;
+        let Some(families) = &families else { continue };
+        match outcome {
+            Ok(Ok(true)) => families.duration.observe(started.elapsed().as_secs_f64()),
+            _ => {
+                families.failures.inc();
             }
         }
-    }
-    Ok(config)
-}
-
-/// Parse `prometheus [ADDR]` (default `:9153`).
-pub fn parse_prometheus(d: &Directive) -> Result<SocketAddr, ConfigError> {
-    if let Some(option) = d.block.first() {
-        return Err(option.error("prometheus: takes no block"));
-    }
-    address(d, ":9153")
-}
-
-/// Parse `ready`.
-pub fn parse_ready(d: &Directive) -> Result<SocketAddr, ConfigError> {
-    if let Some(option) = d.block.first() {
-        return Err(option.error("ready: takes no block"));
-    }
-    address(d, ":8181")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Corefile;
-    use std::path::Path;
-
-    fn directive(text: &str) -> Directive {
-        Corefile::parse(
-            "Corefile",
-            &format!(".:53 {{\n{text}\n}}\n"),
-            Path::new("."),
-        )
-        .expect("syntax")
-        .blocks[0]
-            .directives[0]
-            .clone()
-    }
-
-    #[test]
-    fn kubeadm_forms_and_defaults() {
-        let h = parse_health(&directive("health {\n lameduck 5s\n}")).expect("valid");
-        assert_eq!(h.addr.port(), 8080);
-        assert_eq!(h.lameduck, Duration::from_secs(5));
-        assert_eq!(
-            parse_ready(&directive("ready")).expect("valid").port(),
-            8181
-        );
-        assert_eq!(
-            parse_ready(&directive("ready 127.0.0.1:9999")).expect("valid"),
-            "127.0.0.1:9999".parse().expect("addr")
-        );
-        assert!(parse_health(&directive("health {\n lameduck soon\n}")).is_err());
-        assert!(parse_ready(&directive("ready nowhere")).is_err());
     }
 }

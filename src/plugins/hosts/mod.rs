@@ -3,128 +3,37 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::config::{ConfigError, Directive, parse_duration};
-use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served};
+pub mod setup;
+
+pub use setup::HostsConfig;
+
+use crate::config::fqdn;
+use crate::plugin::{
+    Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
+    started,
+};
+
+/// `hosts` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: None,
+};
+
+impl Setup for HostsConfig {
+    fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
+        started(Hosts::start(*self))
+    }
+}
 
 const NAME: &str = "hosts";
-
-/// The `hosts` options.
-#[derive(Clone, Debug)]
-pub struct HostsConfig {
-    /// The hosts file (default `/etc/hosts`).
-    pub file: PathBuf,
-    /// Zones answered (default: the server block's).
-    pub zones: Vec<Name>,
-    /// Entries written in the Corefile.
-    pub inline: Vec<(IpAddr, Vec<Name>)>,
-    /// TTL of the answers (default 3600).
-    pub ttl: u32,
-    /// `no_reverse`: no PTR records.
-    pub no_reverse: bool,
-    /// How often the file is checked for changes (default 5 s; 0 = never).
-    pub reload: Duration,
-    /// `fallthrough [ZONES]`.
-    pub fallthrough: Option<Vec<Name>>,
-}
-
-fn fqdn(text: &str) -> Option<Name> {
-    let mut name = Name::from_ascii(text).ok()?;
-    name.set_fqdn(true);
-    Some(name.to_lowercase())
-}
-
-/// Parse `hosts [FILE] [ZONES...] { ... }`.
-pub fn parse(d: &Directive, block_zones: &[Name]) -> Result<HostsConfig, ConfigError> {
-    let base_dir = Path::new(&*d.name.file)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let mut args = d.arg_texts().into_iter();
-    let mut config = HostsConfig {
-        file: PathBuf::from("/etc/hosts"),
-        zones: Vec::new(),
-        inline: Vec::new(),
-        ttl: 3600,
-        no_reverse: false,
-        reload: Duration::from_secs(5),
-        fallthrough: None,
-    };
-    if let Some(file) = args.next() {
-        let path = Path::new(file);
-        config.file = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            base_dir.join(path)
-        };
-    }
-    for zone in args {
-        config
-            .zones
-            .push(fqdn(zone).ok_or_else(|| d.error(format!("hosts: invalid zone {zone:?}")))?);
-    }
-    if config.zones.is_empty() {
-        config.zones = block_zones.to_vec();
-    }
-    for option in &d.block {
-        let args = option.arg_texts();
-        let key = option.name.text.as_str();
-        if let Ok(ip) = key.parse::<IpAddr>() {
-            let mut names = Vec::new();
-            for name in &args {
-                names.push(
-                    fqdn(name)
-                        .ok_or_else(|| option.error(format!("hosts: invalid name {name:?}")))?,
-                );
-            }
-            if names.is_empty() {
-                return Err(option.error("hosts: an inline entry needs at least one name"));
-            }
-            config.inline.push((ip, names));
-            continue;
-        }
-        match (key, args.as_slice()) {
-            ("ttl", [ttl]) => {
-                config.ttl = ttl
-                    .parse()
-                    .ok()
-                    .filter(|t| *t <= 86400 * 7)
-                    .ok_or_else(|| {
-                        option.error(format!("hosts: ttl {ttl:?}: not a number of seconds"))
-                    })?;
-            }
-            ("no_reverse", []) => config.no_reverse = true,
-            ("reload", [interval]) => {
-                config.reload = parse_duration(interval).ok_or_else(|| {
-                    option.error(format!("hosts: reload {interval:?}: not a duration"))
-                })?;
-            }
-            ("fallthrough", zones) => {
-                let mut names = Vec::new();
-                for zone in zones {
-                    names
-                        .push(fqdn(zone).ok_or_else(|| {
-                            option.error(format!("hosts: invalid zone {zone:?}"))
-                        })?);
-                }
-                config.fallthrough = Some(names);
-            }
-            _ => {
-                return Err(option.error(format!(
-                    "hosts: unknown property {key:?}; supported: IP NAME..., ttl, no_reverse, reload, fallthrough"
-                )));
-            }
-        }
-    }
-    Ok(config)
-}
 
 /// Names → addresses and addresses → names.
 #[derive(Debug, Default)]
@@ -157,7 +66,7 @@ fn parse_hosts(text: &str, table: &mut Table) {
         else {
             continue;
         };
-        for name in words.filter_map(fqdn) {
+        for name in words.filter_map(|w| fqdn(w).ok()) {
             table.add(ip, name);
         }
     }
@@ -284,13 +193,7 @@ impl Plugin for Hosts {
                 Served::Ready(answer)
             }
             None => {
-                let falls = match &self.config.fallthrough {
-                    None => false,
-                    Some(zones) => {
-                        zones.is_empty() || zones.iter().any(|z| z.zone_of(&request.name))
-                    }
-                };
-                if falls {
+                if self.config.fallthrough.covers(&request.name) {
                     next.serve(request, resolver)
                 } else {
                     let mut answer = Answer::rcode(ResponseCode::NXDomain, NAME);
@@ -305,23 +208,6 @@ impl Plugin for Hosts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Corefile;
-
-    #[test]
-    fn minikube_block_parses_with_inline_entries() {
-        let core = Corefile::parse(
-            "Corefile",
-            ".:53 {\n    hosts {\n       192.168.49.1 host.minikube.internal\n       fallthrough\n    }\n}\n",
-            Path::new("."),
-        )
-        .expect("syntax");
-        let c = parse(&core.blocks[0].directives[0], &[Name::root()]).expect("valid");
-        assert_eq!(c.file, Path::new("/etc/hosts"));
-        assert_eq!(c.inline.len(), 1);
-        assert_eq!(c.inline[0].1[0].to_ascii(), "host.minikube.internal.");
-        assert_eq!(c.fallthrough, Some(Vec::new()));
-        assert_eq!(c.ttl, 3600);
-    }
 
     #[test]
     fn hosts_file_format() {

@@ -7,7 +7,7 @@ use hickory_proto::rr::{Name, RecordType};
 use super::Kubernetes;
 use super::answer::{self, Context, Lookup, ZoneCase, cname_record, soa_record};
 use super::name;
-use super::setup::is_reverse_zone;
+use crate::config::args::is_reverse_zone;
 use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, StartupWait};
 
 /// The name plugins write in `Answer::plugin`.

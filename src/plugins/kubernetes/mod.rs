@@ -3,12 +3,14 @@
 //! See `README.md` beside this file for the operator's manual.
 //!
 //! - [`setup`]: the directive's options.
+//! - [`metrics`]: the `coredns_kubernetes_*` families.
 //! - [`name`]: the query-name grammar.
 //! - [`answer`]: typed name + index → records.
 //! - `handler`: zone match, qtype dispatch, NXDOMAIN/NODATA with SOA, fallthrough, CNAME chase.
 
 pub mod answer;
 mod handler;
+pub mod metrics;
 pub mod name;
 pub mod setup;
 
@@ -22,7 +24,31 @@ pub use setup::{KubernetesConfig, PodMode};
 use crate::cluster::ClusterIndex;
 use crate::cluster::source::api::{self, ConnectError};
 use crate::cluster::source::manifests::{self, ManifestsError};
-use crate::metrics::plugins::{ProgrammingMetrics, RestClientMetrics};
+use crate::plugin::{
+    Definition, Plugin, Setup, StartContext, StartError as PluginStartError, StartFuture,
+};
+use metrics::{KubernetesFamilies, KubernetesMetrics};
+
+/// `kubernetes` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: Some(metrics::register),
+};
+
+impl Setup for KubernetesConfig {
+    fn start(self: Box<Self>, context: &StartContext) -> StartFuture<'_> {
+        let metrics = context
+            .metrics
+            .families::<KubernetesFamilies>()
+            .map(|f| f.handles());
+        Box::pin(async move {
+            let plugin = Kubernetes::start(*self, metrics)
+                .await
+                .map_err(|e| PluginStartError::new("kubernetes", e))?;
+            Ok(Some(Arc::new(plugin) as Arc<dyn Plugin>))
+        })
+    }
+}
 
 /// Why the plugin could not start.
 #[derive(Debug, Error)]
@@ -125,15 +151,6 @@ impl Kubernetes {
     pub fn index(&self) -> &Arc<ClusterIndex> {
         &self.index
     }
-}
-
-/// The kubernetes plugin's metric handles.
-#[derive(Clone, Debug)]
-pub struct KubernetesMetrics {
-    /// `coredns_kubernetes_dns_programming_duration_seconds`.
-    pub programming: ProgrammingMetrics,
-    /// `coredns_kubernetes_rest_client_*`.
-    pub rest_client: RestClientMetrics,
 }
 
 #[cfg(test)]

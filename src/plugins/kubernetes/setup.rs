@@ -1,6 +1,6 @@
 //! Parsing of the `kubernetes` directive and its block (CoreDNS's `setup.go`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
@@ -8,7 +8,9 @@ use hickory_proto::rr::Name;
 use crate::cluster::LabelSelector;
 use crate::cluster::source::SourceFilter;
 use crate::cluster::source::api::{Connection, TlsFiles};
-use crate::config::{ConfigError, Directive, keys, parse_duration};
+use crate::config::args::is_reverse_zone;
+use crate::config::{Args, ConfigError, Directive, Fallthrough};
+use crate::plugin::Setup;
 
 /// `pods disabled|insecure|verified`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +48,8 @@ pub struct KubernetesConfig {
     pub ttl: u32,
     /// `noendpoints`.
     pub noendpoints: bool,
-    /// `fallthrough [ZONES]`: `None` off, `Some(empty)` every zone.
-    pub fallthrough: Option<Vec<Name>>,
+    /// `fallthrough [ZONES]`.
+    pub fallthrough: Fallthrough,
     /// `ignore empty_service`.
     pub ignore_empty_service: bool,
     /// `startup_timeout` (default 5 s): how long cluster queries wait for the first sync.
@@ -68,69 +70,26 @@ impl KubernetesConfig {
 
     /// Whether NXDOMAIN for `name` goes on to the next plugin.
     pub fn falls_through(&self, name: &Name) -> bool {
-        match &self.fallthrough {
-            None => false,
-            Some(zones) if zones.is_empty() => true,
-            Some(zones) => zones.iter().any(|z| z.zone_of(name)),
-        }
+        self.fallthrough.covers(name)
     }
 }
 
-/// Whether `zone` is a reverse zone (under `in-addr.arpa.` or `ip6.arpa.`).
-pub fn is_reverse_zone(zone: &Name) -> bool {
-    let mut labels = zone.iter().rev();
-    matches!(
-        (labels.next(), labels.next()),
-        (Some(arpa), Some(kind))
-            if arpa.eq_ignore_ascii_case(b"arpa")
-                && (kind.eq_ignore_ascii_case(b"in-addr") || kind.eq_ignore_ascii_case(b"ip6"))
-    )
-}
-
-fn fqdn(text: &str, d: &Directive) -> Result<Name, ConfigError> {
-    let mut name =
-        Name::from_ascii(text).map_err(|e| d.error(format!("invalid zone {text:?}: {e}")))?;
-    name.set_fqdn(true);
-    Ok(name.to_lowercase())
-}
-
-fn one_arg(d: &Directive) -> Result<&str, ConfigError> {
-    match d.args.as_slice() {
-        [arg] => Ok(arg.text.as_str()),
-        _ => Err(d.error(format!(
-            "kubernetes: {} takes exactly one argument",
-            d.name.text
-        ))),
-    }
-}
-
-fn no_args(d: &Directive) -> Result<(), ConfigError> {
-    if d.args.is_empty() {
-        Ok(())
-    } else {
-        Err(d.error(format!("kubernetes: {} takes no arguments", d.name.text)))
-    }
+/// The registry's entry point.
+pub fn parse(d: &Directive, zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
+    config(d, zones).map(|c| Box::new(c) as Box<dyn Setup>)
 }
 
 /// Parse `directive` in a server block serving `block_zones`. Every error is collected.
-pub fn parse(
+pub fn config(
     directive: &Directive,
     block_zones: &[Name],
 ) -> Result<KubernetesConfig, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let mut zones = Vec::new();
-    for arg in &directive.args {
-        match keys::parse_key(&arg.text) {
-            Ok(parsed) if parsed.iter().all(|k| k.port.is_none()) => {
-                zones.extend(parsed.into_iter().map(|k| k.zone));
-            }
-            Ok(_) => errors.push(ConfigError::at(arg, "kubernetes: a zone takes no port")),
-            Err(e) => errors.push(ConfigError::at(arg, format!("kubernetes: {e}"))),
-        }
-    }
-    if directive.args.is_empty() {
-        zones = block_zones.to_vec();
-    }
+    let plugin = Args::new(directive);
+    let zones = plugin.zones_from(0, block_zones).unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
     let primary_zone = zones.iter().find(|z| !is_reverse_zone(z)).cloned();
     if primary_zone.is_none() && errors.is_empty() {
         errors.push(directive.error(
@@ -149,17 +108,13 @@ pub fn parse(
         endpoint_pod_names: false,
         ttl: 5,
         noendpoints: false,
-        fallthrough: None,
+        fallthrough: Fallthrough::Off,
         ignore_empty_service: false,
         startup_timeout: Duration::from_secs(5),
     };
-    let base_dir = Path::new(&*directive.name.file)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     let mut api = ApiOptions::default();
-    for d in &directive.block {
-        if let Err(e) = parse_option(d, &mut config, &mut api, &base_dir) {
+    for d in plugin.properties() {
+        if let Err(e) = parse_option(d, &mut config, &mut api) {
             errors.push(e);
         }
     }
@@ -208,137 +163,107 @@ impl ApiOptions {
     }
 }
 
-fn relative_to(base_dir: &Path, path: &str) -> PathBuf {
-    let path = Path::new(path);
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
-
 fn parse_option(
-    d: &Directive,
+    d: Args<'_>,
     config: &mut KubernetesConfig,
     api: &mut ApiOptions,
-    base_dir: &Path,
 ) -> Result<(), ConfigError> {
-    match d.name.text.as_str() {
-        "manifests" => config.manifests = Some(relative_to(base_dir, one_arg(d)?)),
+    let option = d.directive();
+    match d.name() {
+        "manifests" => config.manifests = Some(d.path(d.one()?)),
         "endpoint" => {
-            let Some(first) = d.args.first() else {
-                return Err(d.error("kubernetes: endpoint needs a URL"));
+            let Some(first) = option.args.first() else {
+                return Err(d.error("endpoint needs a URL"));
             };
-            if d.args.len() > 1 {
+            if option.args.len() > 1 {
                 tracing::warn!(
                     "{}: kubernetes: only the first endpoint is used",
-                    d.name.location()
+                    option.name.location()
                 );
             }
             api.endpoint = Some(first.text.clone());
         }
-        "kubeconfig" => match d.arg_texts().as_slice() {
-            [path] => api.kubeconfig = Some((relative_to(base_dir, path), None)),
-            [path, context] => {
-                api.kubeconfig = Some((relative_to(base_dir, path), Some(context.to_string())))
-            }
-            _ => return Err(d.error("kubernetes: kubeconfig takes PATH [CONTEXT]")),
+        "kubeconfig" => match d.texts().as_slice() {
+            [path] => api.kubeconfig = Some((d.path(path), None)),
+            [path, context] => api.kubeconfig = Some((d.path(path), Some(context.to_string()))),
+            _ => return Err(d.error("kubeconfig takes PATH [CONTEXT]")),
         },
-        "tls" => match d.arg_texts().as_slice() {
-            [cert, key, ca] => {
-                api.tls = Some(TlsFiles {
-                    cert: relative_to(base_dir, cert),
-                    key: relative_to(base_dir, key),
-                    ca: relative_to(base_dir, ca),
-                })
-            }
-            _ => return Err(d.error("kubernetes: tls takes CERT KEY CACERT")),
-        },
+        "tls" => {
+            let [cert, key, ca] = d.exactly::<3>("CERT KEY CACERT")?;
+            api.tls = Some(TlsFiles {
+                cert: d.path(cert),
+                key: d.path(key),
+                ca: d.path(ca),
+            });
+        }
         "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight" => {
-            let text = one_arg(d)?;
-            text.parse::<u32>().map_err(|_| {
-                d.error(format!(
-                    "kubernetes: {} {text:?}: expected a number",
-                    d.name.text
-                ))
-            })?;
+            let text = d.one()?;
+            text.parse::<u32>()
+                .map_err(|_| d.error(format!("{} {text:?}: expected a number", d.name())))?;
             tracing::warn!(
                 "{}: kubernetes: {} is accepted for compatibility and has no effect (a watch makes no requests to limit)",
-                d.name.location(),
-                d.name.text
+                option.name.location(),
+                d.name()
             );
         }
         "namespaces" => {
-            if d.args.is_empty() {
-                return Err(d.error("kubernetes: namespaces needs at least one namespace"));
+            if option.args.is_empty() {
+                return Err(d.error("namespaces needs at least one namespace"));
             }
-            config.namespaces = d.args.iter().map(|a| a.text.to_ascii_lowercase()).collect();
+            config.namespaces = d.texts().iter().map(|a| a.to_ascii_lowercase()).collect();
         }
         "labels" => {
-            let text = d.arg_texts().join(" ");
-            config.labels =
-                Some(LabelSelector::parse(&text).map_err(|e| d.error(format!("kubernetes: {e}")))?);
+            let text = d.texts().join(" ");
+            config.labels = Some(LabelSelector::parse(&text).map_err(|e| d.error(e))?);
         }
         "namespace_labels" => {
-            let text = d.arg_texts().join(" ");
-            config.namespace_labels =
-                Some(LabelSelector::parse(&text).map_err(|e| d.error(format!("kubernetes: {e}")))?);
+            let text = d.texts().join(" ");
+            config.namespace_labels = Some(LabelSelector::parse(&text).map_err(|e| d.error(e))?);
         }
         "pods" => {
-            config.pods = match one_arg(d)? {
+            config.pods = match d.one()? {
                 "disabled" => PodMode::Disabled,
                 "insecure" => PodMode::Insecure,
                 "verified" => PodMode::Verified,
                 other => {
                     return Err(d.error(format!(
-                        "kubernetes: pods {other:?}: expected disabled, insecure or verified"
+                        "pods {other:?}: expected disabled, insecure or verified"
                     )));
                 }
             }
         }
         "endpoint_pod_names" => {
-            no_args(d)?;
+            d.none()?;
             config.endpoint_pod_names = true;
         }
         "ttl" => {
-            let text = one_arg(d)?;
+            let text = d.one()?;
             config.ttl = text
                 .parse::<u32>()
                 .ok()
                 .filter(|t| *t <= 3600)
-                .ok_or_else(|| d.error(format!("kubernetes: ttl {text:?}: expected 0 to 3600")))?;
+                .ok_or_else(|| d.error(format!("ttl {text:?}: expected 0 to 3600")))?;
         }
         "noendpoints" => {
-            no_args(d)?;
+            d.none()?;
             config.noendpoints = true;
         }
-        "fallthrough" => {
-            let mut zones = Vec::new();
-            for arg in &d.args {
-                zones.push(fqdn(&arg.text, d)?);
-            }
-            config.fallthrough = Some(zones);
-        }
-        "ignore" => match d.arg_texts().as_slice() {
+        "fallthrough" => config.fallthrough = d.fallthrough()?,
+        "ignore" => match d.texts().as_slice() {
             ["empty_service"] => config.ignore_empty_service = true,
-            _ => return Err(d.error("kubernetes: ignore takes one argument: empty_service")),
+            _ => return Err(d.error("ignore takes one argument: empty_service")),
         },
         "startup_timeout" => {
-            let text = one_arg(d)?;
-            config.startup_timeout = parse_duration(text).ok_or_else(|| {
-                d.error(format!(
-                    "kubernetes: startup_timeout {text:?}: not a duration"
-                ))
-            })?;
+            config.startup_timeout = d.duration("startup_timeout", d.one()?)?;
         }
-        other => {
-            return Err(d.error(format!(
-                "kubernetes: unknown property {other:?}; supported: endpoint, kubeconfig, tls, manifests, namespaces, labels, namespace_labels, pods, endpoint_pod_names, ttl, noendpoints, fallthrough, ignore, startup_timeout"
-            )));
+        _ => {
+            return Err(d.unknown_property(
+                "endpoint, kubeconfig, tls, manifests, namespaces, labels, namespace_labels, pods, endpoint_pod_names, ttl, noendpoints, fallthrough, ignore, startup_timeout",
+            ));
         }
     }
-    if d.has_block {
-        return Err(d.error(format!("kubernetes: {} takes no block", d.name.text)));
+    if option.has_block {
+        return Err(d.error(format!("{} takes no block", d.name())));
     }
     Ok(())
 }
@@ -347,13 +272,14 @@ fn parse_option(
 mod tests {
     use super::*;
     use crate::config::Corefile;
+    use std::path::Path;
 
     fn parse_block(body: &str) -> Result<KubernetesConfig, Vec<ConfigError>> {
         let text = format!(
             ".:53 {{\n  kubernetes cluster.local in-addr.arpa ip6.arpa {{\n{body}\n  }}\n}}\n"
         );
         let core = Corefile::parse("/etc/Corefile", &text, Path::new("/etc")).expect("syntax");
-        parse(&core.blocks[0].directives[0], &[Name::root()])
+        config(&core.blocks[0].directives[0], &[Name::root()])
     }
 
     #[test]
@@ -390,24 +316,6 @@ mod tests {
             text[2].contains("unknown property \"whatever\""),
             "{text:?}"
         );
-    }
-
-    #[test]
-    fn reverse_zones_are_recognised() {
-        for (zone, reverse) in [
-            ("in-addr.arpa.", true),
-            ("10.IN-ADDR.arpa.", true),
-            ("d.f.ip6.arpa.", true),
-            ("cluster.local.", false),
-            ("arpa.", false),
-            ("in-addr.arpa.example.", false),
-        ] {
-            assert_eq!(
-                is_reverse_zone(&Name::from_ascii(zone).expect("name")),
-                reverse,
-                "{zone}"
-            );
-        }
     }
 
     #[test]

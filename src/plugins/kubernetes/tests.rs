@@ -1,4 +1,4 @@
-//! The rows of cluster-dns-behaviour.md §1, each pinned by a test against a real index filled
+//! The rows of docs/cluster-zone-behaviour.md, each pinned by a test against a real index filled
 //! from YAML, through the plugin's `serve` as the server calls it.
 
 use std::net::{IpAddr, SocketAddr};
@@ -129,7 +129,7 @@ fn config(options: &str) -> KubernetesConfig {
         ".:53 {{\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  manifests unused\n{options}\n }}\n}}\n"
     );
     let core = Corefile::parse("Corefile", &text, Path::new(".")).expect("syntax");
-    setup::parse(&core.blocks[0].directives[0], &[Name::root()]).expect("valid options")
+    setup::config(&core.blocks[0].directives[0], &[Name::root()]).expect("valid options")
 }
 
 fn plugin(options: &str) -> Kubernetes {

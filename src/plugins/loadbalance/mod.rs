@@ -5,14 +5,24 @@
 use hickory_proto::rr::{Record, RecordType};
 use rand::RngExt;
 
-use crate::config::{ConfigError, Directive};
-use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served};
+pub mod setup;
 
-/// Parse `loadbalance [round_robin]`.
-pub fn parse(d: &Directive) -> Result<(), ConfigError> {
-    match d.arg_texts().as_slice() {
-        [] | ["round_robin"] if d.block.is_empty() => Ok(()),
-        _ => Err(d.error("loadbalance: only `loadbalance [round_robin]` is supported")),
+pub use setup::LoadBalanceConfig;
+
+use crate::plugin::{
+    Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
+    started,
+};
+
+/// `loadbalance` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: None,
+};
+
+impl Setup for LoadBalanceConfig {
+    fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
+        started(LoadBalance)
     }
 }
 

@@ -3,96 +3,27 @@
 //!
 //! Syntax: `log [NAMES...] [FORMAT] { class success|denial|error|all }`.
 
+pub mod setup;
+
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::Name;
 
-use crate::config::{ConfigError, Directive};
-use crate::plugin::{Next, Plugin, Request, Resolve, ResponseSummary, Served};
+pub use setup::{COMMON_FORMAT, LogConfig};
 
-/// CoreDNS's default (`{common}`) format.
-pub const COMMON_FORMAT: &str = "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}";
+use crate::plugin::{
+    Definition, Next, Plugin, Request, Resolve, ResponseSummary, Served, Setup, StartContext,
+    StartFuture, started,
+};
 
-/// Which responses are logged.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Classes {
-    success: bool,
-    denial: bool,
-    error: bool,
-}
+/// `log` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: None,
+};
 
-/// The `log` options.
-#[derive(Clone, Debug)]
-pub struct LogConfig {
-    /// Only names under these zones are logged (empty: all).
-    pub names: Vec<Name>,
-    /// The line format.
-    pub format: String,
-    /// The classes logged.
-    pub classes: Classes,
-}
-
-/// Parse the `log` directive.
-pub fn parse(d: &Directive) -> Result<LogConfig, ConfigError> {
-    let mut names = Vec::new();
-    let mut format = COMMON_FORMAT.to_string();
-    for arg in &d.args {
-        if arg.text.contains('{') {
-            format = match arg.text.as_str() {
-                "{common}" => COMMON_FORMAT.to_string(),
-                "{combined}" => format!("{COMMON_FORMAT} \"{{>opcode}}\""),
-                other => other.to_string(),
-            };
-        } else {
-            let mut name = Name::from_ascii(&arg.text).map_err(|e| {
-                ConfigError::at(arg, format!("log: invalid name {:?}: {e}", arg.text))
-            })?;
-            name.set_fqdn(true);
-            names.push(name);
-        }
+impl Setup for LogConfig {
+    fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
+        started(Log::new(*self))
     }
-    let mut classes = Classes::default();
-    for option in &d.block {
-        if option.name.text != "class" || option.args.is_empty() {
-            return Err(option.error(format!(
-                "log: unknown property {:?}; supported: class success|denial|error|all",
-                option.name.text
-            )));
-        }
-        for class in &option.args {
-            match class.text.as_str() {
-                "success" => classes.success = true,
-                "denial" => classes.denial = true,
-                "error" => classes.error = true,
-                "all" => {
-                    classes = Classes {
-                        success: true,
-                        denial: true,
-                        error: true,
-                    }
-                }
-                other => {
-                    return Err(ConfigError::at(
-                        class,
-                        format!(
-                            "log: unknown class {other:?}; expected success, denial, error or all"
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    if classes == Classes::default() {
-        classes = Classes {
-            success: true,
-            denial: true,
-            error: true,
-        };
-    }
-    Ok(LogConfig {
-        names,
-        format,
-        classes,
-    })
 }
 
 /// The running plugin.

@@ -2,7 +2,8 @@
 //! to itself. If one of those queries reaches us a second time, it went out and came back: our
 //! upstream forwards to us (a node's resolv.conf pointing at this server, or at 127.0.0.53 seen
 //! from the host network). clusterdns then stops with exit status 1 and a message that explains
-//! the fix, as CoreDNS does. Once a probe is answered without looping, the plugin does nothing
+//! the fix, as CoreDNS does: the plugin reports a fatal event, and the run loop shuts the
+//! server down in order and exits. Once a probe is answered without looping, the plugin does nothing
 //! more.
 //!
 //! CoreDNS waits for a third arrival; our `forward` joins identical questions in flight, so a
@@ -18,15 +19,24 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::config::{ConfigError, Directive};
-use crate::plugin::{Next, Plugin, Request, Resolve, Served};
+pub mod setup;
 
-/// Parse `loop` (no arguments).
-pub fn parse(d: &Directive) -> Result<(), ConfigError> {
-    if d.args.is_empty() && d.block.is_empty() {
-        Ok(())
-    } else {
-        Err(d.error("loop takes no arguments"))
+pub use setup::LoopConfig;
+
+use crate::plugin::{
+    Answer, Definition, FatalSender, Next, Plugin, Request, Resolve, Served, Setup, StartContext,
+    StartFuture, started,
+};
+
+/// `loop` in the plugin registry.
+pub const DEFINITION: Definition = Definition {
+    parse: setup::parse,
+    metrics: None,
+};
+
+impl Setup for LoopConfig {
+    fn start(self: Box<Self>, context: &StartContext) -> StartFuture<'_> {
+        started(LoopDetect::new(&self.zone, context.fatal.clone()))
     }
 }
 
@@ -40,6 +50,8 @@ struct State {
     /// Arrivals per probe name.
     seen: Mutex<HashMap<Name, u32>>,
     done: AtomicBool,
+    /// Where the loop is reported: it stops the server.
+    fatal: FatalSender,
 }
 
 /// The running plugin.
@@ -55,7 +67,8 @@ fn random_label() -> String {
 impl LoopDetect {
     /// A detector probing under `zone` with a name from a CSPRNG (CVE-2026-26018: a guessable
     /// probe name lets anyone trigger the exit).
-    pub fn new(zone: &Name) -> LoopDetect {
+    /// A loop is reported to `fatal`.
+    pub fn new(zone: &Name, fatal: FatalSender) -> LoopDetect {
         let suffix = Name::from_ascii(format!("{}.", random_label()))
             .and_then(|n| n.append_domain(zone))
             .unwrap_or_else(|_| zone.clone());
@@ -64,6 +77,7 @@ impl LoopDetect {
                 suffix,
                 seen: Mutex::new(HashMap::new()),
                 done: AtomicBool::new(false),
+                fatal,
             }),
         }
     }
@@ -99,11 +113,13 @@ impl Plugin for LoopDetect {
                     state.suffix.base_name().to_string(),
                     request.name
                 );
-                eprintln!(
+                state.done.store(true, Ordering::Release);
+                state.fatal.report(format!(
                     "plugin/loop: forwarding loop detected for {}; see the log above",
                     request.name
-                );
-                std::process::exit(1);
+                ));
+                // Not forwarded again: the looping query ends here while the server stops.
+                return Served::Ready(Answer::server_failure("loop", "forwarding loop detected"));
             }
         }
         next.serve(request, resolver)

@@ -1,10 +1,17 @@
 //! The plugin contract: every Corefile directive that answers queries implements [`Plugin`],
-//! and a server block's plugins run as a [`Chain`] in the fixed order of
-//! [`crate::plugins::PLUGIN_ORDER`].
+//! and a server block's plugins run as a [`Chain`] in the fixed order of the plugin registry
+//! ([`crate::plugins::REGISTRY`]). How a directive is parsed and started is [`setup`]'s.
 //!
 //! A plugin either answers or hands the request to the rest of the chain ([`Next`]). Answers are
 //! usually ready at once (the cluster index is in memory), so the UDP loop can reply without
 //! spawning a task; a plugin that must wait (an upstream, later) returns [`Served::Pending`].
+
+pub mod setup;
+
+pub use setup::{
+    BlockSettings, Definition, Fatal, FatalSender, HttpEndpoint, ParseFn, Setup, StartContext,
+    StartError, StartFuture, no_plugin, started,
+};
 
 use std::future::Future;
 use std::net::SocketAddr;

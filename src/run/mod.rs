@@ -1,5 +1,10 @@
 //! Wiring: a Corefile → plugin chains → routers → bound listeners, served until shutdown.
 //!
+//! - [`plan`]: the Corefile's blocks parsed by the plugin registry, and the listeners they
+//!   ask for (also `-validate`).
+//! - `build`: plugins started and listeners bound, not yet serving.
+//! - this module: the running lifecycle (start, reload, fatal events, shutdown).
+//!
 //! Start-up order: parse everything and report every error; start the plugins (the
 //! `kubernetes` plugin loads its source); bind every listener; only then serve. A failure at
 //! any step stops start-up before anything is served.
@@ -9,29 +14,31 @@
 //! ready) are the routers of the kept addresses swapped, the new addresses served and the
 //! dropped ones stopped.
 
-use std::collections::BTreeMap;
+mod build;
+pub mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use hickory_proto::rr::Name;
 use thiserror::Error;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::admin::{self, Endpoints, Readiness, SharedEndpoints};
-use crate::config::{ConfigError, ConfigErrors, Corefile};
-use crate::metrics::{ServerMetrics, server_label};
-use crate::plugin::Chain;
-use crate::plugins::reload::ReloadConfig;
-use crate::plugins::{self, BlockPlan, StartContext};
-use crate::reload::{ReloadTriggers, Trigger};
-use crate::server::router::ZoneRoute;
-use crate::server::{Listener, Router, SharedRouter, TcpLimits};
+pub use plan::{BlockPlan, Plan, plan, validate};
+
+use crate::admin::{self, Readiness, SharedEndpoints};
+use crate::config::ConfigErrors;
+use crate::metrics::ServerMetrics;
+use crate::plugin::{Fatal, FatalSender, StartError};
+use crate::plugins;
+use crate::reload::{ReloadSchedule, ReloadTriggers, Trigger};
+use crate::server::{SharedRouter, TcpLimits};
+use build::{Built, build};
+use plan::read_corefile;
 
 /// How clusterdns was asked to run.
 #[derive(Clone, Debug)]
@@ -52,7 +59,10 @@ pub enum RunError {
     Config(#[from] ConfigErrors),
     /// A plugin could not start.
     #[error("{0}")]
-    Start(#[from] plugins::StartError),
+    Start(#[from] StartError),
+    /// A plugin stopped the server (`loop`).
+    #[error("{}", .0.0)]
+    Fatal(Fatal),
     /// The new config's plugins were not ready in time (a reload).
     #[error("not ready within 5s: {0}")]
     NotReady(String),
@@ -81,68 +91,6 @@ pub enum RunError {
     },
 }
 
-/// A listener's identity: its `bind` addresses (sorted; empty for all) and port.
-pub type ListenerKey = (Vec<IpAddr>, u16);
-
-/// The listeners a Corefile asks for: for each (bind addresses, port), its zones and the index
-/// of the block serving each zone.
-#[derive(Debug)]
-pub struct Plan {
-    /// The blocks, parsed.
-    pub blocks: Vec<BlockPlan>,
-    /// (bind addresses, port) → [(zone, block index)].
-    pub listeners: BTreeMap<ListenerKey, Vec<(Name, usize)>>,
-}
-
-/// Parse and check `corefile` without binding or starting anything.
-pub fn plan(corefile: &Corefile, default_port: u16) -> Result<Plan, ConfigErrors> {
-    let mut errors: Vec<ConfigError> = Vec::new();
-    let mut blocks = Vec::new();
-    let mut listeners: BTreeMap<ListenerKey, Vec<(Name, usize)>> = BTreeMap::new();
-    for block in &corefile.blocks {
-        match plugins::plan_block(block) {
-            Ok(plan) => {
-                let index = blocks.len();
-                let mut bind = plan.bind.clone();
-                bind.sort();
-                for key in &plan.keys {
-                    let port = key.port.unwrap_or(default_port);
-                    let zones = listeners.entry((bind.clone(), port)).or_default();
-                    if zones.iter().any(|(z, _)| *z == key.zone) {
-                        errors.push(ConfigError::new(
-                            &block.file,
-                            block.line,
-                            format!(
-                                "zone {} on port {port} is served by two server blocks",
-                                key.zone
-                            ),
-                        ));
-                    } else {
-                        zones.push((key.zone.clone(), index));
-                    }
-                }
-                blocks.push(plan);
-            }
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
-    if errors.is_empty() {
-        Ok(Plan { blocks, listeners })
-    } else {
-        Err(ConfigErrors(errors))
-    }
-}
-
-/// The socket addresses of a listener: its `bind` addresses, or every address (dual-stack
-/// `[::]`, or `0.0.0.0` where IPv6 is off).
-fn addresses(bind: &[IpAddr], port: u16) -> Vec<SocketAddr> {
-    if bind.is_empty() {
-        vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)]
-    } else {
-        bind.iter().map(|ip| SocketAddr::new(*ip, port)).collect()
-    }
-}
-
 /// A DNS listener being served: the address it was asked for, the address bound, its router
 /// (swapped on reload) and its own stop switch (a reload that drops it stops only it).
 struct LiveListener {
@@ -155,27 +103,6 @@ struct LiveListener {
 struct LiveAdmin {
     endpoints: Arc<SharedEndpoints>,
     stop: watch::Sender<bool>,
-}
-
-/// A DNS listener of a built config: an address already served (reused, only its router
-/// changes) or one bound now.
-struct BuiltListener {
-    requested: SocketAddr,
-    router: Arc<Router>,
-    fresh: Option<Listener>,
-    blocks: Vec<usize>,
-}
-
-/// A config parsed, started and bound, not yet serving: the whole of what a reload swaps in.
-/// Dropping it closes what it bound and stops what it started.
-struct Built {
-    hash: String,
-    chains: Vec<Arc<Chain>>,
-    listeners: Vec<BuiltListener>,
-    admin: Vec<(SocketAddr, Endpoints, Option<TcpListener>)>,
-    plugins_enabled: Vec<(String, String, Vec<&'static str>)>,
-    lameduck: Duration,
-    reload: Option<ReloadConfig>,
 }
 
 /// How long a reload waits for the new config's plugins to be ready (the kubernetes plugin's
@@ -194,165 +121,31 @@ pub struct Running {
     /// The longest `health { lameduck }` of the Corefile.
     lameduck: Duration,
     /// `reload`, if the Corefile has it (the first block's).
-    reload: Option<ReloadConfig>,
+    reload: Option<ReloadSchedule>,
     tasks: JoinSet<()>,
-}
-
-/// Read and parse the Corefile, with the hash of the text read (also when it does not parse).
-fn read_corefile(path: &std::path::Path) -> Result<(Corefile, String), (ConfigErrors, String)> {
-    let text = Corefile::read(path).map_err(|errors| (errors, String::new()))?;
-    let hash = crate::reload::digest(text.as_bytes());
-    match Corefile::parse_at(path, &text) {
-        Ok(corefile) => Ok((corefile, hash)),
-        Err(errors) => Err((errors, hash)),
-    }
-}
-
-/// Read, parse and plan the Corefile at `conf` as start-up would, without binding a socket or
-/// starting a plugin (`-validate`): every error found, each as `FILE:LINE: what is wrong`.
-pub fn validate(conf: &std::path::Path, default_port: u16) -> Result<(), ConfigErrors> {
-    let (corefile, _) = read_corefile(conf).map_err(|(errors, _)| errors)?;
-    plan(&corefile, default_port).map(|_| ())
-}
-
-/// Bind `addr`, or every IPv4 address when `addr` is `[::]` on a host without IPv6.
-fn bind_listener(
-    addr: SocketAddr,
-    workers: usize,
-    router: &Arc<Router>,
-) -> Result<Listener, RunError> {
-    let shared: SharedRouter = Arc::new(ArcSwap::new(router.clone()));
-    match Listener::bind(addr, workers, shared.clone()) {
-        Ok(l) => Ok(l),
-        Err(e) if crate::server::no_ipv6(addr, &e) => {
-            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
-            Listener::bind(v4, workers, shared)
-                .map_err(|source| RunError::Bind { addr: v4, source })
-        }
-        Err(source) => Err(RunError::Bind { addr, source }),
-    }
-}
-
-/// Parse, start and bind `corefile` without touching what runs: addresses already served in
-/// `live` are reused, every other one is bound now, so any failure leaves the running config
-/// as it was.
-async fn build(
-    corefile: &Corefile,
-    hash: String,
-    options: &Options,
-    metrics: &Arc<ServerMetrics>,
-    live: &BTreeMap<SocketAddr, LiveListener>,
-    live_admin: &BTreeMap<SocketAddr, LiveAdmin>,
-) -> Result<Built, RunError> {
-    let plan = plan(corefile, options.default_port)?;
-    // `health`, `ready` and `prometheus` addresses: one HTTP server each, shared by every
-    // block naming it.
-    let mut admin_servers: BTreeMap<SocketAddr, Endpoints> = BTreeMap::new();
-    let mut lameduck = Duration::ZERO;
-    let mut reload = None;
-    let mut http_origins: BTreeMap<SocketAddr, String> = BTreeMap::new();
-    for block in &plan.blocks {
-        for (addr, origin) in &block.http_origins {
-            http_origins.entry(*addr).or_insert_with(|| origin.clone());
-        }
-        if let Some(health) = block.health {
-            admin_servers.entry(health.addr).or_default().health = true;
-            lameduck = lameduck.max(health.lameduck);
-        }
-        if let Some(addr) = block.ready {
-            admin_servers.entry(addr).or_default().ready = true;
-        }
-        if let Some(addr) = block.prometheus {
-            admin_servers.entry(addr).or_default().metrics = true;
-        }
-        reload = reload.or(block.reload);
-    }
-    // The `server` label of each block: that of its first listener.
-    let mut block_server = vec![String::new(); plan.blocks.len()];
-    for ((bind, port), zones) in plan.listeners.iter().rev() {
-        for (_, block) in zones {
-            block_server[*block] = server_label(bind.first().copied(), *port);
-        }
-    }
-    let mut chains = Vec::with_capacity(plan.blocks.len());
-    for (block, server) in plan.blocks.into_iter().zip(block_server) {
-        let context = StartContext {
-            metrics: metrics.clone(),
-            server,
-        };
-        let mut plugins = Vec::with_capacity(block.plugins.len());
-        for setup in block.plugins {
-            plugins.push(setup.start(&context).await?);
-        }
-        chains.push(Arc::new(Chain::new(plugins)));
-    }
-    let mut admin = Vec::with_capacity(admin_servers.len());
-    for (addr, endpoints) in admin_servers {
-        let fresh = if live_admin.contains_key(&addr) {
-            None
-        } else {
-            let listener =
-                admin::bind(addr)
-                    .await
-                    .map_err(|(bound, source)| RunError::HttpBind {
-                        origin: http_origins.get(&addr).cloned().unwrap_or_default(),
-                        addr: bound,
-                        source,
-                    })?;
-            Some(listener)
-        };
-        admin.push((addr, endpoints, fresh));
-    }
-    let mut listeners = Vec::new();
-    let mut plugins_enabled = Vec::new();
-    for ((bind, port), zones) in plan.listeners {
-        let server = server_label(bind.first().copied(), port);
-        let routes = zones
-            .iter()
-            .map(|(zone, block)| {
-                let chain = chains[*block].clone();
-                let names: Vec<&'static str> = chain.plugins().iter().map(|p| p.name()).collect();
-                let zone_metrics = metrics.zone(&server, &zone.to_string(), &names);
-                plugins_enabled.push((server.clone(), zone.to_string(), names));
-                ZoneRoute {
-                    zone: zone.clone(),
-                    chain,
-                    metrics: Some(Arc::new(zone_metrics)),
-                }
-            })
-            .collect();
-        let dropped = Arc::new(metrics.zone(&server, "dropped", &[]));
-        let router = Arc::new(Router::with_metrics(
-            routes,
-            Some(metrics.panics.clone()),
-            Some(dropped),
-        ));
-        for requested in addresses(&bind, port) {
-            let fresh = if live.contains_key(&requested) {
-                None
-            } else {
-                Some(bind_listener(requested, options.udp_workers, &router)?)
-            };
-            listeners.push(BuiltListener {
-                requested,
-                router: router.clone(),
-                fresh,
-                blocks: zones.iter().map(|(_, block)| *block).collect(),
-            });
-        }
-    }
-    Ok(Built {
-        hash,
-        chains,
-        listeners,
-        admin,
-        plugins_enabled,
-        lameduck,
-        reload,
-    })
+    /// Given to every plugin started, for events that must stop the server.
+    fatal_sender: FatalSender,
+    fatal: mpsc::UnboundedReceiver<Fatal>,
 }
 
 impl Running {
+    /// The addresses served now (DNS, then HTTP), for a build that must reuse them.
+    fn live_addresses(&self) -> (BTreeSet<SocketAddr>, BTreeSet<SocketAddr>) {
+        (
+            self.listeners.keys().copied().collect(),
+            self.admin.keys().copied().collect(),
+        )
+    }
+
+    /// The next fatal event a plugin reports.
+    pub async fn fatal(&mut self) -> Fatal {
+        match self.fatal.recv().await {
+            Some(fatal) => fatal,
+            // `fatal_sender` lives as long as `self`: the channel cannot close.
+            None => std::future::pending().await,
+        }
+    }
+
     /// Serve `built` in place of what runs: routers of kept addresses are swapped (queries
     /// already dispatched finish on the chain they started on), new addresses start serving,
     /// dropped ones stop.
@@ -468,13 +261,15 @@ impl Running {
                 return Err(errors.into());
             }
         };
+        let (live, live_admin) = self.live_addresses();
         let built = match build(
             &corefile,
             hash.clone(),
             &self.options,
             &self.metrics,
-            &self.listeners,
-            &self.admin,
+            &self.fatal_sender,
+            &live,
+            &live_admin,
         )
         .await
         {
@@ -536,14 +331,16 @@ impl Running {
 /// Start everything `options` describes. Must run inside the tokio runtime.
 pub async fn start(options: &Options) -> Result<Running, RunError> {
     let (corefile, hash) = read_corefile(&options.conf).map_err(|(errors, _)| errors)?;
-    let metrics = Arc::new(ServerMetrics::new());
+    let metrics = Arc::new(ServerMetrics::new(&plugins::metric_families()));
+    let (fatal_sender, fatal) = FatalSender::channel();
     let built = build(
         &corefile,
         hash,
         options,
         &metrics,
-        &BTreeMap::new(),
-        &BTreeMap::new(),
+        &fatal_sender,
+        &BTreeSet::new(),
+        &BTreeSet::new(),
     )
     .await?;
     let mut running = Running {
@@ -556,13 +353,16 @@ pub async fn start(options: &Options) -> Result<Running, RunError> {
         lameduck: Duration::ZERO,
         reload: None,
         tasks: JoinSet::new(),
+        fatal_sender,
+        fatal,
     };
     running.commit(built);
     Ok(running)
 }
 
 /// Start, serve (reloading on SIGHUP, SIGUSR1 and, with `reload`, a changed Corefile) until
-/// `shutdown` completes, then stop.
+/// `shutdown` completes, then stop. A fatal event of a plugin stops the server the same way,
+/// without the lameduck wait, and is returned as [`RunError::Fatal`] (exit status 1).
 pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let mut triggers = ReloadTriggers::install().map_err(RunError::Signals)?;
     let mut running = start(&options).await?;
@@ -570,9 +370,15 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     loop {
         let conf = running.options.conf.clone();
         let tried = running.tried_hash.clone();
+        let schedule = running.reload;
         tokio::select! {
             () = &mut shutdown => break,
-            trigger = triggers.next(running.reload, &conf, &tried) => {
+            fatal = running.fatal() => {
+                tracing::info!("shutting down: {}", fatal.0);
+                running.stop(Duration::from_secs(1)).await;
+                return Err(RunError::Fatal(fatal));
+            }
+            trigger = triggers.next(schedule, &conf, &tried) => {
                 match trigger {
                     Trigger::Signal(name) => tracing::info!("plugin/reload: {name}: reloading"),
                     Trigger::Changed => tracing::info!("plugin/reload: Corefile changed: reloading"),
