@@ -1,6 +1,6 @@
 //! The API source at scale, run by hand: `cargo bench --bench api_sync`.
 //!
-//! A fake API server (tests/support/fake_api.rs, real HTTP) holds 10,000 Services in 100
+//! A fake API server (tests/it/support/fake_api.rs, real HTTP) holds 10,000 Services in 100
 //! namespaces, 10,000 EndpointSlices carrying 100,000 endpoints, and 100,000 Pods; clusterdns
 //! (release build) watches it with `pods verified`. Reported: time from process start to the
 //! first full sync, clusterdns's peak RSS (VmHWM), and the propagation latency from an API
@@ -8,7 +8,9 @@
 
 #![allow(missing_docs)]
 
-#[path = "../tests/support/fake_api.rs"]
+// The integration tests' fake API server; the bench uses only its list and watch.
+#[allow(dead_code)]
+#[path = "../tests/it/support/fake_api.rs"]
 mod fake_api;
 
 use std::net::{SocketAddr, UdpSocket};

@@ -21,8 +21,8 @@ use clusterdns::plugin::{Chain, FatalSender, Plugin, StartContext, Transport};
 use clusterdns::plugins;
 use clusterdns::plugins::kubernetes::{Kubernetes, setup};
 use clusterdns::run::plan::plan_block;
-use clusterdns::server::Router;
 use clusterdns::server::handle::{Handled, handle};
+use clusterdns::server::{PendingLimit, Router};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -123,6 +123,7 @@ fn query(name: &str, qtype: RecordType) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let source = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let pending = PendingLimit::default();
     let cases = [
         ("A", "svc4.ns4.svc.cluster.local.", RecordType::A),
         (
@@ -146,12 +147,12 @@ fn bench(c: &mut Criterion) {
         for (label, name, qtype) in &cases {
             let bytes = query(name, *qtype);
             group.bench_with_input(BenchmarkId::from_parameter(label), &bytes, |b, bytes| {
-                b.iter(
-                    || match handle(&router, black_box(bytes), source, Transport::Udp) {
+                b.iter(|| {
+                    match handle(&router, &pending, black_box(bytes), source, Transport::Udp) {
                         Handled::Reply(reply) => black_box(reply.len()),
                         _ => panic!("no reply"),
-                    },
-                );
+                    }
+                });
             });
         }
         group.finish();
@@ -163,7 +164,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("query_path/cache");
     group.bench_with_input(BenchmarkId::from_parameter("hit"), &bytes, |b, bytes| {
         b.iter(
-            || match handle(&router, black_box(bytes), source, Transport::Udp) {
+            || match handle(&router, &pending, black_box(bytes), source, Transport::Udp) {
                 Handled::Reply(reply) => black_box(reply.len()),
                 _ => panic!("no reply"),
             },

@@ -34,6 +34,11 @@ struct Flags {
     /// print `ok` or the errors, exit 0 or 1.
     #[arg(long)]
     validate: bool,
+    /// Answers in flight per listener (those waiting on an upstream or the first sync of the
+    /// cluster); past it a query is answered REFUSED at once and counted in
+    /// `clusterdns_pending_rejected_total`.
+    #[arg(long = "max-pending", value_name = "N", default_value_t = clusterdns::server::DEFAULT_MAX_PENDING)]
+    max_pending: usize,
     /// Write the process ID to this file.
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
         conf: flags.conf,
         default_port: flags.dns_port,
         udp_workers: workers,
+        max_pending: flags.max_pending,
     };
     if !flags.quiet {
         println!("clusterdns-{}", clusterdns::VERSION);

@@ -127,6 +127,11 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabel {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadVersionLabels {
     hash: String,
     value: String,
@@ -155,6 +160,15 @@ fn size_histogram() -> AtomicHistogram {
     AtomicHistogram::new(&SIZE_BUCKETS)
 }
 
+/// The metric handles of one listener's bound on answers in flight.
+#[derive(Clone, Debug, Default)]
+pub struct PendingMetrics {
+    /// `clusterdns_pending_answers`: answers in flight now.
+    pub in_flight: Gauge,
+    /// `clusterdns_pending_rejected_total`: queries refused at the bound.
+    pub rejected: Counter,
+}
+
 /// The server metrics, registered once per process.
 pub struct ServerMetrics {
     registry: Registry,
@@ -169,6 +183,8 @@ pub struct ServerMetrics {
     pub panics: Counter,
     /// `coredns_reload_failed_total`.
     pub reload_failed: Counter,
+    pending_rejected: Family<ServerLabel, Counter>,
+    pending_in_flight: Family<ServerLabel, Gauge>,
     reload_version: Family<ReloadVersionLabels, Gauge>,
     /// The plugins' families, each registered once by its plugin's registration function.
     plugin_families: Vec<Arc<dyn Any + Send + Sync>>,
@@ -200,6 +216,8 @@ impl ServerMetrics {
             plugin_enabled: Family::default(),
             panics: Counter::default(),
             reload_failed: Counter::default(),
+            pending_rejected: Family::default(),
+            pending_in_flight: Family::default(),
             reload_version: Family::default(),
             plugin_families,
             registry: Registry::default(),
@@ -266,6 +284,17 @@ impl ServerMetrics {
             "A metric with a constant '1' value labeled by hash, and value which type of hash generated",
             metrics.reload_version.clone(),
         );
+        let own = registry.sub_registry_with_prefix("clusterdns");
+        own.register(
+            "pending_rejected",
+            "Counter of queries answered REFUSED because the listener had its maximum of answers in flight (-max-pending)",
+            metrics.pending_rejected.clone(),
+        );
+        own.register(
+            "pending_answers",
+            "Answers in flight per listener: waiting on an upstream or on the first sync of the cluster",
+            metrics.pending_in_flight.clone(),
+        );
         ServerMetrics {
             registry,
             ..metrics
@@ -277,6 +306,18 @@ impl ServerMetrics {
         self.plugin_families
             .iter()
             .find_map(|f| f.clone().downcast::<F>().ok())
+    }
+
+    /// `clusterdns_pending_answers` and `clusterdns_pending_rejected_total` of the listener
+    /// `server`.
+    pub fn pending(&self, server: &str) -> PendingMetrics {
+        let label = ServerLabel {
+            server: server.into(),
+        };
+        PendingMetrics {
+            in_flight: self.pending_in_flight.get_or_create(&label).clone(),
+            rejected: self.pending_rejected.get_or_create(&label).clone(),
+        }
     }
 
     /// The registry, for `/metrics`.

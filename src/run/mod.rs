@@ -32,11 +32,11 @@ pub use plan::{BlockPlan, Plan, plan, validate};
 
 use crate::admin::{self, Readiness, SharedEndpoints};
 use crate::config::ConfigErrors;
-use crate::metrics::ServerMetrics;
+use crate::metrics::{ServerMetrics, server_label};
 use crate::plugin::{Fatal, FatalSender, StartError};
 use crate::plugins;
 use crate::reload::{ReloadSchedule, ReloadTriggers, Trigger};
-use crate::server::{SharedRouter, TcpLimits};
+use crate::server::{PendingLimit, SharedRouter, TcpLimits};
 use build::{Built, build};
 use plan::read_corefile;
 
@@ -49,6 +49,8 @@ pub struct Options {
     pub default_port: u16,
     /// UDP sockets (and loops) per listener; default: one per CPU.
     pub udp_workers: usize,
+    /// Answers in flight per listener (`-max-pending`); past it, REFUSED at once.
+    pub max_pending: usize,
 }
 
 /// Why clusterdns could not start.
@@ -181,7 +183,10 @@ impl Running {
                     let zones: Vec<String> =
                         listener.router.zones().map(ToString::to_string).collect();
                     tracing::info!("serving {} on {} (udp, tcp)", zones.join(" "), fresh.addr);
-                    fresh.spawn(&mut self.tasks, TcpLimits::default(), &shutdown);
+                    let ip = Some(fresh.addr.ip()).filter(|ip| !ip.is_unspecified());
+                    let counted = self.metrics.pending(&server_label(ip, fresh.addr.port()));
+                    let pending = PendingLimit::new(self.options.max_pending, counted);
+                    fresh.spawn(&mut self.tasks, TcpLimits::default(), pending, &shutdown);
                     live
                 }
                 (None, None) => continue,

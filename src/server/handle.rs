@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use hickory_proto::op::ResponseCode;
+
 use super::edns::ResponseEdns;
+use super::pending::{PendingLimit, PendingPermit};
 use super::precheck::{Checked, check};
 use super::response::encode_answer;
 use super::router::Router;
@@ -27,6 +30,8 @@ pub struct LaterReply {
     chain: Option<Arc<Chain>>,
     metrics: Option<Arc<ZoneMetrics>>,
     future: PendingAnswer,
+    /// Held until the answer is sent: the listener's bound on answers in flight.
+    _permit: PendingPermit,
 }
 
 impl LaterReply {
@@ -60,9 +65,11 @@ fn finish(
     bytes
 }
 
-/// Handle one message from `source`.
+/// Handle one message from `source`. An answer that must wait takes a permit of `pending`;
+/// without one it is REFUSED at once.
 pub fn handle(
     router: &Arc<Router>,
+    pending: &PendingLimit,
     bytes: &[u8],
     source: SocketAddr,
     transport: Transport,
@@ -78,13 +85,22 @@ pub fn handle(
                         (dispatched.chain.as_deref(), dispatched.metrics.as_deref());
                     Handled::Reply(finish(&request, edns, chain, metrics, &answer))
                 }
-                Served::Pending(future) => Handled::Later(LaterReply {
-                    request,
-                    edns,
-                    chain: dispatched.chain,
-                    metrics: dispatched.metrics,
-                    future,
-                }),
+                Served::Pending(future) => match pending.try_acquire() {
+                    Some(permit) => Handled::Later(LaterReply {
+                        request,
+                        edns,
+                        chain: dispatched.chain,
+                        metrics: dispatched.metrics,
+                        future,
+                        _permit: permit,
+                    }),
+                    None => {
+                        let refused = Answer::rcode(ResponseCode::Refused, "server");
+                        let (chain, metrics) =
+                            (dispatched.chain.as_deref(), dispatched.metrics.as_deref());
+                        Handled::Reply(finish(&request, edns, chain, metrics, &refused))
+                    }
+                },
             }
         }
     }

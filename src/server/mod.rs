@@ -6,11 +6,13 @@
 //! - `response`: encoding, our OPT, truncation; `fast_encode` the direct path for address answers.
 //! - `router`: zone → chain, REFUSED, the panic guard.
 //! - `handle`: bytes in → bytes out, shared by both transports.
+//! - `pending`: the bound on answers in flight per listener.
 //! - `udp`, `tcp`: the socket loops.
 
 pub mod edns;
 pub mod fast_encode;
 pub mod handle;
+pub mod pending;
 pub mod precheck;
 pub mod response;
 pub mod router;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use pending::{DEFAULT_MAX_PENDING, PendingLimit};
 pub use router::Router;
 
 /// Whether binding `addr` failed with `error` only because this host has no IPv6: `addr` is
@@ -73,16 +76,29 @@ impl Listener {
         self.router.clone()
     }
 
-    /// Serve on `tasks` until `shutdown` turns true.
+    /// Serve on `tasks` until `shutdown` turns true, with at most `pending`'s bound of answers
+    /// in flight over all its workers and connections.
     pub fn spawn(
         self,
         tasks: &mut JoinSet<()>,
         limits: TcpLimits,
+        pending: PendingLimit,
         shutdown: &watch::Receiver<bool>,
     ) {
         for socket in self.udp {
-            tasks.spawn(udp::serve(socket, self.router.clone(), shutdown.clone()));
+            tasks.spawn(udp::serve(
+                socket,
+                self.router.clone(),
+                pending.clone(),
+                shutdown.clone(),
+            ));
         }
-        tasks.spawn(tcp::serve(self.tcp, self.router, limits, shutdown.clone()));
+        tasks.spawn(tcp::serve(
+            self.tcp,
+            self.router,
+            limits,
+            pending,
+            shutdown.clone(),
+        ));
     }
 }

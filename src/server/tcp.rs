@@ -14,6 +14,7 @@ use tokio::time::timeout;
 
 use super::SharedRouter;
 use super::handle::{Handled, handle};
+use super::pending::PendingLimit;
 use crate::plugin::Transport;
 
 /// Limits of the TCP transport (CoreDNS's defaults for the timeouts).
@@ -63,6 +64,7 @@ pub async fn serve(
     listener: TcpListener,
     router: SharedRouter,
     limits: TcpLimits,
+    pending: PendingLimit,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -86,8 +88,9 @@ pub async fn serve(
         };
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let pending = pending.clone();
         tokio::spawn(async move {
-            connection(stream, peer, router, limits, shutdown).await;
+            connection(stream, peer, router, limits, pending, shutdown).await;
             drop(permit);
         });
     }
@@ -98,6 +101,7 @@ async fn connection(
     peer: SocketAddr,
     router: SharedRouter,
     limits: TcpLimits,
+    pending: PendingLimit,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -140,7 +144,13 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        match handle(&router.load(), &buffer[..len], peer, Transport::Tcp) {
+        match handle(
+            &router.load(),
+            &pending,
+            &buffer[..len],
+            peer,
+            Transport::Tcp,
+        ) {
             Handled::Nothing => {}
             Handled::Reply(bytes) => {
                 if tx.send(bytes).await.is_err() {

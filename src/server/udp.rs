@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use super::SharedRouter;
 use super::handle::{Handled, handle};
+use super::pending::PendingLimit;
 use crate::plugin::Transport;
 
 /// Datagrams taken per system call.
@@ -251,7 +252,12 @@ async fn send_replies(socket: &UdpSocket, replies: &mut Vec<Reply>) {
 }
 
 /// Serve `socket` until `shutdown` turns true.
-pub async fn serve(socket: UdpSocket, router: SharedRouter, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    socket: UdpSocket,
+    router: SharedRouter,
+    pending: PendingLimit,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let socket = Arc::new(socket);
     let fd = socket.as_raw_fd();
     let packet_info = socket
@@ -292,7 +298,13 @@ pub async fn serve(socket: UdpSocket, router: SharedRouter, mut shutdown: watch:
                 );
                 continue;
             }
-            match handle(&current, &buffer[..datagram.len], source, Transport::Udp) {
+            match handle(
+                &current,
+                &pending,
+                &buffer[..datagram.len],
+                source,
+                Transport::Udp,
+            ) {
                 Handled::Nothing => {}
                 Handled::Reply(bytes) => {
                     replies.push((bytes, datagram.source, datagram.destination));

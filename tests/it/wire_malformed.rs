@@ -4,14 +4,12 @@
 //! "Drop" rows send the bad message and then a good one from the same socket: both land on the
 //! same worker in order, so the first reply must be the good one's.
 
-mod support;
-
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::support::{TestServer, decode, query_bytes, raw_udp};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use support::{TestServer, decode, query_bytes, raw_udp};
 
 /// A headless service with `n` ready endpoints: a big answer.
 fn big_headless(n: usize) -> String {
@@ -32,7 +30,7 @@ const BASICS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}
 
 fn server() -> TestServer {
     TestServer::start(
-        &support::cluster_corefile("pods insecure"),
+        &crate::support::cluster_corefile("pods insecure"),
         &[
             ("basics.yaml", BASICS),
             ("big.yaml", &big_headless(100)),
@@ -477,9 +475,9 @@ fn row20_too_big_for_udp_is_truncated_and_whole_over_tcp() {
     assert!(!r.metadata.truncation);
     assert_eq!(r.answers.len(), 40);
     // Over TCP the whole answer comes.
-    let mut stream = support::tcp_connect(server.addr);
-    support::tcp_send(&mut stream, &query(24, "big.default.svc.cluster.local.", A));
-    let r = decode(&support::tcp_receive(&mut stream).expect("reply"));
+    let mut stream = crate::support::tcp_connect(server.addr);
+    crate::support::tcp_send(&mut stream, &query(24, "big.default.svc.cluster.local.", A));
+    let r = decode(&crate::support::tcp_receive(&mut stream).expect("reply"));
     assert!(!r.metadata.truncation);
     assert_eq!(r.answers.len(), 100);
     assert_alive(&server);
@@ -488,17 +486,17 @@ fn row20_too_big_for_udp_is_truncated_and_whole_over_tcp() {
 #[tokio::test]
 async fn row20_hickory_client_retries_truncated_answers_over_tcp() {
     let server = server();
-    let udp = support::ask(
+    let udp = crate::support::ask(
         server.addr,
-        support::Via::Udp,
+        crate::support::Via::Udp,
         "big.default.svc.cluster.local.",
         RecordType::A,
     )
     .await;
     assert!(udp.metadata.truncation);
-    let tcp = support::ask(
+    let tcp = crate::support::ask(
         server.addr,
-        support::Via::Tcp,
+        crate::support::Via::Tcp,
         "big.default.svc.cluster.local.",
         RecordType::A,
     )
@@ -510,10 +508,10 @@ async fn row20_hickory_client_retries_truncated_answers_over_tcp() {
 fn row21_tcp_frames_shorter_than_a_header_close_the_connection() {
     let server = server();
     for len in [0usize, 11] {
-        let mut stream = support::tcp_connect(server.addr);
-        support::tcp_send(&mut stream, &vec![0u8; len]);
+        let mut stream = crate::support::tcp_connect(server.addr);
+        crate::support::tcp_send(&mut stream, &vec![0u8; len]);
         assert!(
-            support::tcp_receive(&mut stream).is_none(),
+            crate::support::tcp_receive(&mut stream).is_none(),
             "length {len}: closed"
         );
     }
@@ -523,7 +521,7 @@ fn row21_tcp_frames_shorter_than_a_header_close_the_connection() {
 #[test]
 fn row22_a_frame_that_trickles_in_is_cut_off_by_the_read_timeout() {
     let server = server();
-    let mut stream = support::tcp_connect(server.addr);
+    let mut stream = crate::support::tcp_connect(server.addr);
     stream
         .set_read_timeout(Some(Duration::from_secs(8)))
         .expect("timeout");
@@ -531,7 +529,7 @@ fn row22_a_frame_that_trickles_in_is_cut_off_by_the_read_timeout() {
     std::io::Write::write_all(&mut stream, &[0, 100, 1, 2, 3]).expect("write");
     let started = Instant::now();
     assert!(
-        support::tcp_receive(&mut stream).is_none(),
+        crate::support::tcp_receive(&mut stream).is_none(),
         "the server closes the connection"
     );
     assert!(started.elapsed() < Duration::from_secs(8));
@@ -541,21 +539,21 @@ fn row22_a_frame_that_trickles_in_is_cut_off_by_the_read_timeout() {
 #[test]
 fn row24_pipelined_tcp_queries_are_all_answered() {
     let server = server();
-    let mut stream = support::tcp_connect(server.addr);
+    let mut stream = crate::support::tcp_connect(server.addr);
     let names = [
         "web.default.svc.cluster.local.",
         "nope.default.svc.cluster.local.",
         "big.default.svc.cluster.local.",
     ];
     for (id, name) in names.iter().enumerate() {
-        support::tcp_send(
+        crate::support::tcp_send(
             &mut stream,
             &query_bytes(name, RecordType::A, 100 + id as u16),
         );
     }
     let mut ids: Vec<u16> = (0..names.len())
         .map(|_| {
-            decode(&support::tcp_receive(&mut stream).expect("reply"))
+            decode(&crate::support::tcp_receive(&mut stream).expect("reply"))
                 .metadata
                 .id
         })

@@ -1,14 +1,12 @@
 //! The `cache` plugin in front of `forward`, against a scripted upstream on loopback.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::fake_upstream::{Behaviour, FakeUpstream};
+use crate::support::{TestServer, decode, query_bytes, raw_udp};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use support::fake_upstream::{Behaviour, FakeUpstream};
-use support::{TestServer, decode, query_bytes, raw_udp};
 
 fn server(up: &FakeUpstream, cache: &str) -> TestServer {
     TestServer::start(
@@ -122,7 +120,7 @@ fn servfail_is_cached_only_briefly() {
     );
     assert_eq!(up.udp_queries(), 1);
     up.set(Behaviour::Answer);
-    support::wait_for(Duration::from_secs(5), "the SERVFAIL to expire", || {
+    crate::support::wait_for(Duration::from_secs(5), "the SERVFAIL to expire", || {
         ask(server.addr, "flaky.example.").metadata.response_code == ResponseCode::NoError
     });
 }
@@ -142,7 +140,7 @@ fn serve_stale_answers_only_after_the_refresh_failed() {
     up.set(Behaviour::Silent);
     // Once expired, a query refreshes first; the upstream is silent, so the stale answer comes
     // back with RFC 8767's TTL of 30 s.
-    support::wait_for(Duration::from_secs(10), "a stale answer", || {
+    crate::support::wait_for(Duration::from_secs(10), "a stale answer", || {
         let m = ask(server.addr, "stale.example.");
         m.metadata.response_code == ResponseCode::NoError
             && m.answers.first().is_some_and(|r| r.ttl == 30)
@@ -154,7 +152,7 @@ fn serve_stale_answers_only_after_the_refresh_failed() {
     // When the upstream answers again, fresh data replaces the stale entry.
     up.set(Behaviour::Answer);
     up.set_address([192, 0, 2, 7]);
-    support::wait_for(Duration::from_secs(10), "fresh data", || {
+    crate::support::wait_for(Duration::from_secs(10), "fresh data", || {
         ask(server.addr, "stale.example.")
             .answers
             .first()
@@ -175,7 +173,7 @@ fn without_serve_stale_an_expired_answer_is_not_served_when_upstream_fails() {
     );
     ask(server.addr, "gone.example.");
     up.set(Behaviour::Silent);
-    support::wait_for(Duration::from_secs(10), "SERVFAIL once expired", || {
+    crate::support::wait_for(Duration::from_secs(10), "SERVFAIL once expired", || {
         ask(server.addr, "gone.example.").metadata.response_code == ResponseCode::ServFail
     });
 }
@@ -199,7 +197,7 @@ fn prefetch_refreshes_a_popular_answer_before_it_expires() {
     up.set(Behaviour::Slow(1500));
     // A prefetch goes upstream while the cache keeps answering with the old data; a plain miss
     // would make the client wait for the upstream instead.
-    support::wait_for(
+    crate::support::wait_for(
         Duration::from_secs(10),
         "a refresh while old data is still served",
         || {
@@ -207,7 +205,7 @@ fn prefetch_refreshes_a_popular_answer_before_it_expires() {
             old && up.udp_queries() >= 2
         },
     );
-    support::wait_for(Duration::from_secs(5), "the refreshed answer", || {
+    crate::support::wait_for(Duration::from_secs(5), "the refreshed answer", || {
         ask(server.addr, "hot.example.").answers[0].data.to_string() == "192.0.2.2"
     });
 }

@@ -1,20 +1,18 @@
 //! `forward . tls://…`: DNS over TLS to an upstream whose certificate is checked against the
 //! configured CA and `tls_servername`.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{TestServer, decode, query_bytes, raw_udp};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use support::{TestServer, decode, query_bytes, raw_udp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A CA, and a server certificate for `dns.test` signed by it, as PEM files in `dir`.

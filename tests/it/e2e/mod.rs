@@ -7,9 +7,6 @@
 //! Each lookup prints how many queries clusterdns received for it: the search-list
 //! amplification of `ndots:5`.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod lab;
 
 use std::process::Output;

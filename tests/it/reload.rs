@@ -3,20 +3,18 @@
 //! a storm of signals ends in one consistent config; queries already under way finish on the
 //! chain they started on.
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{RData, RecordType};
-use support::fake_upstream::{Behaviour, FakeUpstream};
-use support::{
+use crate::support::fake_upstream::{Behaviour, FakeUpstream};
+use crate::support::{
     TestServer, decode, free_port, http_get, metric, query_bytes, raw_udp, send_signal, wait_for,
 };
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
 
 /// A block answering `a.example.` with `address` from inline hosts entries, with metrics.
 fn hosts_corefile(port: &str, metrics: u16, address: &str, extra: &str) -> String {

@@ -1,15 +1,13 @@
 //! `loop` (a forwarding loop stops start-up with exit 1 and an explanation; a sane upstream does
 //! not) and `loadbalance` (addresses rotate).
 
-mod support;
-
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::fake_upstream::FakeUpstream;
+use crate::support::{BINARY, TestServer, decode, free_port, query_bytes, raw_udp, wait_for};
 use hickory_proto::rr::RecordType;
-use support::fake_upstream::FakeUpstream;
-use support::{BINARY, TestServer, decode, free_port, query_bytes, raw_udp, wait_for};
 
 #[test]
 fn forwarding_to_ourselves_is_detected_and_stops_the_server() {

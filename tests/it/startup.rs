@@ -1,14 +1,12 @@
 //! Flags, exit codes and start-up errors of the binary.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use support::{BINARY, TestServer};
+use crate::support::{BINARY, TestServer};
 
 fn run_with_corefile(corefile: &str) -> std::process::Output {
-    support::run_to_exit(corefile, &[])
+    crate::support::run_to_exit(corefile, &[])
 }
 
 #[test]
@@ -98,7 +96,7 @@ fn version_and_plugins_flags_in_go_style() {
 
 #[test]
 fn dns_port_flag_sets_the_port_of_blocks_without_one() {
-    let port = support::free_port();
+    let port = crate::support::free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("m")).expect("mkdir");
     std::fs::write(
@@ -112,15 +110,15 @@ fn dns_port_flag_sets_the_port_of_blocks_without_one() {
         .spawn()
         .expect("spawn");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let probe = support::query_bytes(
+    let probe = crate::support::query_bytes(
         "dns-version.cluster.local.",
         hickory_proto::rr::RecordType::TXT,
         1,
     );
-    support::wait_for(
+    crate::support::wait_for(
         Duration::from_secs(10),
         "an answer on the -dns.port port",
-        || support::raw_udp(addr, &probe, Duration::from_millis(100)).is_some(),
+        || crate::support::raw_udp(addr, &probe, Duration::from_millis(100)).is_some(),
     );
     let _ = child.kill();
     let _ = child.wait();
@@ -128,7 +126,7 @@ fn dns_port_flag_sets_the_port_of_blocks_without_one() {
 
 #[test]
 fn sigterm_stops_the_server_with_status_0() {
-    let mut server = TestServer::start(&support::cluster_corefile(""), &[]);
+    let mut server = TestServer::start(&crate::support::cluster_corefile(""), &[]);
     let status = server.terminate(Duration::from_secs(10)).expect("exits");
     assert_eq!(status.code(), Some(0));
 }

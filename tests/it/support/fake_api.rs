@@ -6,7 +6,6 @@
 //!
 //! It runs on its own thread and runtime, so tests can drive it from synchronous code while
 //! polling the DNS server.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -327,11 +326,6 @@ impl FakeApi {
     /// Every request line received so far (method, path and query).
     pub fn requests(&self) -> Vec<String> {
         self.state().requests.clone()
-    }
-
-    /// The current resource version.
-    pub fn resource_version(&self) -> u64 {
-        self.state().rv
     }
 }
 

@@ -1,14 +1,12 @@
 //! The cluster zone through the real binary and hickory's client, over UDP and TCP, served from
 //! the demo cluster in `deploy/demo/`.
 
-mod support;
-
+use crate::support::{TestServer, Via, ask};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
-use support::{TestServer, Via, ask};
 
 fn demo_manifests() -> Vec<(String, String)> {
-    let dir = support::repo_path("deploy/demo");
+    let dir = crate::support::repo_path("deploy/demo");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
         .expect("deploy/demo")
         .filter_map(|e| e.ok())
@@ -34,7 +32,7 @@ fn demo_server() -> TestServer {
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     TestServer::start(
-        &support::cluster_corefile("pods insecure\n    fallthrough in-addr.arpa ip6.arpa"),
+        &crate::support::cluster_corefile("pods insecure\n    fallthrough in-addr.arpa ip6.arpa"),
         &refs,
     )
 }
@@ -286,12 +284,12 @@ async fn names_no_block_serves_are_refused() {
 #[tokio::test]
 async fn zone_transfer_is_refused_over_tcp() {
     let server = demo_server();
-    let mut stream = support::tcp_connect(server.addr);
-    support::tcp_send(
+    let mut stream = crate::support::tcp_connect(server.addr);
+    crate::support::tcp_send(
         &mut stream,
-        &support::query_bytes("cluster.local.", RecordType::AXFR, 7),
+        &crate::support::query_bytes("cluster.local.", RecordType::AXFR, 7),
     );
-    let reply = support::decode(&support::tcp_receive(&mut stream).expect("a reply"));
+    let reply = crate::support::decode(&crate::support::tcp_receive(&mut stream).expect("a reply"));
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
     assert!(reply.answers.is_empty());
 }

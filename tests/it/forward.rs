@@ -1,15 +1,13 @@
 //! The `forward` plugin against scripted upstreams on loopback: answers, failover, timeouts,
 //! reply validation, TC → TCP, force_tcp, max_concurrent, coalescing, health checks, policies.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::support::fake_upstream::{Behaviour, FakeUpstream};
+use crate::support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use support::fake_upstream::{Behaviour, FakeUpstream};
-use support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 
 fn server(upstreams: &[&FakeUpstream], options: &str) -> TestServer {
     let to: Vec<String> = upstreams.iter().map(|u| u.addr.to_string()).collect();
@@ -68,9 +66,9 @@ fn forwards_and_returns_the_upstream_answer_with_the_question_case() {
 fn a_tcp_client_is_forwarded_over_tcp() {
     let up = FakeUpstream::start([192, 0, 2, 1]);
     let server = server(&[&up], "");
-    let mut stream = support::tcp_connect(server.addr);
-    support::tcp_send(&mut stream, &query_bytes("example.org.", RecordType::A, 5));
-    let m = decode(&support::tcp_receive(&mut stream).expect("reply"));
+    let mut stream = crate::support::tcp_connect(server.addr);
+    crate::support::tcp_send(&mut stream, &query_bytes("example.org.", RecordType::A, 5));
+    let m = decode(&crate::support::tcp_receive(&mut stream).expect("reply"));
     assert_eq!(m.answers.len(), 1);
     assert_eq!((up.tcp_queries(), up.udp_queries()), (1, 0));
 }

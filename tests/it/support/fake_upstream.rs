@@ -1,6 +1,5 @@
 //! A scripted upstream resolver on loopback (UDP and TCP on one port) for the `forward` tests:
 //! it answers, stays silent, sends garbage, a wrong ID or question, truncates, or is slow.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};

@@ -1,6 +1,5 @@
 //! Shared test machinery: a launcher for the real binary on a free loopback port, DNS clients
 //! (hickory's over UDP and TCP, and raw bytes), and polling helpers.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -57,6 +56,15 @@ impl TestServer {
     /// Write `manifests` (file name, contents) and `corefile` (`{PORT}` replaced by a free port)
     /// into a fresh directory and start the binary on it; wait until it answers.
     pub fn start(corefile: &str, manifests: &[(&str, &str)]) -> TestServer {
+        TestServer::start_with_flags(corefile, manifests, &[])
+    }
+
+    /// [`TestServer::start`] with extra command-line `flags`.
+    pub fn start_with_flags(
+        corefile: &str,
+        manifests: &[(&str, &str)],
+        flags: &[&str],
+    ) -> TestServer {
         let mut last_log = String::new();
         // A port picked free may be taken before we bind it: try a few.
         for _ in 0..5 {
@@ -82,6 +90,7 @@ impl TestServer {
             }
             let child = command
                 .args(["-conf", "Corefile", "-quiet"])
+                .args(flags)
                 .current_dir(dir.path())
                 .stdout(Stdio::from(file.try_clone().expect("clone")))
                 .stderr(Stdio::from(file))

@@ -1,17 +1,15 @@
 //! `prometheus`: CoreDNS's metric names, labels and buckets on `/metrics`.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::fake_upstream::FakeUpstream;
+use crate::support::{TestServer, decode, free_port, metric, query_bytes, raw_udp};
 use hickory_proto::rr::RecordType;
-use support::fake_upstream::FakeUpstream;
-use support::{TestServer, decode, free_port, metric, query_bytes, raw_udp};
 
 /// The `/metrics` body, if it answered 200.
 fn scrape(addr: SocketAddr) -> Option<String> {
-    support::http_get(addr, "/metrics")
+    crate::support::http_get(addr, "/metrics")
         .filter(|(status, _)| *status == 200)
         .map(|(_, body)| body)
 }
@@ -214,7 +212,7 @@ fn cache_forward_and_health_families_count_exactly() {
         "the hit did not reach the upstream"
     );
     // The health self-check runs once a second and records its duration.
-    support::wait_for(Duration::from_secs(5), "a health self-check", || {
+    crate::support::wait_for(Duration::from_secs(5), "a health self-check", || {
         metric(
             &scrape(metrics_addr).unwrap_or_default(),
             "coredns_health_request_duration_seconds_count",

@@ -2,15 +2,13 @@
 //! every kind, dropped watches, 410 Gone, outages at start and mid-run, `pods verified`, label
 //! selectors. Every change is polled for (5 s limit), never slept on.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::fake_api::{FakeApi, Kind};
+use crate::support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
-use support::fake_api::{FakeApi, Kind};
-use support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 
 const LIMIT: Duration = Duration::from_secs(5);
 
@@ -49,7 +47,7 @@ fn pod(name: &str, ip: &str, phase: &str) -> Value {
 }
 
 fn corefile(api: &FakeApi, options: &str) -> String {
-    support::cluster_corefile(&format!("endpoint {}\n    {options}", api.url()))
+    crate::support::cluster_corefile(&format!("endpoint {}\n    {options}", api.url()))
         .replace("manifests manifests\n", "")
 }
 
@@ -433,7 +431,7 @@ fn a_bad_object_is_skipped_for_its_bad_part_only() {
 
 #[test]
 fn a_kubeconfig_that_does_not_parse_stops_startup() {
-    let out = support::run_to_exit(
+    let out = crate::support::run_to_exit(
         ".:1053 {\n  kubernetes cluster.local {\n    kubeconfig kubeconfig\n  }\n}\n",
         &[("kubeconfig", "clusters: [oops")],
     );
@@ -471,7 +469,7 @@ fn namespace_labels_hide_the_namespaces_the_api_does_not_return() {
 
 #[test]
 fn missing_tls_files_stop_startup_with_the_reason() {
-    let out = support::run_to_exit(
+    let out = crate::support::run_to_exit(
         ".:1053 {\n  kubernetes cluster.local {\n    endpoint https://127.0.0.1:6443\n    tls client.pem client-key.pem ca.pem\n  }\n}\n",
         &[],
     );

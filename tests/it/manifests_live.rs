@@ -1,12 +1,10 @@
 //! The `manifests` source: live changes reach answers, bad documents are skipped and reported.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n";
 
@@ -33,7 +31,7 @@ fn lookup(server: &TestServer, name: &str) -> (ResponseCode, Vec<String>) {
 
 #[test]
 fn added_changed_and_removed_files_are_served_live() {
-    let server = TestServer::start(&support::cluster_corefile(""), &[("ns.yaml", NS)]);
+    let server = TestServer::start(&crate::support::cluster_corefile(""), &[("ns.yaml", NS)]);
     let name = "late.default.svc.cluster.local.";
     assert_eq!(lookup(&server, name).0, ResponseCode::NXDomain);
 
@@ -69,7 +67,7 @@ fn a_bad_document_is_skipped_reported_and_the_rest_served() {
         service("bad", "300.1.1.1")
     );
     let server = TestServer::start(
-        &support::cluster_corefile(""),
+        &crate::support::cluster_corefile(""),
         &[("ns.yaml", NS), ("mixed.yaml", &bad)],
     );
     assert_eq!(
@@ -90,7 +88,7 @@ fn a_bad_document_is_skipped_reported_and_the_rest_served() {
 #[test]
 fn a_file_that_turns_bad_keeps_the_other_files_serving() {
     let server = TestServer::start(
-        &support::cluster_corefile(""),
+        &crate::support::cluster_corefile(""),
         &[
             ("ns.yaml", NS),
             ("a.yaml", &service("a", "10.0.0.1")),

@@ -6,15 +6,13 @@
 //! that mixes both addresses within one batch; then the same over IPv4 with `bind 0.0.0.0`
 //! (the IPv4-only socket, `IP_PKTINFO`). Needs root and iproute2.
 
-mod support;
-
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use crate::support::fake_upstream::FakeUpstream;
+use crate::support::netns::NetNs;
+use crate::support::{decode, query_bytes};
 use hickory_proto::rr::RecordType;
-use support::fake_upstream::FakeUpstream;
-use support::netns::NetNs;
-use support::{decode, query_bytes};
 
 const COREFILE: &str = ".:53 {
     BIND

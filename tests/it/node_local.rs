@@ -6,15 +6,13 @@
 //! Cluster names must go upstream over TCP only, other names over UDP to the node's resolver,
 //! and a repeated name must come from the cache. Needs root and iproute2.
 
-mod support;
-
 use std::net::SocketAddr;
 
+use crate::support::fake_upstream::FakeUpstream;
+use crate::support::netns::NetNs;
+use crate::support::{ask_udp, http_get, repo_path};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use support::fake_upstream::FakeUpstream;
-use support::netns::NetNs;
-use support::{ask_udp, http_get, repo_path};
 
 const NODE_ADDR: &str = "10.78.0.1/29";
 /// The cluster DNS (kube-dns-upstream's address).

@@ -1,13 +1,13 @@
 //! `health` and `ready` over HTTP, and the lameduck shutdown sequence.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::support::fake_api::FakeApi;
+use crate::support::{
+    TestServer, decode, free_port, http_get as get, query_bytes, raw_udp, wait_for,
+};
 use hickory_proto::rr::RecordType;
-use support::fake_api::FakeApi;
-use support::{TestServer, decode, free_port, http_get as get, query_bytes, raw_udp, wait_for};
 
 fn corefile(health: u16, ready: u16, lameduck: &str, kubernetes: &str) -> String {
     format!(
@@ -105,7 +105,7 @@ fn sigterm_starts_lameduck_ready_503_while_queries_are_still_answered() {
 fn a_taken_health_port_stops_startup() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = holder.local_addr().expect("addr").port();
-    let out = support::run_to_exit(
+    let out = crate::support::run_to_exit(
         &format!(
             ".:{} {{\n  bind 127.0.0.1\n  health 127.0.0.1:{port}\n}}\n",
             free_port()

@@ -1,7 +1,6 @@
 //! Network namespaces made (and removed) by a test, with `ip` from iproute2: a private
 //! loopback and private ports for each, veth links between them, and threads or processes
 //! that run inside one. Traffic never leaves the namespaces the test made. Needs root.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

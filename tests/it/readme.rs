@@ -1,15 +1,14 @@
 //! README's promises: the run command serves `Corefile.example`, and the `dig` commands shown
 //! under "Try it" give exactly the answers shown. The commands run with the real `dig`.
 
-mod support;
-
 use std::process::Command;
 
-use support::TestServer;
+use crate::support::TestServer;
 
 /// (`dig` arguments, expected output lines) from README's console block.
 fn readme_digs() -> Vec<(Vec<String>, Vec<String>)> {
-    let readme = std::fs::read_to_string(support::repo_path("README.md")).expect("README.md");
+    let readme =
+        std::fs::read_to_string(crate::support::repo_path("README.md")).expect("README.md");
     let block = readme
         .split("```console\n")
         .nth(1)
@@ -31,14 +30,15 @@ fn readme_digs() -> Vec<(Vec<String>, Vec<String>)> {
 
 #[test]
 fn readme_run_command_uses_corefile_example() {
-    let readme = std::fs::read_to_string(support::repo_path("README.md")).expect("README.md");
+    let readme =
+        std::fs::read_to_string(crate::support::repo_path("README.md")).expect("README.md");
     assert!(readme.contains("cargo run --release -- -conf Corefile.example"));
     assert!(readme.contains("\ncargo test "));
 }
 
 #[test]
 fn readme_dig_commands_give_the_answers_shown() {
-    let corefile = std::fs::read_to_string(support::repo_path("Corefile.example"))
+    let corefile = std::fs::read_to_string(crate::support::repo_path("Corefile.example"))
         .expect("Corefile.example")
         .replace(":1053", ":{PORT}")
         .replace("manifests deploy/demo", "manifests manifests");
@@ -46,7 +46,7 @@ fn readme_dig_commands_give_the_answers_shown() {
         corefile.contains("{PORT}"),
         "Corefile.example serves port 1053"
     );
-    let demo = support::repo_path("deploy/demo");
+    let demo = crate::support::repo_path("deploy/demo");
     let files: Vec<(String, String)> = std::fs::read_dir(&demo)
         .expect("deploy/demo")
         .filter_map(|e| e.ok())

@@ -1,15 +1,13 @@
 //! `hosts` (inline entries, a file re-read on change, PTR, fallthrough), several server blocks
 //! as stub domains, and the kubernetes plugin falling through to `forward` for reverse names.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::fake_upstream::FakeUpstream;
+use crate::support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use support::fake_upstream::FakeUpstream;
-use support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 
 fn ask(addr: SocketAddr, name: &str, qtype: RecordType) -> Message {
     decode(&raw_udp(addr, &query_bytes(name, qtype, 3), Duration::from_secs(5)).expect("a reply"))

@@ -4,18 +4,16 @@
 //! naming an upstream, and `$KUBECONFIG` naming a fake API server; upstream and API live in a
 //! second namespace, linked by a veth pair. Needs root and iproute2.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::support::fake_api::FakeApi;
+use crate::support::fake_upstream::FakeUpstream;
+use crate::support::netns::{NetNs, NsServer};
+use crate::support::{ask_udp, http_get, repo_path, send_signal};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::json;
-use support::fake_api::FakeApi;
-use support::fake_upstream::FakeUpstream;
-use support::netns::{NetNs, NsServer};
-use support::{ask_udp, http_get, repo_path, send_signal};
 
 const SERVER_ADDR: &str = "10.77.0.1/30";
 const UPSTREAM_IP: &str = "10.77.0.2";

@@ -1,0 +1,26 @@
+//! The integration tests, one crate: the real binary over real sockets, the real kube client
+//! against a fake API server that speaks the list/watch protocol, network namespaces as pods.
+//! One crate links the library once instead of once per file; the shared machinery is in
+//! `support/`.
+
+mod api_source;
+mod cache;
+mod cluster_zone;
+mod deploy;
+mod e2e;
+mod forward;
+mod forward_tls;
+mod health_ready;
+mod hosts_and_stubs;
+mod loop_and_balance;
+mod manifests_live;
+mod metrics;
+mod node_local;
+mod pending;
+mod readme;
+mod reload;
+mod startup;
+mod stock_corefiles;
+mod support;
+mod udp_source_address;
+mod wire_malformed;
