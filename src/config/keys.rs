@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use hickory_proto::rr::Name;
+use thiserror::Error;
 
 /// One address a server block serves: a zone on a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,14 +15,51 @@ pub struct ServerKey {
     pub port: Option<u16>,
 }
 
+/// Why a server block key (or a zone argument) is not one.
+#[derive(Debug, Error)]
+pub enum KeyError {
+    /// A scheme other than `dns://`.
+    #[error("unsupported scheme {scheme}:// in {key:?}: only dns:// is served")]
+    UnsupportedScheme {
+        /// The scheme written.
+        scheme: String,
+        /// The key.
+        key: String,
+    },
+    /// The zone is not a domain name.
+    #[error("invalid zone {zone:?}: {source}")]
+    InvalidZone {
+        /// The zone written.
+        zone: String,
+        /// Why it is not a name.
+        #[source]
+        source: hickory_proto::ProtoError,
+    },
+    /// The port is not a number from 0 to 65535.
+    #[error("invalid port {port:?} in {key:?}")]
+    InvalidPort {
+        /// The port written.
+        port: String,
+        /// The key.
+        key: String,
+    },
+    /// Not `ADDRESS/LENGTH`.
+    #[error("invalid CIDR {0:?}")]
+    InvalidCidr(String),
+    /// The prefix length is 0 or longer than the address.
+    #[error("invalid prefix length in {0:?}")]
+    InvalidPrefixLength(String),
+}
+
 /// Parse one key; a CIDR gives several keys.
-pub fn parse_key(text: &str) -> Result<Vec<ServerKey>, String> {
+pub fn parse_key(text: &str) -> Result<Vec<ServerKey>, KeyError> {
     let rest = match text.split_once("://") {
         Some(("dns", rest)) => rest,
         Some((scheme, _)) => {
-            return Err(format!(
-                "unsupported scheme {scheme}:// in {text:?}: only dns:// is served"
-            ));
+            return Err(KeyError::UnsupportedScheme {
+                scheme: scheme.to_string(),
+                key: text.to_string(),
+            });
         }
         None => text,
     };
@@ -30,9 +68,11 @@ pub fn parse_key(text: &str) -> Result<Vec<ServerKey>, String> {
         cidr_zones(host)?
     } else {
         let host = if host.is_empty() { "." } else { host };
-        let mut name = Name::from_ascii(host).map_err(|e| format!("invalid zone {host:?}: {e}"))?;
-        name.set_fqdn(true);
-        vec![name.to_lowercase()]
+        let name = super::args::fqdn(host).map_err(|source| KeyError::InvalidZone {
+            zone: host.to_string(),
+            source,
+        })?;
+        vec![name]
     };
     Ok(zones
         .into_iter()
@@ -40,15 +80,16 @@ pub fn parse_key(text: &str) -> Result<Vec<ServerKey>, String> {
         .collect())
 }
 
-fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {
+fn split_port(text: &str) -> Result<(&str, Option<u16>), KeyError> {
     // A CIDR with an IPv6 address holds colons: only a trailing ":digits" after the prefix
     // length, or after a non-IPv6 host, is a port.
     if let Some((host, port)) = text.rsplit_once(':')
         && (host.contains('/') || !host.contains(':'))
     {
-        let port: u16 = port
-            .parse()
-            .map_err(|_| format!("invalid port {port:?} in {text:?}"))?;
+        let port: u16 = port.parse().map_err(|_| KeyError::InvalidPort {
+            port: port.to_string(),
+            key: text.to_string(),
+        })?;
         return Ok((host, Some(port)));
     }
     Ok((text, None))
@@ -56,24 +97,21 @@ fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {
 
 /// The reverse zones covering `cidr`. Prefixes between octet (IPv4) or nibble (IPv6)
 /// boundaries expand to every zone at the next boundary down.
-fn cidr_zones(cidr: &str) -> Result<Vec<Name>, String> {
-    let (addr, len) = cidr
-        .split_once('/')
-        .ok_or_else(|| format!("invalid CIDR {cidr:?}"))?;
-    let ip: IpAddr = addr.parse().map_err(|_| format!("invalid CIDR {cidr:?}"))?;
-    let len: u32 = len.parse().map_err(|_| format!("invalid CIDR {cidr:?}"))?;
+fn cidr_zones(cidr: &str) -> Result<Vec<Name>, KeyError> {
+    let invalid = || KeyError::InvalidCidr(cidr.to_string());
+    let (addr, len) = cidr.split_once('/').ok_or_else(invalid)?;
+    let ip: IpAddr = addr.parse().map_err(|_| invalid())?;
+    let len: u32 = len.parse().map_err(|_| invalid())?;
     let (bits, step, total) = match ip {
         IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 8u32, 32u32),
         IpAddr::V6(v6) => (u128::from(v6), 4u32, 128u32),
     };
     if len > total || len == 0 {
-        return Err(format!("invalid prefix length in {cidr:?}"));
+        return Err(KeyError::InvalidPrefixLength(cidr.to_string()));
     }
     let rounded = len.div_ceil(step) * step;
+    // At most 7 bits (IPv4) or 3 (IPv6) below the boundary: at most 128 zones.
     let extra = rounded - len;
-    if extra > 8 {
-        return Err(format!("CIDR {cidr:?} expands to too many zones"));
-    }
     let mut zones = Vec::new();
     for i in 0..(1u128 << extra) {
         let network = bits >> (128 - len) << (128 - len);
@@ -96,8 +134,7 @@ fn cidr_zones(cidr: &str) -> Result<Vec<Name>, String> {
             }
         }
         labels.push("arpa".into());
-        let name = Name::from_ascii(format!("{}.", labels.join(".")))
-            .map_err(|e| format!("invalid CIDR {cidr:?}: {e}"))?;
+        let name = Name::from_ascii(format!("{}.", labels.join("."))).map_err(|_| invalid())?;
         zones.push(name);
     }
     Ok(zones)
@@ -139,10 +176,22 @@ mod tests {
     }
 
     #[test]
-    fn bad_keys_are_refused() {
-        assert!(parse_key("tls://.:853").is_err());
-        assert!(parse_key(".:99999").is_err());
-        assert!(parse_key("10.0.0.0/33").is_err());
-        assert!(parse_key("10.0.0.0/0").is_err());
+    fn bad_keys_are_refused_with_the_reason() {
+        let error = |key: &str| parse_key(key).expect_err(key).to_string();
+        assert_eq!(
+            error("tls://.:853"),
+            "unsupported scheme tls:// in \"tls://.:853\": only dns:// is served"
+        );
+        assert_eq!(error(".:99999"), "invalid port \"99999\" in \".:99999\"");
+        assert_eq!(
+            error("10.0.0.0/33"),
+            "invalid prefix length in \"10.0.0.0/33\""
+        );
+        assert_eq!(
+            error("10.0.0.0/0"),
+            "invalid prefix length in \"10.0.0.0/0\""
+        );
+        assert_eq!(error("10.0.0/8"), "invalid CIDR \"10.0.0/8\"");
+        assert!(error("a..b").starts_with("invalid zone \"a..b\": "));
     }
 }

@@ -170,7 +170,7 @@ impl Corefile {
             for key in &block.keys {
                 match keys::parse_key(&key.text) {
                     Ok(parsed) => keys.extend(parsed),
-                    Err(message) => errors.push(ConfigError::at(key, message)),
+                    Err(e) => errors.push(ConfigError::at(key, e.to_string())),
                 }
             }
             blocks.push(ServerBlock {

@@ -132,12 +132,6 @@ struct ServerLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReloadVersionLabels {
-    hash: String,
-    value: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
     revision: String,
@@ -181,11 +175,8 @@ pub struct ServerMetrics {
     plugin_enabled: Family<PluginLabels, Gauge>,
     /// `coredns_panics_total`.
     pub panics: Counter,
-    /// `coredns_reload_failed_total`.
-    pub reload_failed: Counter,
     pending_rejected: Family<ServerLabel, Counter>,
     pending_in_flight: Family<ServerLabel, Gauge>,
-    reload_version: Family<ReloadVersionLabels, Gauge>,
     /// The plugins' families, each registered once by its plugin's registration function.
     plugin_families: Vec<Arc<dyn Any + Send + Sync>>,
 }
@@ -215,10 +206,8 @@ impl ServerMetrics {
             do_requests: Family::default(),
             plugin_enabled: Family::default(),
             panics: Counter::default(),
-            reload_failed: Counter::default(),
             pending_rejected: Family::default(),
             pending_in_flight: Family::default(),
-            reload_version: Family::default(),
             plugin_families,
             registry: Registry::default(),
         };
@@ -273,17 +262,6 @@ impl ServerMetrics {
             "A metric that indicates whether a plugin is enabled on per server and zone basis",
             metrics.plugin_enabled.clone(),
         );
-        let reload = prefixed.sub_registry_with_prefix("reload");
-        reload.register(
-            "failed",
-            "Counter of the number of failed reload attempts",
-            metrics.reload_failed.clone(),
-        );
-        reload.register(
-            "version_info",
-            "A metric with a constant '1' value labeled by hash, and value which type of hash generated",
-            metrics.reload_version.clone(),
-        );
         let own = registry.sub_registry_with_prefix("clusterdns");
         own.register(
             "pending_rejected",
@@ -323,17 +301,6 @@ impl ServerMetrics {
     /// The registry, for `/metrics`.
     pub fn registry(&self) -> &Registry {
         &self.registry
-    }
-
-    /// `coredns_reload_version_info{hash="sha512",value=HEX}` of the running Corefile.
-    pub fn set_config_version(&self, sha512_hex: &str) {
-        self.reload_version.clear();
-        self.reload_version
-            .get_or_create(&ReloadVersionLabels {
-                hash: "sha512".into(),
-                value: sha512_hex.into(),
-            })
-            .set(1);
     }
 
     /// `coredns_plugin_enabled` of the running config: (server, zone, plugin names) rows.

@@ -8,20 +8,6 @@
 //! `rewrite` before `acl` in `plugin.cfg`). A directive the registry does not build is a
 //! start-up error that names the ones it does.
 
-pub mod bind;
-pub mod cache;
-pub mod errors;
-pub mod forward;
-pub mod health;
-pub mod hosts;
-pub mod kubernetes;
-pub mod loadbalance;
-pub mod log;
-pub mod r#loop;
-pub mod prometheus;
-pub mod ready;
-pub mod reload;
-
 use crate::metrics::RegisterFamilies;
 use crate::plugin::Definition;
 
@@ -34,78 +20,79 @@ pub struct Entry {
     pub definition: Option<Definition>,
 }
 
-const fn built(name: &'static str, definition: Definition) -> Entry {
-    Entry {
-        name,
-        definition: Some(definition),
-    }
+/// Declares the registry: `"name"` for a directive of CoreDNS's `plugin.cfg` this build does
+/// not implement (it keeps its place in the order), `"name" => module` for one it does (the
+/// module is its folder, and its `DEFINITION` the entry).
+macro_rules! registry {
+    ($($name:literal $(=> $module:ident)?,)*) => {
+        $($(pub mod $module;)?)*
+
+        /// CoreDNS's `plugin.cfg` (1.14.2), in execution order.
+        pub const REGISTRY: &[Entry] = &[
+            $(Entry { name: $name, definition: registry!(@definition $($module)?) },)*
+        ];
+    };
+    (@definition) => { None };
+    (@definition $module:ident) => { Some($module::DEFINITION) };
 }
 
-const fn not_built(name: &'static str) -> Entry {
-    Entry {
-        name,
-        definition: None,
-    }
+registry! {
+    "root",
+    "metadata",
+    "geoip",
+    "cancel",
+    "tls",
+    "quic",
+    "timeouts",
+    "multisocket",
+    "reload" => reload,
+    "nsid",
+    "bufsize",
+    "bind" => bind,
+    "debug",
+    "trace",
+    "ready" => ready,
+    "health" => health,
+    "pprof",
+    "prometheus" => prometheus,
+    "errors" => errors,
+    "log" => log,
+    "dnstap",
+    "local",
+    "dns64",
+    "rewrite",
+    "acl",
+    "any",
+    "chaos",
+    "loadbalance" => loadbalance,
+    "tsig",
+    "cache" => cache,
+    "header",
+    "dnssec",
+    "autopath",
+    "minimal",
+    "template",
+    "transfer",
+    "hosts" => hosts,
+    "route53",
+    "azure",
+    "clouddns",
+    "k8s_external",
+    "kubernetes" => kubernetes,
+    "file",
+    "auto",
+    "secondary",
+    "etcd",
+    "loop" => r#loop,
+    "forward" => forward,
+    "grpc",
+    "erratic",
+    "whoami",
+    "on",
+    "sign",
+    "view",
+    "nomad",
 }
-
-/// CoreDNS's `plugin.cfg` (1.14.2), in execution order.
-pub const REGISTRY: &[Entry] = &[
-    not_built("root"),
-    not_built("metadata"),
-    not_built("geoip"),
-    not_built("cancel"),
-    not_built("tls"),
-    not_built("quic"),
-    not_built("timeouts"),
-    not_built("multisocket"),
-    built("reload", reload::DEFINITION),
-    not_built("nsid"),
-    not_built("bufsize"),
-    built("bind", bind::DEFINITION),
-    not_built("debug"),
-    not_built("trace"),
-    built("ready", ready::DEFINITION),
-    built("health", health::DEFINITION),
-    not_built("pprof"),
-    built("prometheus", prometheus::DEFINITION),
-    built("errors", errors::DEFINITION),
-    built("log", log::DEFINITION),
-    not_built("dnstap"),
-    not_built("local"),
-    not_built("dns64"),
-    not_built("rewrite"),
-    not_built("acl"),
-    not_built("any"),
-    not_built("chaos"),
-    built("loadbalance", loadbalance::DEFINITION),
-    not_built("tsig"),
-    built("cache", cache::DEFINITION),
-    not_built("header"),
-    not_built("dnssec"),
-    not_built("autopath"),
-    not_built("minimal"),
-    not_built("template"),
-    not_built("transfer"),
-    built("hosts", hosts::DEFINITION),
-    not_built("route53"),
-    not_built("azure"),
-    not_built("clouddns"),
-    not_built("k8s_external"),
-    built("kubernetes", kubernetes::DEFINITION),
-    not_built("file"),
-    not_built("auto"),
-    not_built("secondary"),
-    not_built("etcd"),
-    built("loop", r#loop::DEFINITION),
-    built("forward", forward::DEFINITION),
-    not_built("grpc"),
-    not_built("erratic"),
-    not_built("whoami"),
-    not_built("on"),
-    not_built("sign"),
-    not_built("view"),
-    not_built("nomad"),
-];
 
 /// The directive `name`, if this build implements it: its position in the execution order and
 /// its definition.

@@ -35,6 +35,7 @@ use crate::config::ConfigErrors;
 use crate::metrics::{ServerMetrics, server_label};
 use crate::plugin::{Fatal, FatalSender, StartError};
 use crate::plugins;
+use crate::plugins::reload::metrics::ReloadFamilies;
 use crate::reload::{ReloadSchedule, ReloadTriggers, Trigger};
 use crate::server::{PendingLimit, SharedRouter, TcpLimits};
 use build::{Built, build};
@@ -163,7 +164,9 @@ impl Running {
         } = built;
         // The metrics first: a client that sees the new answers sees the new version too.
         self.metrics.set_plugins_enabled(&plugins_enabled);
-        self.metrics.set_config_version(&hash);
+        if let Some(reload) = self.metrics.families::<ReloadFamilies>() {
+            reload.set_version(&hash);
+        }
         tracing::info!("plugin/reload: Running configuration SHA512 = {hash}");
         let mut block_addresses: Vec<Vec<SocketAddr>> = vec![Vec::new(); chains.len()];
         let mut kept = BTreeMap::new();
@@ -247,7 +250,9 @@ impl Running {
     pub async fn reload(&mut self) -> Result<(), RunError> {
         let result = self.try_reload().await;
         if let Err(e) = &result {
-            self.metrics.reload_failed.inc();
+            if let Some(reload) = self.metrics.families::<ReloadFamilies>() {
+                reload.failed.inc();
+            }
             for line in e.to_string().lines() {
                 tracing::error!("plugin/reload: Corefile changed but reload failed: {line}");
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use crate::config::{Args, ConfigError, Directive};
+use crate::config::{Args, ConfigError, Directive, Token};
 use crate::plugin::Setup;
 
 /// At most this many upstreams (CoreDNS's limit).
@@ -71,9 +71,13 @@ pub struct ForwardConfig {
 
 /// Parse one TO: `IP`, `IP:PORT`, `[IPv6]:PORT`, `dns://…`, `tls://IP[:PORT]` (port 853), or
 /// a resolv.conf-style file. Returns the addresses and whether they are DNS over TLS.
-fn parse_to(text: &str, plugin: &Args<'_>) -> Result<(Vec<SocketAddr>, bool), String> {
+fn parse_to(to: &Token, plugin: &Args<'_>) -> Result<(Vec<SocketAddr>, bool), ConfigError> {
+    let text = to.text.as_str();
+    let error = |what: String| plugin.error_at(to, what);
     if text.is_empty() {
-        return Err("an empty upstream (a {$VARIABLE} that is not set?)".to_string());
+        return Err(error(
+            "an empty upstream (a {$VARIABLE} that is not set?)".to_string(),
+        ));
     }
     if let Some(rest) = text.strip_prefix("tls://") {
         if let Ok(ip) = rest.parse::<IpAddr>() {
@@ -82,16 +86,19 @@ fn parse_to(text: &str, plugin: &Args<'_>) -> Result<(Vec<SocketAddr>, bool), St
         return rest
             .parse::<SocketAddr>()
             .map(|addr| (vec![addr], true))
-            .map_err(|_| format!("{text}: expected tls://IP or tls://IP:PORT"));
+            .map_err(|_| error(format!("{text}: expected tls://IP or tls://IP:PORT")));
     }
     if text.contains("://") && !text.starts_with("dns://") {
-        return Err(format!(
+        return Err(error(format!(
             "{text}: only dns:// and tls:// upstreams are supported"
-        ));
+        )));
     }
-    parse_plain(text, plugin).map(|addrs| (addrs, false))
+    parse_plain(text, plugin)
+        .map(|addrs| (addrs, false))
+        .map_err(error)
 }
 
+/// An address, or the nameservers of a resolv.conf file; failing, what is wrong.
 fn parse_plain(text: &str, plugin: &Args<'_>) -> Result<Vec<SocketAddr>, String> {
     let address = text.strip_prefix("dns://").unwrap_or(text);
     if let Ok(ip) = address.parse::<IpAddr>() {
@@ -169,12 +176,12 @@ pub fn config(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> 
     let mut upstreams = Vec::new();
     let mut transports = Vec::new();
     for to in tos {
-        match parse_to(&to.text, &plugin) {
+        match parse_to(to, &plugin) {
             Ok((found, tls)) => {
                 upstreams.extend(found);
                 transports.push(tls);
             }
-            Err(e) => errors.push(ConfigError::at(to, format!("forward: {e}"))),
+            Err(e) => errors.push(e),
         }
     }
     let all_tls = !transports.is_empty() && transports.iter().all(|t| *t);

@@ -1,6 +1,7 @@
 //! `reload [INTERVAL [JITTER]]`: how often the Corefile is checked for a change. The reload
 //! itself is [`crate::reload`]'s and [`crate::run`]'s; the directive only sets the schedule.
 
+pub mod metrics;
 pub mod setup;
 
 use crate::plugin::{BlockSettings, Definition, Setup, StartContext, StartFuture, no_plugin};
@@ -9,7 +10,7 @@ use crate::reload::ReloadSchedule;
 /// `reload` in the plugin registry.
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
-    metrics: None,
+    metrics: Some(metrics::register),
 };
 
 impl Setup for ReloadSchedule {
