@@ -168,10 +168,10 @@ mod tests {
 
     #[test]
     fn unknown_directive_names_the_supported_ones() {
-        let errs = plan_text(".:53 {\n  log\n  whoami\n}\n").unwrap_err();
+        let errs = plan_text(".:53 {\n  log\n  whoareyou\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload"
+            "Corefile:3: unknown directive \"whoareyou\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload"
         );
     }
 

@@ -161,7 +161,7 @@ fn a_bad_corefile_changes_nothing_and_counts_a_failure() {
     write_corefile(
         &server,
         &format!(
-            "example:{port} {{\n  bind 127.0.0.1\n  whoami\n  prometheus 127.0.0.1:{metrics}\n  hosts /dev/null {{\n    10.0.0.300 a.example\n  }}\n}}\n"
+            "example:{port} {{\n  bind 127.0.0.1\n  whoareyou\n  prometheus 127.0.0.1:{metrics}\n  hosts /dev/null {{\n    10.0.0.300 a.example\n  }}\n}}\n"
         ),
     );
     send_signal(server.pid(), "HUP");
@@ -191,7 +191,7 @@ fn a_bad_corefile_changes_nothing_and_counts_a_failure() {
     assert!(server.is_running());
     let log = server.log();
     assert!(
-        log.contains("[ERROR] plugin/reload: Corefile changed but reload failed: Corefile:3: unknown directive \"whoami\""),
+        log.contains("[ERROR] plugin/reload: Corefile changed but reload failed: Corefile:3: unknown directive \"whoareyou\""),
         "{log}"
     );
     assert!(log.contains("Corefile:6: "), "every error is logged: {log}");

@@ -11,12 +11,12 @@ fn run_with_corefile(corefile: &str) -> std::process::Output {
 
 #[test]
 fn a_bad_corefile_exits_1_with_file_and_line() {
-    let out = run_with_corefile(".:1053 {\n  errors\n  whoami\n}\n");
+    let out = run_with_corefile(".:1053 {\n  errors\n  whoareyou\n}\n");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
-            "Corefile:3: unknown directive \"whoami\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload"
+            "Corefile:3: unknown directive \"whoareyou\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload"
         ),
         "{stderr}"
     );
