@@ -87,7 +87,7 @@ registry! {
     "forward" => forward,
     "grpc",
     "erratic",
-    "whoami",
+    "whoami" => whoami,
     "on",
     "sign",
     "view",

@@ -23,4 +23,5 @@ mod startup;
 mod stock_corefiles;
 mod support;
 mod udp_source_address;
+mod whoami;
 mod wire_malformed;
