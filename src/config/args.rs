@@ -200,6 +200,16 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// `DIRECTIVE [ADDR]` of an HTTP endpoint: the address (or `default`) and where it was
+    /// written. No block.
+    pub fn http_listen(&self, default: &str) -> Result<HttpListen, ConfigError> {
+        self.no_block()?;
+        Ok(HttpListen {
+            addr: self.http_address(default)?,
+            origin: self.directive.origin(),
+        })
+    }
+
     /// An HTTP listen address as CoreDNS writes it (`:8080`, `127.0.0.1:8080`, `[::1]:8080`): the
     /// single argument, or `default` without one.
     pub fn http_address(&self, default: &str) -> Result<SocketAddr, ConfigError> {
@@ -225,6 +235,15 @@ impl<'a> Args<'a> {
             Fallthrough::Zones(zones)
         })
     }
+}
+
+/// Where an HTTP endpoint (`health`, `ready`, `prometheus`) listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpListen {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Where it was written (`FILE:LINE`), for the error when it cannot be bound.
+    pub origin: String,
 }
 
 /// `text` as a fully qualified, lowercase name (zones and names of the Corefile and of the

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use args::{Args, Fallthrough, fqdn, parse_duration};
+pub use args::{Args, Fallthrough, HttpListen, fqdn, parse_duration};
 pub use keys::ServerKey;
 pub use lexer::Token;
 

@@ -10,7 +10,7 @@ pub mod setup;
 
 pub use setup::{
     BlockSettings, Definition, Fatal, FatalSender, HttpEndpoint, ParseFn, Setup, StartContext,
-    StartError, StartFuture, no_plugin, started,
+    StartError, StartFuture, no_plugin, parsed, parsed_all, started,
 };
 
 use std::future::Future;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::Plugin;
-use crate::config::{ConfigError, Directive};
+use crate::config::{ConfigError, Directive, HttpListen};
 use crate::metrics::{RegisterFamilies, ServerMetrics};
 use crate::reload::ReloadSchedule;
 
@@ -47,6 +47,22 @@ pub trait Setup: Send + fmt::Debug {
     fn start(self: Box<Self>, context: &StartContext) -> StartFuture<'_>;
 }
 
+/// A [`ParseFn`]'s result from a parser that stops at its first error.
+pub fn parsed<S: Setup + 'static>(
+    result: Result<S, ConfigError>,
+) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
+    result
+        .map(|setup| Box::new(setup) as Box<dyn Setup>)
+        .map_err(|e| vec![e])
+}
+
+/// A [`ParseFn`]'s result from a parser that reports every error it finds.
+pub fn parsed_all<S: Setup + 'static>(
+    result: Result<S, Vec<ConfigError>>,
+) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
+    result.map(|setup| Box::new(setup) as Box<dyn Setup>)
+}
+
 /// The [`StartFuture`] of a directive with no part in answering queries.
 pub fn no_plugin<'a>() -> StartFuture<'a> {
     Box::pin(async { Ok(None) })
@@ -74,9 +90,8 @@ pub enum HttpEndpoint {
 pub struct BlockSettings {
     /// `bind` addresses (empty: every address).
     pub bind: Vec<IpAddr>,
-    /// HTTP endpoints, each with its address and where it was written (`FILE:LINE`, for the
-    /// error when the address cannot be bound).
-    pub http: Vec<(HttpEndpoint, SocketAddr, String)>,
+    /// HTTP endpoints and where each listens.
+    pub http: Vec<(HttpEndpoint, HttpListen)>,
     /// `health { lameduck }`: how long to keep serving after SIGTERM.
     pub lameduck: Duration,
     /// `reload`: how often to check the Corefile for a change.

@@ -89,9 +89,11 @@ pub(super) async fn build(
     let mut reload = None;
     let mut http_origins: BTreeMap<SocketAddr, String> = BTreeMap::new();
     for block in &plan.blocks {
-        for (endpoint, addr, origin) in &block.settings.http {
-            http_origins.entry(*addr).or_insert_with(|| origin.clone());
-            let served = admin_servers.entry(*addr).or_default();
+        for (endpoint, listen) in &block.settings.http {
+            http_origins
+                .entry(listen.addr)
+                .or_insert_with(|| listen.origin.clone());
+            let served = admin_servers.entry(listen.addr).or_default();
             match endpoint {
                 HttpEndpoint::Health => served.health = true,
                 HttpEndpoint::Ready => served.ready = true,

@@ -197,7 +197,7 @@ mod tests {
             .settings
             .http
             .iter()
-            .map(|(e, addr, origin)| (*e, addr.port(), origin.as_str()))
+            .map(|(e, listen)| (*e, listen.addr.port(), listen.origin.as_str()))
             .collect();
         assert_eq!(
             endpoints,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 
 /// `bind`: the addresses to listen on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,9 +16,7 @@ pub struct BindConfig {
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d))
 }
 
 /// Parse `bind ADDRESS…`: at least one IP address.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive, parse_duration};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 
 /// One of the two stores' settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,9 +56,7 @@ pub const DEFAULT_CAPACITY: usize = 9984;
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d, zones)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d, zones))
 }
 
 /// Parse `cache [TTL] [ZONES...] { ... }` in a block serving `block_zones`.

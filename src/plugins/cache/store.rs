@@ -1,7 +1,8 @@
 //! A bounded answer store: 256 shards, each a map behind its own short-held lock; when a shard
 //! is full an arbitrary entry of it is evicted (CoreDNS's random eviction). The map key is the
-//! whole question (lowercase name, type, class, DO, CD), never a hash alone (TOB-CDNS-8), and the
-//! hasher is keyed at random per process.
+//! whole question (lowercase name, type, class, DO, CD), never a hash alone (Trail of Bits'
+//! 2022 CoreDNS audit, TOB-CDNS-8, coredns/coredns#5174), and the hasher is keyed at random per
+//! process.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;

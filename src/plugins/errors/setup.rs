@@ -6,7 +6,7 @@ use hickory_proto::rr::Name;
 use regex::Regex;
 
 use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 
 /// The level of a consolidated line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,9 +44,7 @@ pub struct ErrorsConfig {
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d))
 }
 
 /// Parse `errors { consolidate … }`.

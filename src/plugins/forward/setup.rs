@@ -7,7 +7,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive, Token};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed_all};
 
 /// At most this many upstreams (CoreDNS's limit).
 pub const MAX_UPSTREAMS: usize = 15;
@@ -154,7 +154,7 @@ pub fn resolv_conf_nameservers(content: &str) -> Vec<SocketAddr> {
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d).map(|c| Box::new(c) as Box<dyn Setup>)
+    parsed_all(config(d))
 }
 
 /// Parse a `forward` directive. Every error is collected.

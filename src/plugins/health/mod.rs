@@ -25,9 +25,7 @@ pub const DEFINITION: Definition = Definition {
 
 impl Setup for HealthConfig {
     fn configure(&self, block: &mut BlockSettings) {
-        block
-            .http
-            .push((HttpEndpoint::Health, self.addr, self.origin.clone()));
+        block.http.push((HttpEndpoint::Health, self.listen.clone()));
         block.lameduck = block.lameduck.max(self.lameduck);
     }
 

@@ -1,38 +1,35 @@
 //! Parsing of `health [ADDR] { lameduck DURATION }`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::config::{Args, ConfigError, Directive, HttpListen};
+use crate::plugin::{Setup, parsed};
 
 /// `health`: its address and lameduck period.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
     /// Where `GET /health` is served (default `:8080`).
-    pub addr: SocketAddr,
+    pub listen: HttpListen,
     /// How long to keep serving after SIGTERM, with `/ready` 503 (default 0).
     pub lameduck: Duration,
-    /// Where it was written (`FILE:LINE`).
-    pub origin: String,
 }
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    health(d)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d))
 }
 
 /// Parse `health`.
-pub fn health(d: &Directive) -> Result<HealthConfig, ConfigError> {
+pub fn config(d: &Directive) -> Result<HealthConfig, ConfigError> {
     let args = Args::new(d);
     let mut config = HealthConfig {
-        addr: args.http_address(":8080")?,
+        listen: HttpListen {
+            addr: args.http_address(":8080")?,
+            origin: d.origin(),
+        },
         lameduck: Duration::ZERO,
-        origin: d.origin(),
     };
     for option in args.properties() {
         match option.name() {
@@ -63,22 +60,22 @@ mod tests {
 
     #[test]
     fn kubeadm_form_and_defaults() {
-        let h = health(&directive("health {\n lameduck 5s\n}")).expect("valid");
-        assert_eq!(h.addr.port(), 8080);
+        let h = config(&directive("health {\n lameduck 5s\n}")).expect("valid");
+        assert_eq!(h.listen.addr.port(), 8080);
         assert_eq!(h.lameduck, Duration::from_secs(5));
-        assert_eq!(h.origin, "Corefile:2");
+        assert_eq!(h.listen.origin, "Corefile:2");
         assert_eq!(
-            health(&directive("health {\n lameduck soon\n}"))
+            config(&directive("health {\n lameduck soon\n}"))
                 .unwrap_err()
                 .to_string(),
             "Corefile:3: health: lameduck \"soon\": not a duration"
         );
         assert_eq!(
-            health(&directive("health {\n grace 5s\n}"))
+            config(&directive("health {\n grace 5s\n}"))
                 .unwrap_err()
                 .to_string(),
             "Corefile:3: health: unknown property \"grace\"; supported: lameduck DURATION"
         );
-        assert!(health(&directive("health nowhere")).is_err());
+        assert!(config(&directive("health nowhere")).is_err());
     }
 }

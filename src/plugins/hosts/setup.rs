@@ -7,7 +7,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive, Fallthrough};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 
 /// The `hosts` options.
 #[derive(Clone, Debug)]
@@ -30,9 +30,7 @@ pub struct HostsConfig {
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d, zones)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d, zones))
 }
 
 /// Parse `hosts [FILE] [ZONES...] { ... }` in a block serving `block_zones`.

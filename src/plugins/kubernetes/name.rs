@@ -1,8 +1,9 @@
 //! The query-name grammar of the cluster zone (the spec's §2, CoreDNS's `parse.go`): a
 //! lowercase name relative to the zone → a typed [`ClusterName`].
 //!
-//! This is the code an attacker reaches first (TOB-CDNS-9 was a panic here), so it indexes
-//! nothing it has not checked and is property-tested against arbitrary labels.
+//! This is the code an attacker reaches first (in CoreDNS's parser, TOB-CDNS-9 of Trail of
+//! Bits' 2022 audit was a panic), so it indexes nothing it has not checked and is
+//! property-tested against arbitrary labels.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -208,7 +209,7 @@ mod tests {
             parse(&["a", "b", "c", "web", "shop", "svc"]),
             ClusterName::Unknown
         );
-        // TOB-CDNS-9: empty labels must not panic.
+        // Empty labels must not panic (TOB-CDNS-9 in CoreDNS).
         assert_eq!(parse(&["", "", "web", "ns", "svc"]), ClusterName::Unknown);
         assert_eq!(parse(&["_", "_", "web", "ns", "svc"]), ClusterName::Unknown);
         assert_eq!(

@@ -10,7 +10,7 @@ use crate::cluster::source::SourceFilter;
 use crate::cluster::source::api::{Connection, TlsFiles};
 use crate::config::args::is_reverse_zone;
 use crate::config::{Args, ConfigError, Directive, Fallthrough};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed_all};
 
 /// `pods disabled|insecure|verified`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl KubernetesConfig {
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d, zones).map(|c| Box::new(c) as Box<dyn Setup>)
+    parsed_all(config(d, zones))
 }
 
 /// Parse `directive` in a server block serving `block_zones`. Every error is collected.

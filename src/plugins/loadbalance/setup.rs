@@ -3,7 +3,7 @@
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 
 /// `loadbalance`: CoreDNS's only policy, `round_robin`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -11,9 +11,7 @@ pub struct LoadBalanceConfig;
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d))
 }
 
 /// Parse `loadbalance [round_robin]`.

@@ -3,7 +3,7 @@
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 
 /// CoreDNS's default (`{common}`) format.
 pub const COMMON_FORMAT: &str = "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}";
@@ -32,9 +32,7 @@ pub struct LogConfig {
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d))
 }
 
 /// Parse `log [NAMES...] [FORMAT] { class ... }`.

@@ -3,7 +3,7 @@
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 
 /// `loop`: the zone its probe names are made under (the block's first zone).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,9 +14,7 @@ pub struct LoopConfig {
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d, zones)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d, zones))
 }
 
 /// Parse `loop` in a block serving `zones`.

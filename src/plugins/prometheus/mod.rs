@@ -18,9 +18,7 @@ pub const DEFINITION: Definition = Definition {
 
 impl Setup for PrometheusConfig {
     fn configure(&self, block: &mut BlockSettings) {
-        block
-            .http
-            .push((HttpEndpoint::Metrics, self.addr, self.origin.clone()));
+        block.http.push((HttpEndpoint::Metrics, self.0.clone()));
     }
 
     fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {

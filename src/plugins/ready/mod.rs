@@ -19,9 +19,7 @@ pub const DEFINITION: Definition = Definition {
 
 impl Setup for ReadyConfig {
     fn configure(&self, block: &mut BlockSettings) {
-        block
-            .http
-            .push((HttpEndpoint::Ready, self.addr, self.origin.clone()));
+        block.http.push((HttpEndpoint::Ready, self.0.clone()));
     }
 
     fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {

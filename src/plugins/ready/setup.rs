@@ -1,36 +1,22 @@
 //! Parsing of `ready [ADDR]` (default `:8181`).
 
-use std::net::SocketAddr;
-
 use hickory_proto::rr::Name;
 
-use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::config::{Args, ConfigError, Directive, HttpListen};
+use crate::plugin::{Setup, parsed};
 
-/// `ready`: its address.
+/// `ready`: where it listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadyConfig {
-    /// Where it is served.
-    pub addr: SocketAddr,
-    /// Where it was written (`FILE:LINE`).
-    pub origin: String,
-}
+pub struct ReadyConfig(pub HttpListen);
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    config(d)
-        .map(|c| Box::new(c) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d))
 }
 
 /// Parse `ready [ADDR]`.
 pub fn config(d: &Directive) -> Result<ReadyConfig, ConfigError> {
-    let args = Args::new(d);
-    args.no_block()?;
-    Ok(ReadyConfig {
-        addr: args.http_address(":8181")?,
-        origin: d.origin(),
-    })
+    Args::new(d).http_listen(":8181").map(ReadyConfig)
 }
 
 #[cfg(test)]
@@ -47,9 +33,10 @@ mod tests {
 
     #[test]
     fn default_address_and_errors() {
-        assert_eq!(parse_text("ready").expect("valid").addr.port(), 8181);
+        let default = parse_text("ready").expect("valid").0;
+        assert_eq!((default.addr.port(), default.origin.as_str()), (8181, "Corefile:2"));
         assert_eq!(
-            parse_text("ready 127.0.0.1:9999").expect("valid").addr,
+            parse_text("ready 127.0.0.1:9999").expect("valid").0.addr,
             "127.0.0.1:9999".parse().expect("addr")
         );
         assert_eq!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive};
-use crate::plugin::Setup;
+use crate::plugin::{Setup, parsed};
 use crate::reload::ReloadSchedule;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -16,14 +16,12 @@ const MIN_JITTER: Duration = Duration::from_secs(1);
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
-    schedule(d)
-        .map(|s| Box::new(s) as Box<dyn Setup>)
-        .map_err(|e| vec![e])
+    parsed(config(d))
 }
 
 /// `reload [INTERVAL [JITTER]]`: every 30 s ± 15 s by default; the interval at least 2 s, the
 /// jitter at least 1 s and at most half the interval.
-pub fn schedule(d: &Directive) -> Result<ReloadSchedule, ConfigError> {
+pub fn config(d: &Directive) -> Result<ReloadSchedule, ConfigError> {
     let args = Args::new(d);
     args.no_block()?;
     let tokens = args.at_most(2, "INTERVAL and JITTER")?;
@@ -57,7 +55,7 @@ mod tests {
     fn parse_text(line: &str) -> Result<ReloadSchedule, ConfigError> {
         let text = format!(".:53 {{\n  {line}\n}}\n");
         let core = Corefile::parse("Corefile", &text, Path::new(".")).expect("syntax");
-        schedule(&core.blocks[0].directives[0])
+        config(&core.blocks[0].directives[0])
     }
 
     #[test]
