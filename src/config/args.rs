@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use super::{ConfigError, Directive, Token, keys};
+use super::keys::{self, fqdn};
+use super::{ConfigError, Directive, Token};
 
 /// A directive (or one option of its block) read on behalf of a plugin: errors it makes name
 /// the plugin, so an option of `kubernetes` reads `kubernetes: ttl …`.
@@ -244,14 +245,6 @@ pub struct HttpListen {
     pub addr: SocketAddr,
     /// Where it was written (`FILE:LINE`), for the error when it cannot be bound.
     pub origin: String,
-}
-
-/// `text` as a fully qualified, lowercase name (zones and names of the Corefile and of the
-/// files it names).
-pub fn fqdn(text: &str) -> Result<Name, hickory_proto::ProtoError> {
-    let mut name = Name::from_ascii(text)?;
-    name.set_fqdn(true);
-    Ok(name.to_lowercase())
 }
 
 /// Parse an address as CoreDNS writes them: `:8080` (every address), `127.0.0.1:8080`,

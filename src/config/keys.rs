@@ -51,6 +51,14 @@ pub enum KeyError {
     InvalidPrefixLength(String),
 }
 
+/// `text` as a fully qualified, lowercase name (zones and names of the Corefile and of the
+/// files it names).
+pub fn fqdn(text: &str) -> Result<Name, hickory_proto::ProtoError> {
+    let mut name = Name::from_ascii(text)?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
 /// Parse one key; a CIDR gives several keys.
 pub fn parse_key(text: &str) -> Result<Vec<ServerKey>, KeyError> {
     let rest = match text.split_once("://") {
@@ -68,7 +76,7 @@ pub fn parse_key(text: &str) -> Result<Vec<ServerKey>, KeyError> {
         cidr_zones(host)?
     } else {
         let host = if host.is_empty() { "." } else { host };
-        let name = super::args::fqdn(host).map_err(|source| KeyError::InvalidZone {
+        let name = fqdn(host).map_err(|source| KeyError::InvalidZone {
             zone: host.to_string(),
             source,
         })?;

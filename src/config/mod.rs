@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use args::{Args, Fallthrough, HttpListen, fqdn, parse_duration};
+pub use args::{Args, Fallthrough, HttpListen, parse_duration};
 pub use keys::ServerKey;
+pub use keys::fqdn;
 pub use lexer::Token;
 
 /// One configuration error at `FILE:LINE`.

@@ -24,8 +24,6 @@ use prometheus_client::registry::Registry;
 
 use histogram::AtomicHistogram;
 
-use crate::plugin::{Request, ResponseSummary, Transport};
-
 /// CoreDNS's `plugin.TimeBuckets`: 0.25 ms to 8 s, doubling.
 pub const TIME_BUCKETS: [f64; 16] = [
     0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
@@ -450,6 +448,30 @@ pub fn rcode_label(rcode: ResponseCode) -> String {
     }
 }
 
+/// What the server metrics count of one answered request.
+#[derive(Clone, Copy, Debug)]
+pub struct Exchange {
+    /// It came over TCP (`proto="tcp"`), else UDP.
+    pub tcp: bool,
+    /// The client's address is IPv6 (`family="2"`).
+    pub ipv6: bool,
+    /// The question type.
+    pub qtype: RecordType,
+    /// The DO bit was set.
+    pub dnssec_ok: bool,
+    /// Seconds from receipt to the response.
+    pub seconds: f64,
+    /// The request size CoreDNS reports: the EDNS buffer size (at least 512) over UDP, 65535
+    /// over TCP.
+    pub request_size: u16,
+    /// The response's size on the wire.
+    pub response_size: usize,
+    /// The response code.
+    pub rcode: ResponseCode,
+    /// The plugin that wrote the response.
+    pub plugin: &'static str,
+}
+
 /// One zone's handles: plain atomics, no lock on the query path.
 #[derive(Clone)]
 pub struct ZoneMetrics {
@@ -463,35 +485,28 @@ pub struct ZoneMetrics {
 
 impl ZoneMetrics {
     /// Count one answered request.
-    pub fn observe(&self, request: &Request, summary: &ResponseSummary<'_>) {
-        let proto = usize::from(request.transport == Transport::Tcp);
-        let family = usize::from(request.source.is_ipv6());
-        let index = type_index(request.qtype);
+    pub fn observe(&self, exchange: &Exchange) {
+        let proto = usize::from(exchange.tcp);
+        let family = usize::from(exchange.ipv6);
+        let index = type_index(exchange.qtype);
         let per_proto = TYPES.len() + 1;
         if let Some(counter) = self.requests.get((proto * 2 + family) * per_proto + index) {
             counter.inc();
         }
-        if request.dnssec_ok {
+        if exchange.dnssec_ok {
             self.do_requests.inc();
         }
         if let Some(histogram) = self.duration.get(index) {
-            histogram.observe(request.received_at.elapsed().as_secs_f64());
+            histogram.observe(exchange.seconds);
         }
-        let request_size = match request.transport {
-            Transport::Tcp => 65535,
-            Transport::Udp => request.edns_udp_size.map_or(512, |s| s.max(512)),
-        };
-        self.request_size[proto].observe(f64::from(request_size));
-        self.response_size[proto].observe(summary.wire_size as f64);
-        let code = u16::from(summary.answer.rcode);
-        if let Some(counter) = self.responses.get(&(code, summary.answer.plugin)) {
+        self.request_size[proto].observe(f64::from(exchange.request_size));
+        self.response_size[proto].observe(exchange.response_size as f64);
+        let code = u16::from(exchange.rcode);
+        if let Some(counter) = self.responses.get(&(code, exchange.plugin)) {
             counter.inc();
         }
     }
 }
-
-/// Shared handle to the process's metrics.
-pub type SharedMetrics = Arc<ServerMetrics>;
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use super::pending::{PendingLimit, PendingPermit};
 use super::precheck::{Checked, check};
 use super::response::encode_answer;
 use super::router::Router;
-use crate::metrics::ZoneMetrics;
+use crate::metrics::{Exchange, ZoneMetrics};
 use crate::plugin::{Answer, Chain, PendingAnswer, Request, ResponseSummary, Served, Transport};
 
 /// The outcome of one received message.
@@ -57,7 +57,20 @@ fn finish(
         truncated,
     };
     if let Some(metrics) = metrics {
-        metrics.observe(request, &summary);
+        metrics.observe(&Exchange {
+            tcp: request.transport == Transport::Tcp,
+            ipv6: request.source.is_ipv6(),
+            qtype: request.qtype,
+            dnssec_ok: request.dnssec_ok,
+            seconds: request.received_at.elapsed().as_secs_f64(),
+            request_size: match request.transport {
+                Transport::Tcp => 65535,
+                Transport::Udp => request.edns_udp_size.map_or(512, |s| s.max(512)),
+            },
+            response_size: summary.wire_size,
+            rcode: answer.rcode,
+            plugin: answer.plugin,
+        });
     }
     if let Some(chain) = chain {
         chain.observe(request, &summary);
