@@ -70,19 +70,22 @@ fn main() -> ExitCode {
         }
     };
     if flags.version {
-        println!(
-            "clusterdns-{}\n{}/{}",
+        print_out(&format!(
+            "clusterdns-{}\n{}/{}\n",
             clusterdns::VERSION,
             std::env::consts::OS,
             std::env::consts::ARCH
-        );
+        ));
         return ExitCode::SUCCESS;
     }
     if flags.plugins {
-        println!("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:");
+        let mut text = String::from(
+            "Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n",
+        );
         for plugin in clusterdns::plugins::built_names() {
-            println!("  dns.{plugin}");
+            text.push_str(&format!("  dns.{plugin}\n"));
         }
+        print_out(&text);
         return ExitCode::SUCCESS;
     }
     if flags.validate {
@@ -147,6 +150,16 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Write `text` to stdout in one write. A reader that went away (`clusterdns -version | head -1`)
+/// is not an error: `println!` would panic on the broken pipe.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// SIGTERM or SIGINT.

@@ -43,7 +43,8 @@ chmod 755 "$root"
 b umount "$ctr" >/dev/null
 getcap "$root/clusterdns" | grep -q cap_net_bind_service || fail "no cap_net_bind_service on /clusterdns"
 
-version=$(chroot "$root" /clusterdns -version | head -1)
+version=$(chroot "$root" /clusterdns -version)
+version=${version%%$'\n'*}
 echo "$version" | grep -q '^clusterdns-' || fail "-version printed '$version'"
 cat > "$root/Corefile" <<'COREFILE'
 .:53 {

@@ -95,6 +95,28 @@ fn version_and_plugins_flags_in_go_style() {
 }
 
 #[test]
+fn a_reader_that_closes_early_is_not_a_crash() {
+    // `clusterdns -version | head -1` in a script with `set -o pipefail`: the pipe closes
+    // before the binary writes, and the write must not panic (exit 101).
+    for flag in ["-version", "-plugins"] {
+        let mut child = Command::new(BINARY)
+            .arg(flag)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn dns_port_flag_sets_the_port_of_blocks_without_one() {
     let port = crate::support::free_port();
     let dir = tempfile::tempdir().expect("tempdir");
