@@ -3,6 +3,16 @@
 //! (`mod.rs` the plugin, `setup.rs` its Corefile lines → a typed config, `README.md` the
 //! operator's manual) and one line in [`REGISTRY`]: nothing else names a directive.
 //!
+//! Adding a directive `NAME`:
+//! 1. `NAME/setup.rs`: its typed config, `config(d, …)` that reads its Corefile lines with
+//!    [`crate::config::Args`], and `parse`, the registry's entry point
+//!    ([`crate::plugin::parsed`] of `config`);
+//! 2. `NAME/mod.rs`: `pub const DEFINITION` (parse, and its metric families if it has any, in
+//!    `NAME/metrics.rs`), `impl Setup` for the config (what it sets on the block, what it
+//!    starts) and the [`crate::plugin::Plugin`] that joins the chain;
+//! 3. `NAME/README.md`: Name, Description, Syntax, Examples, Metrics, Differences from CoreDNS;
+//! 4. in [`REGISTRY`], `"NAME"` becomes `"NAME" => NAME`.
+//!
 //! Plugins run in the order of [`REGISTRY`], whatever the order they are written in: order is
 //! a security property (CoreDNS 1.14.2 fixed CVE-2026-26017, an `acl` bypass, by moving
 //! `rewrite` before `acl` in `plugin.cfg`). A directive the registry does not build is a

@@ -1,6 +1,6 @@
 //! Wiring: a Corefile → plugin chains → routers → bound listeners, served until shutdown.
 //!
-//! - [`plan`]: the Corefile's blocks parsed by the plugin registry, and the listeners they
+//! - [`mod@plan`]: the Corefile's blocks parsed by the plugin registry, and the listeners they
 //!   ask for (also `-validate`).
 //! - `build`: plugins started and listeners bound, not yet serving.
 //! - this module: the running lifecycle (start, reload, fatal events, shutdown).

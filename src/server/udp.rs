@@ -1,5 +1,5 @@
 //! The UDP receive loop: one `SO_REUSEPORT` socket per worker, so the kernel spreads
-//! datagrams over workers. Each loop takes up to [`BATCH`] datagrams per `recvmmsg(2)`, answers
+//! datagrams over workers. Each loop takes up to `BATCH` datagrams per `recvmmsg(2)`, answers
 //! what it can at once and sends those answers with one `sendmmsg(2)`: under load this halves
 //! the system calls per query. No task is spawned per packet; only answers that must wait get
 //! a task of their own.
