@@ -13,7 +13,8 @@ use std::sync::Arc;
 use clusterdns::cluster::index::Snapshot;
 use clusterdns::cluster::one_or_many::OneOrMany;
 use clusterdns::cluster::{
-    ClusterIndex, Endpoint, EndpointSlice, Namespace, Protocol, Service, ServiceKind, ServicePort,
+    ClusterIndex, Endpoint, EndpointPort, EndpointSlice, Namespace, Protocol, Service, ServiceKind,
+    ServicePort,
 };
 use clusterdns::config::Corefile;
 use clusterdns::metrics::ServerMetrics;
@@ -76,6 +77,54 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
                 trigger_time: None,
             });
         }
+    }
+    let index = Arc::new(ClusterIndex::new());
+    index.replace_all(snapshot);
+    index.mark_synced();
+    index
+}
+
+/// One headless Service `big.ns0` with `endpoints` ready endpoints (no hostnames: each is named
+/// by its dashed IP) in slices of 1,000, and port `http`/80.
+fn big_headless(endpoints: u32) -> Arc<ClusterIndex> {
+    let mut snapshot = Snapshot::default();
+    snapshot.namespaces.push(Namespace {
+        name: Arc::from("ns0"),
+        labels: Default::default(),
+    });
+    let name: Arc<str> = Arc::from("big");
+    let namespace: Arc<str> = Arc::from("ns0");
+    snapshot.services.push(Service {
+        name: name.clone(),
+        namespace: namespace.clone(),
+        kind: ServiceKind::Headless,
+        ports: vec![ServicePort {
+            name: Box::from("http"),
+            protocol: Protocol::Tcp,
+            port: 80,
+        }],
+        has_selector: true,
+    });
+    for first in (0..endpoints).step_by(1000) {
+        snapshot.slices.push(EndpointSlice {
+            name: Arc::from(format!("big-{first}")),
+            namespace: namespace.clone(),
+            service: name.clone(),
+            endpoints: (first..(first + 1000).min(endpoints))
+                .map(|e| Endpoint {
+                    addresses: OneOrMany::One(ip(0x0100_0000 + e)),
+                    hostname: None,
+                    pod_name: None,
+                    ready: true,
+                })
+                .collect(),
+            ports: vec![EndpointPort {
+                name: Box::from("http"),
+                protocol: Protocol::Tcp,
+                port: 80,
+            }],
+            trigger_time: None,
+        });
     }
     let index = Arc::new(ClusterIndex::new());
     index.replace_all(snapshot);
@@ -153,6 +202,62 @@ fn bench(c: &mut Criterion) {
                         _ => panic!("no reply"),
                     }
                 });
+            });
+        }
+        group.finish();
+    }
+    for endpoints in [1_000u32, 10_000, 100_000] {
+        let router = router(big_headless(endpoints));
+        let last = ip(0x0100_0000 + endpoints - 1);
+        let std::net::IpAddr::V4(last_v4) = last else {
+            unreachable!("IPv4 endpoints")
+        };
+        let [o1, o2, o3, o4] = last_v4.octets();
+        let ptr = format!("{o4}.{o3}.{o2}.{o1}.in-addr.arpa.");
+        let by_name = format!("{o1}-{o2}-{o3}-{o4}.big.ns0.svc.cluster.local.");
+        let cases = [
+            (
+                "SRV-udp",
+                "_http._tcp.big.ns0.svc.cluster.local.",
+                RecordType::SRV,
+                Transport::Udp,
+            ),
+            (
+                "SRV-tcp",
+                "_http._tcp.big.ns0.svc.cluster.local.",
+                RecordType::SRV,
+                Transport::Tcp,
+            ),
+            (
+                "A-udp",
+                "big.ns0.svc.cluster.local.",
+                RecordType::A,
+                Transport::Udp,
+            ),
+            (
+                "A-tcp",
+                "big.ns0.svc.cluster.local.",
+                RecordType::A,
+                Transport::Tcp,
+            ),
+            ("PTR-last", ptr.as_str(), RecordType::PTR, Transport::Udp),
+            (
+                "endpoint-last",
+                by_name.as_str(),
+                RecordType::A,
+                Transport::Udp,
+            ),
+        ];
+        let mut group = c.benchmark_group(format!("query_path/headless_{endpoints}_endpoints"));
+        for (label, name, qtype, transport) in cases {
+            let bytes = query(name, qtype);
+            group.bench_with_input(BenchmarkId::from_parameter(label), &bytes, |b, bytes| {
+                b.iter(
+                    || match handle(&router, &pending, black_box(bytes), source, transport) {
+                        Handled::Reply(reply) => black_box(reply.len()),
+                        _ => panic!("no reply"),
+                    },
+                );
             });
         }
         group.finish();

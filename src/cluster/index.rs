@@ -27,6 +27,7 @@ fn map<K: Eq + std::hash::Hash, V>() -> Map<K, V> {
 use super::metrics::ProgrammingMetrics;
 use super::objects::{Endpoint, EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
 use super::one_or_many::OneOrMany;
+use super::seen::Seen;
 
 /// The index key of a Service: `"name.namespace"`.
 pub type ServiceKey = Arc<str>;
@@ -70,18 +71,15 @@ impl ServiceEndpoints {
     }
 
     /// The ready addresses, each once (with the first endpoint holding it), in slice order.
-    pub fn ready(&self) -> Vec<(IpAddr, &Endpoint)> {
-        let mut out: Vec<(IpAddr, &Endpoint)> = Vec::new();
-        for slice in &self.slices {
-            for ep in slice.endpoints.iter().filter(|e| e.ready) {
-                for ip in ep.addresses.as_slice() {
-                    if !out.iter().any(|(seen, _)| seen == ip) {
-                        out.push((*ip, ep));
-                    }
-                }
-            }
-        }
-        out
+    /// Lazy: a caller that needs only the first few stops the walk there, and the dedup stays
+    /// linear however many endpoints there are.
+    pub fn ready(&self) -> impl Iterator<Item = (IpAddr, &Endpoint)> + '_ {
+        let mut seen = Seen::default();
+        self.slices
+            .iter()
+            .flat_map(|slice| slice.endpoints.iter().filter(|e| e.ready))
+            .flat_map(|ep| ep.addresses.as_slice().iter().map(move |ip| (*ip, ep)))
+            .filter(move |(ip, _)| seen.insert(ip))
     }
 
     /// Whether any endpoint is ready.

@@ -9,6 +9,7 @@ pub mod index;
 pub mod metrics;
 pub mod objects;
 pub mod one_or_many;
+pub mod seen;
 pub mod selector;
 pub mod source;
 

@@ -72,7 +72,23 @@ pub struct Request {
     pub depth: u8,
 }
 
+/// The largest UDP response we send: DNS Flag Day 2020.
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
 impl Request {
+    /// The largest response the client takes, in octets: over TCP 65,535; over UDP its EDNS
+    /// size, at least 512 and at most [`MAX_UDP_PAYLOAD`] (RFC 6891 §6.2.3-6.2.5); 512
+    /// without EDNS.
+    pub fn response_limit(&self) -> usize {
+        match self.transport {
+            Transport::Tcp => usize::from(u16::MAX),
+            Transport::Udp => usize::from(
+                self.edns_udp_size
+                    .map_or(512, |s| s.clamp(512, MAX_UDP_PAYLOAD)),
+            ),
+        }
+    }
+
     /// A request for `name`/`qtype` made internally on behalf of `self` (CNAME chasing).
     pub fn derived(&self, name: Name, qtype: RecordType) -> Request {
         Request {

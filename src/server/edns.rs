@@ -3,8 +3,7 @@
 
 use hickory_proto::op::Edns;
 
-/// The largest UDP response we send: DNS Flag Day 2020.
-pub const MAX_UDP_PAYLOAD: u16 = 1232;
+pub use crate::plugin::MAX_UDP_PAYLOAD;
 
 /// The EDNS state of a response: whether the query had an OPT, and what it asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::name::{ClusterName, dashed_ip};
+use super::name::{ClusterName, dashed_ip, parse_dashed_ip};
 use super::setup::{KubernetesConfig, PodMode};
 use crate::cluster::index::{ServiceEndpoints, with_service_key};
+use crate::cluster::seen::{Positions, Seen};
 use crate::cluster::{AddressFamily, ClusterIndex, Endpoint, Service, ServiceKind};
 
 /// The TTL of `dns-version` (fixed by CoreDNS, whatever `ttl` says).
@@ -87,6 +88,17 @@ pub struct Context<'a> {
     pub zone: &'a ZoneCase<'a>,
     /// This server's own addresses (NS glue, `ns.dns`).
     pub own_addresses: &'a [IpAddr],
+    /// At most this many records per section are built: one more than the largest response
+    /// the client can take could hold ([`max_records`]), so a Service with 100,000 endpoints
+    /// costs what its answer can carry, and a cut answer still overflows (TC=1).
+    pub max_records: usize,
+}
+
+/// The records of a section worth building for a response of at most `limit` octets: no
+/// record takes fewer than 16 octets (an A record with a compressed owner), so one more than
+/// `limit / 16` cannot fit, and the answer is truncated as it would be with all of them.
+pub fn max_records(limit: usize) -> usize {
+    limit / 16 + 1
 }
 
 impl Context<'_> {
@@ -140,12 +152,22 @@ pub fn endpoint_label(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> Stri
     dashed_ip(ip)
 }
 
-/// Ready addresses of a service's endpoints, without duplicates, with their labels.
-fn ready_addresses(eps: &ServiceEndpoints, pod_names: bool) -> Vec<(IpAddr, String)> {
-    eps.ready()
-        .into_iter()
-        .map(|(ip, ep)| (ip, endpoint_label(ep, &ip, pod_names)))
-        .collect()
+/// Whether `label` names address `ip` of `endpoint` ([`endpoint_label`] without building the
+/// label); `label_ip` is `label` read as a dashed IP, when it is the dashed form of one.
+fn endpoint_is_named(
+    endpoint: &Endpoint,
+    ip: &IpAddr,
+    pod_names: bool,
+    label: &str,
+    label_ip: Option<IpAddr>,
+) -> bool {
+    if let Some(hostname) = &endpoint.hostname {
+        return hostname.as_ref() == label;
+    }
+    if pod_names && let Some(pod) = endpoint.pod_name.as_deref().filter(|p| p.len() < 64) {
+        return pod == label;
+    }
+    label_ip == Some(*ip)
 }
 
 /// Resolve `name` (under the forward zone) for `qtype`.
@@ -325,8 +347,8 @@ fn service_lookup(
         (ServiceKind::ClusterIp(ips), _) => ips.iter().filter_map(record).collect(),
         (ServiceKind::Headless, Some(eps)) => eps
             .ready()
-            .iter()
-            .filter_map(|(ip, _)| record(ip))
+            .filter_map(|(ip, _)| record(&ip))
+            .take(ctx.max_records)
             .collect(),
         _ => Vec::new(),
     })
@@ -345,10 +367,13 @@ fn endpoint_lookup(
     let Some(eps) = eps else {
         return Lookup::NxDomain;
     };
-    let matching: Vec<IpAddr> = ready_addresses(eps, ctx.config.endpoint_pod_names)
-        .into_iter()
-        .filter(|(_, label)| label == hostname)
+    let label_ip = parse_dashed_ip(hostname).filter(|ip| dashed_ip(ip) == hostname);
+    let pod_names = ctx.config.endpoint_pod_names;
+    let matching: Vec<IpAddr> = eps
+        .ready()
+        .filter(|(ip, ep)| endpoint_is_named(ep, ip, pod_names, hostname, label_ip))
         .map(|(ip, _)| ip)
+        .take(ctx.max_records)
         .collect();
     if matching.is_empty() {
         return Lookup::NxDomain;
@@ -366,7 +391,8 @@ fn endpoint_lookup(
 }
 
 /// SRV for `_port._proto.<svc>` (`wanted` set) or for the bare service name (every port,
-/// CoreDNS's extension). A named port that does not exist is NXDOMAIN.
+/// CoreDNS's extension). A named port that does not exist is NXDOMAIN. Linear in the
+/// endpoints, and it stops once [`Context::max_records`] SRV records are found.
 fn port_lookup(
     ctx: &Context<'_>,
     svc: &Service,
@@ -378,8 +404,7 @@ fn port_lookup(
         Some((port, proto)) => name == port && protocol.label() == proto,
         None => true,
     };
-    // (target labels, port, target addresses)
-    let mut targets: Vec<(Vec<String>, u16, Vec<IpAddr>)> = Vec::new();
+    let mut targets = SrvTargets::default();
     match &svc.kind {
         ServiceKind::ExternalName(_) => {
             return if wanted.is_some() {
@@ -390,14 +415,11 @@ fn port_lookup(
         }
         ServiceKind::ClusterIp(ips) => {
             for port in svc.ports.iter().filter(|p| matches(&p.name, p.protocol)) {
-                if !targets.iter().any(|(_, p, _)| *p == port.port) {
-                    let labels = vec![
-                        svc.name.to_string(),
-                        svc.namespace.to_string(),
-                        "svc".into(),
-                    ];
-                    targets.push((labels, port.port, ips.clone()));
+                let target = targets.target(None);
+                for ip in ips {
+                    targets.address(target, *ip);
                 }
+                targets.srv(target, port.port);
             }
             if wanted.is_some() && targets.is_empty() {
                 return Lookup::NxDomain;
@@ -408,7 +430,7 @@ fn port_lookup(
                 return Lookup::NxDomain;
             };
             let mut port_found = false;
-            for slice in eps.slices() {
+            'slices: for slice in eps.slices() {
                 let ports: Vec<u16> = slice
                     .ports
                     .iter()
@@ -416,23 +438,19 @@ fn port_lookup(
                     .map(|p| p.port)
                     .collect();
                 port_found |= !ports.is_empty();
+                if ports.is_empty() {
+                    continue;
+                }
                 for ep in slice.endpoints.iter().filter(|e| e.ready) {
                     for ip in ep.addresses.as_slice() {
                         let host = endpoint_label(ep, ip, ctx.config.endpoint_pod_names);
+                        let target = targets.target(Some(host));
+                        targets.address(target, *ip);
                         for port in &ports {
-                            let labels = vec![
-                                host.clone(),
-                                svc.name.to_string(),
-                                svc.namespace.to_string(),
-                                "svc".into(),
-                            ];
-                            match targets
-                                .iter_mut()
-                                .find(|(l, p, _)| *l == labels && p == port)
-                            {
-                                Some((_, _, ips)) => ips.push(*ip),
-                                None => targets.push((labels, *port, vec![*ip])),
-                            }
+                            targets.srv(target, *port);
+                        }
+                        if targets.srv.len() >= ctx.max_records {
+                            break 'slices;
                         }
                     }
                 }
@@ -445,27 +463,80 @@ fn port_lookup(
     if qtype != RecordType::SRV || targets.is_empty() {
         return Lookup::NoData;
     }
-    let weight = u16::try_from((100 / targets.len()).max(1)).unwrap_or(1);
-    let mut answers = Vec::with_capacity(targets.len());
-    let mut additional = Vec::new();
-    for (labels, port, ips) in targets {
-        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let target = ctx.name_in_zone(&refs);
-        answers.push(Record::from_rdata(
-            ctx.qname.clone(),
-            ctx.ttl(),
-            RData::SRV(SRV::new(0, weight, port, target.clone())),
-        ));
-        for ip in ips {
-            let glue = ctx.address_record(&target, ip);
-            if !additional.contains(&glue) {
-                additional.push(glue);
-            }
-        }
-    }
+    let weight = u16::try_from((100 / targets.srv.len()).max(1)).unwrap_or(1);
+    let service = [svc.name.as_ref(), svc.namespace.as_ref(), "svc"];
+    let names: Vec<Name> = targets
+        .hosts
+        .items()
+        .iter()
+        .map(|host| match host {
+            Some(host) => ctx.name_in_zone(&[host, service[0], service[1], service[2]]),
+            None => ctx.name_in_zone(&service),
+        })
+        .collect();
+    let answers = targets
+        .srv
+        .iter()
+        .take(ctx.max_records)
+        .map(|(host, port)| {
+            Record::from_rdata(
+                ctx.qname.clone(),
+                ctx.ttl(),
+                RData::SRV(SRV::new(0, weight, *port, names[*host].clone())),
+            )
+        })
+        .collect();
+    let additional = targets
+        .addresses
+        .iter()
+        .zip(&names)
+        .flat_map(|(ips, name)| ips.iter().map(|ip| ctx.address_record(name, *ip)))
+        .take(ctx.max_records)
+        .collect();
     Lookup::Records {
         answers,
         additional,
+    }
+}
+
+/// The SRV records of a lookup, each (target, port) once, and each target's addresses once:
+/// `hosts` holds the targets (`None`: the service's own name) with `addresses` at the same
+/// positions, and `srv` points into them.
+#[derive(Default)]
+struct SrvTargets {
+    hosts: Positions<Option<String>>,
+    addresses: Vec<Vec<IpAddr>>,
+    seen_addresses: Seen<(usize, IpAddr)>,
+    srv: Vec<(usize, u16)>,
+    seen_srv: Seen<(usize, u16)>,
+}
+
+impl SrvTargets {
+    /// The index of the target `host`, added if new.
+    fn target(&mut self, host: Option<String>) -> usize {
+        let index = self.hosts.position(host);
+        if index == self.addresses.len() {
+            self.addresses.push(Vec::new());
+        }
+        index
+    }
+
+    /// `ip` is an address of target `index` (its glue).
+    fn address(&mut self, index: usize, ip: IpAddr) {
+        if self.seen_addresses.insert(&(index, ip)) {
+            self.addresses[index].push(ip);
+        }
+    }
+
+    /// An SRV record to target `index` on `port`, once.
+    fn srv(&mut self, index: usize, port: u16) {
+        if self.seen_srv.insert(&(index, port)) {
+            self.srv.push((index, port));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.srv.is_empty()
     }
 }
 

@@ -74,6 +74,7 @@ impl Kubernetes {
             qname: &request.name,
             zone: zone_case,
             own_addresses: &self.own_addresses,
+            max_records: answer::max_records(request.response_limit()),
         };
         answer::lookup(&ctx, name::parse(&labels[..relative]), request.qtype)
     }
