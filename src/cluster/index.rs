@@ -75,11 +75,16 @@ impl ServiceEndpoints {
     /// linear however many endpoints there are.
     pub fn ready(&self) -> impl Iterator<Item = (IpAddr, &Endpoint)> + '_ {
         let mut seen = Seen::default();
+        self.ready_all().filter(move |(ip, _)| seen.insert(ip))
+    }
+
+    /// Every ready address with its endpoint, in slice order, an address held by several
+    /// endpoints once per endpoint: for a search that keeps few of them (filter, then dedup).
+    pub fn ready_all(&self) -> impl Iterator<Item = (IpAddr, &Endpoint)> + '_ {
         self.slices
             .iter()
             .flat_map(|slice| slice.endpoints.iter().filter(|e| e.ready))
             .flat_map(|ep| ep.addresses.as_slice().iter().map(move |ip| (*ip, ep)))
-            .filter(move |(ip, _)| seen.insert(ip))
     }
 
     /// Whether any endpoint is ready.

@@ -162,6 +162,13 @@ pub fn encode(
     opt_payload: u16,
     limit: usize,
 ) -> Option<Vec<u8>> {
+    let [answers, authority, additional] = sections;
+    // No record takes fewer than 16 octets after the 12-octet header: more records than that
+    // allows cannot fit, and are not written to find it out.
+    let records = answers.len() + authority.len() + additional.len();
+    if 12 + records * 16 > limit {
+        return None;
+    }
     let question = Question::new(&request.name)?;
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(&meta.id.to_be_bytes());
@@ -187,7 +194,6 @@ pub fn encode(
         flags |= 0x10;
     }
     out.push(flags);
-    let [answers, authority, additional] = sections;
     let opt = u16::from(matches!(edns, ResponseEdns::Present { .. }));
     out.extend_from_slice(&1u16.to_be_bytes());
     out.extend_from_slice(&u16::try_from(answers.len()).ok()?.to_be_bytes());

@@ -117,6 +117,18 @@ pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> 
     let mut question = Query::query(request.name.clone(), request.qtype);
     question.set_query_class(request.qclass);
     let opt = edns.opt();
+    // No record takes fewer than 16 octets, nor a header 12: sections with more records than
+    // that allows cannot fit, and are not encoded to find it out (a headless Service with
+    // thousands of endpoints).
+    let could_fit = |records: usize| 12 + records * 16 <= limit;
+    let answers_and_authority = answer.answers.len() + answer.authority.len();
+    if !could_fit(answers_and_authority) {
+        meta.truncation = true;
+        return (
+            truncated(&meta, &question, &answer.answers, opt.as_ref(), limit),
+            true,
+        );
+    }
     let full = emit(
         &meta,
         Some(&question),
@@ -142,23 +154,32 @@ pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> 
         }
     }
     meta.truncation = true;
-    let ends = rrset_ends(&answer.answers);
-    for &end in ends.iter().rev().skip(1).chain(std::iter::once(&0)) {
-        let bytes = emit(
-            &meta,
-            Some(&question),
-            &answer.answers[..end],
-            &[],
-            &[],
-            opt.as_ref(),
-        );
+    (
+        truncated(&meta, &question, &answer.answers, opt.as_ref(), limit),
+        true,
+    )
+}
+
+/// The longest prefix of whole RRsets of `answers` that fits `limit` with the question, and
+/// nothing else: TC=1 is set in `meta` (RFC 2181 §9).
+fn truncated(
+    meta: &Metadata,
+    question: &Query,
+    answers: &[Record],
+    opt: Option<&Edns>,
+    limit: usize,
+) -> Vec<u8> {
+    let ends = rrset_ends(answers);
+    let prefixes = ends.iter().rev().skip(1).chain(std::iter::once(&0));
+    for &end in prefixes.filter(|end| 12 + **end * 16 <= limit) {
+        let bytes = emit(meta, Some(question), &answers[..end], &[], &[], opt);
         if bytes.len() <= limit {
-            return (bytes, true);
+            return bytes;
         }
     }
     // Not even the question fits (a 255-octet name in 512 bytes always fits, so this is only
     // reachable with absurd limits): send the header alone.
-    (emit(&meta, None, &[], &[], &[], opt.as_ref()), true)
+    emit(meta, None, &[], &[], &[], opt)
 }
 
 #[cfg(test)]

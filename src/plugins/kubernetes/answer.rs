@@ -369,10 +369,12 @@ fn endpoint_lookup(
     };
     let label_ip = parse_dashed_ip(hostname).filter(|ip| dashed_ip(ip) == hostname);
     let pod_names = ctx.config.endpoint_pod_names;
+    let mut seen = Seen::default();
     let matching: Vec<IpAddr> = eps
-        .ready()
+        .ready_all()
         .filter(|(ip, ep)| endpoint_is_named(ep, ip, pod_names, hostname, label_ip))
         .map(|(ip, _)| ip)
+        .filter(|ip| seen.insert(ip))
         .take(ctx.max_records)
         .collect();
     if matching.is_empty() {
