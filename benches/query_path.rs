@@ -150,7 +150,6 @@ fn cache_router(runtime: &tokio::runtime::Runtime) -> Arc<Router> {
     let context = StartContext {
         metrics: Arc::new(ServerMetrics::new(&plugins::metric_families())),
         server: "dns://:53".into(),
-        zones: vec![Name::root()],
         fatal: FatalSender::channel().0,
     };
     let chain = runtime.block_on(async {

@@ -179,13 +179,6 @@ pub struct ServerMetrics {
     plugin_families: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
-impl Default for ServerMetrics {
-    /// The server families only, no plugin's.
-    fn default() -> Self {
-        ServerMetrics::new(&[])
-    }
-}
-
 impl ServerMetrics {
     /// Create and register the server's families and those of `plugins` (each plugin's
     /// registration function, from the plugin registry).

@@ -75,6 +75,22 @@ pub struct Request {
 /// The largest UDP response we send: DNS Flag Day 2020.
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
+/// No record takes fewer octets on the wire: an A record whose owner is a compression pointer
+/// (2 + type, class, TTL and length 10 + address 4).
+const MIN_RECORD_OCTETS: usize = 16;
+
+/// Whether `records` records could fit a message of `limit` octets at all (after its 12-octet
+/// header): more than that are not built or encoded to find out that they do not fit.
+pub fn records_could_fit(records: usize, limit: usize) -> bool {
+    12 + records * MIN_RECORD_OCTETS <= limit
+}
+
+/// The records of a section worth building for a response of at most `limit` octets: the
+/// fewest that cannot fit, so an answer cut there is truncated (TC=1) as it would be whole.
+pub fn records_worth_building(limit: usize) -> usize {
+    limit / MIN_RECORD_OCTETS + 1
+}
+
 impl Request {
     /// The largest response the client takes, in octets: over TCP 65,535; over UDP its EDNS
     /// size, at least 512 and at most [`MAX_UDP_PAYLOAD`] (RFC 6891 §6.2.3-6.2.5); 512

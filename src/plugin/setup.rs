@@ -75,7 +75,7 @@ pub fn started<'a>(plugin: impl Plugin) -> StartFuture<'a> {
 }
 
 /// An endpoint of the HTTP servers that `health`, `ready` and `prometheus` name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpEndpoint {
     /// `GET /health`.
     Health,
@@ -151,8 +151,6 @@ pub struct StartContext {
     pub metrics: Arc<ServerMetrics>,
     /// The `server` label of the block's first listener (`dns://:53`).
     pub server: String,
-    /// The zones of the block.
-    pub zones: Vec<Name>,
     /// Where to report an event that must stop the server.
     pub fatal: FatalSender,
 }

@@ -34,6 +34,8 @@ fn addresses(bind: &[IpAddr], port: u16) -> Vec<SocketAddr> {
 /// changes) or one bound now.
 pub(super) struct BuiltListener {
     pub(super) requested: SocketAddr,
+    /// Its `server` label, as its zones' metrics have it.
+    pub(super) server: String,
     pub(super) router: Arc<Router>,
     pub(super) fresh: Option<Listener>,
     pub(super) blocks: Vec<usize>,
@@ -115,7 +117,6 @@ pub(super) async fn build(
         let context = StartContext {
             metrics: metrics.clone(),
             server,
-            zones: block.keys.iter().map(|k| k.zone.clone()).collect(),
             fatal: fatal.clone(),
         };
         let mut plugins = Vec::with_capacity(block.setups.len());
@@ -173,6 +174,7 @@ pub(super) async fn build(
             };
             listeners.push(BuiltListener {
                 requested,
+                server: server.clone(),
                 router: router.clone(),
                 fresh,
                 blocks: zones.iter().map(|(_, block)| *block).collect(),

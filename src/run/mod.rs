@@ -32,7 +32,7 @@ pub use plan::{BlockPlan, Plan, plan, validate};
 
 use crate::admin::{self, Readiness, SharedEndpoints};
 use crate::config::ConfigErrors;
-use crate::metrics::{ServerMetrics, server_label};
+use crate::metrics::ServerMetrics;
 use crate::plugin::{Fatal, FatalSender, StartError};
 use crate::plugins;
 use crate::plugins::reload::metrics::ReloadFamilies;
@@ -186,8 +186,7 @@ impl Running {
                     let zones: Vec<String> =
                         listener.router.zones().map(ToString::to_string).collect();
                     tracing::info!("serving {} on {} (udp, tcp)", zones.join(" "), fresh.addr);
-                    let ip = Some(fresh.addr.ip()).filter(|ip| !ip.is_unspecified());
-                    let counted = self.metrics.pending(&server_label(ip, fresh.addr.port()));
+                    let counted = self.metrics.pending(&listener.server);
                     let pending = PendingLimit::new(self.options.max_pending, counted);
                     fresh.spawn(&mut self.tasks, TcpLimits::default(), pending, &shutdown);
                     live

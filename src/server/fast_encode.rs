@@ -11,7 +11,7 @@ use hickory_proto::op::Metadata;
 use hickory_proto::rr::{DNSClass, Name, RData, Record};
 
 use super::edns::ResponseEdns;
-use crate::plugin::Request;
+use crate::plugin::{Request, records_could_fit};
 
 /// The OPT record's type.
 const OPT: u16 = 41;
@@ -163,10 +163,7 @@ pub fn encode(
     limit: usize,
 ) -> Option<Vec<u8>> {
     let [answers, authority, additional] = sections;
-    // No record takes fewer than 16 octets after the 12-octet header: more records than that
-    // allows cannot fit, and are not written to find it out.
-    let records = answers.len() + authority.len() + additional.len();
-    if 12 + records * 16 > limit {
+    if !records_could_fit(answers.len() + authority.len() + additional.len(), limit) {
         return None;
     }
     let question = Question::new(&request.name)?;

@@ -6,7 +6,7 @@ use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::BinEncoder;
 
 use super::edns::{MAX_UDP_PAYLOAD, ResponseEdns};
-use crate::plugin::{Answer, Request, Transport};
+use crate::plugin::{Answer, Request, Transport, records_could_fit};
 
 fn emit(
     meta: &Metadata,
@@ -117,12 +117,9 @@ pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> 
     let mut question = Query::query(request.name.clone(), request.qtype);
     question.set_query_class(request.qclass);
     let opt = edns.opt();
-    // No record takes fewer than 16 octets, nor a header 12: sections with more records than
-    // that allows cannot fit, and are not encoded to find it out (a headless Service with
-    // thousands of endpoints).
-    let could_fit = |records: usize| 12 + records * 16 <= limit;
-    let answers_and_authority = answer.answers.len() + answer.authority.len();
-    if !could_fit(answers_and_authority) {
+    // Sections with more records than could fit are not encoded to find it out (a headless
+    // Service with thousands of endpoints).
+    if !records_could_fit(answer.answers.len() + answer.authority.len(), limit) {
         meta.truncation = true;
         return (
             truncated(&meta, &question, &answer.answers, opt.as_ref(), limit),
@@ -171,7 +168,7 @@ fn truncated(
 ) -> Vec<u8> {
     let ends = rrset_ends(answers);
     let prefixes = ends.iter().rev().skip(1).chain(std::iter::once(&0));
-    for &end in prefixes.filter(|end| 12 + **end * 16 <= limit) {
+    for &end in prefixes.filter(|end| records_could_fit(**end, limit)) {
         let bytes = emit(meta, Some(question), &answers[..end], &[], &[], opt);
         if bytes.len() <= limit {
             return bytes;

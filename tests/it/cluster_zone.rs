@@ -318,3 +318,48 @@ async fn external_name_into_the_cluster_zone_is_chased_to_its_address() {
         ]
     );
 }
+
+/// A headless Service with 300 ready endpoints, no hostnames, one port.
+fn big_headless_manifest() -> String {
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: default}\nspec: {clusterIP: None, ports: [{name: http, port: 80, protocol: TCP}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n  namespace: default\n  labels: {kubernetes.io/service-name: big}\naddressType: IPv4\nports:\n- {name: http, port: 80, protocol: TCP}\nendpoints:\n",
+    );
+    for i in 0..300u32 {
+        yaml.push_str(&format!(
+            "- addresses: [10.7.{}.{}]\n  conditions: {{ready: true}}\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    yaml
+}
+
+#[tokio::test]
+async fn a_large_headless_answer_is_cut_with_tc_over_udp_and_whole_over_tcp() {
+    let big = big_headless_manifest();
+    let server = TestServer::start(
+        &crate::support::cluster_corefile(""),
+        &[("big.yaml", big.as_str())],
+    );
+    for (name, qtype) in [
+        ("big.default.svc.cluster.local.", RecordType::A),
+        ("_http._tcp.big.default.svc.cluster.local.", RecordType::SRV),
+    ] {
+        // No EDNS: a 512-octet limit, far below 300 records.
+        let reply = crate::support::raw_udp(
+            server.addr,
+            &crate::support::query_bytes(name, qtype, 3),
+            std::time::Duration::from_secs(2),
+        )
+        .expect("a UDP reply");
+        let reply = crate::support::decode(&reply);
+        assert!(reply.metadata.truncation, "TC=1 for {name}: {reply}");
+        assert!(reply.answers.is_empty(), "no partial RRset: {reply}");
+        let whole = ask(server.addr, Via::Tcp, name, qtype).await;
+        assert!(!whole.metadata.truncation, "{name} over TCP");
+        assert_eq!(whole.answers.len(), 300, "{name} over TCP");
+        if qtype == RecordType::SRV {
+            assert_eq!(whole.additionals.len(), 300, "one glue record per target");
+        }
+    }
+}

@@ -88,17 +88,11 @@ pub struct Context<'a> {
     pub zone: &'a ZoneCase<'a>,
     /// This server's own addresses (NS glue, `ns.dns`).
     pub own_addresses: &'a [IpAddr],
-    /// At most this many records per section are built: one more than the largest response
-    /// the client can take could hold ([`max_records`]), so a Service with 100,000 endpoints
-    /// costs what its answer can carry, and a cut answer still overflows (TC=1).
+    /// At most this many records per section are built
+    /// ([`crate::plugin::records_worth_building`] of the client's limit), so a Service with
+    /// 100,000 endpoints costs what its answer can carry, and a cut answer still overflows
+    /// (TC=1).
     pub max_records: usize,
-}
-
-/// The records of a section worth building for a response of at most `limit` octets: no
-/// record takes fewer than 16 octets (an A record with a compressed owner), so one more than
-/// `limit / 16` cannot fit, and the answer is truncated as it would be with all of them.
-pub fn max_records(limit: usize) -> usize {
-    limit / 16 + 1
 }
 
 impl Context<'_> {

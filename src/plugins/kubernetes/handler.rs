@@ -8,7 +8,9 @@ use super::Kubernetes;
 use super::answer::{self, Context, Lookup, ZoneCase, cname_record, soa_record};
 use super::name;
 use crate::config::args::is_reverse_zone;
-use crate::plugin::{Answer, Next, Plugin, Request, Resolve, Served, StartupWait};
+use crate::plugin::{
+    Answer, Next, Plugin, Request, Resolve, Served, StartupWait, records_worth_building,
+};
 
 /// The name plugins write in `Answer::plugin`.
 const NAME: &str = "kubernetes";
@@ -74,7 +76,7 @@ impl Kubernetes {
             qname: &request.name,
             zone: zone_case,
             own_addresses: &self.own_addresses,
-            max_records: answer::max_records(request.response_limit()),
+            max_records: records_worth_building(request.response_limit()),
         };
         answer::lookup(&ctx, name::parse(&labels[..relative]), request.qtype)
     }
