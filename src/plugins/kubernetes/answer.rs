@@ -134,20 +134,25 @@ fn family(qtype: RecordType) -> Option<AddressFamily> {
     }
 }
 
-/// The hostname label of one address of `endpoint`: its `hostname`, else (with
-/// `endpoint_pod_names`) its pod's name when shorter than 64, else the dashed IP.
-pub fn endpoint_label(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> String {
+/// The name an endpoint's address goes by (CoreDNS's `endpointHostname`): its `hostname`,
+/// else (with `endpoint_pod_names`) its pod's name when shorter than 64, else its dashed IP.
+fn endpoint_name(endpoint: &Endpoint, pod_names: bool) -> Option<&str> {
     if let Some(hostname) = &endpoint.hostname {
-        return hostname.to_string();
+        return Some(hostname);
     }
-    if pod_names && let Some(pod) = endpoint.pod_name.as_deref().filter(|p| p.len() < 64) {
-        return pod.to_string();
-    }
-    dashed_ip(ip)
+    endpoint
+        .pod_name
+        .as_deref()
+        .filter(|p| pod_names && p.len() < 64)
 }
 
-/// Whether `label` names address `ip` of `endpoint` ([`endpoint_label`] without building the
-/// label); `label_ip` is `label` read as a dashed IP, when it is the dashed form of one.
+/// The hostname label of address `ip` of `endpoint` ([`endpoint_name`]).
+pub fn endpoint_label(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> String {
+    endpoint_name(endpoint, pod_names).map_or_else(|| dashed_ip(ip), str::to_string)
+}
+
+/// Whether `label` names address `ip` of `endpoint`, without building the label; `label_ip`
+/// is `label` read as a dashed IP, when it is the dashed form of one.
 fn endpoint_is_named(
     endpoint: &Endpoint,
     ip: &IpAddr,
@@ -155,13 +160,10 @@ fn endpoint_is_named(
     label: &str,
     label_ip: Option<IpAddr>,
 ) -> bool {
-    if let Some(hostname) = &endpoint.hostname {
-        return hostname.as_ref() == label;
+    match endpoint_name(endpoint, pod_names) {
+        Some(name) => name == label,
+        None => label_ip == Some(*ip),
     }
-    if pod_names && let Some(pod) = endpoint.pod_name.as_deref().filter(|p| p.len() < 64) {
-        return pod == label;
-    }
-    label_ip == Some(*ip)
 }
 
 /// Resolve `name` (under the forward zone) for `qtype`.
