@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::support::fake_upstream::{Behaviour, FakeUpstream};
-use crate::support::{TestServer, decode, query_bytes, raw_udp};
+use crate::support::{
+    TestServer, decode, free_port, http_get, metric, query_bytes, raw_udp, rss_kib, tcp_connect,
+    tcp_receive, tcp_send,
+};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -27,6 +30,12 @@ fn ask(addr: SocketAddr, name: &str) -> Message {
         )
         .expect("a reply"),
     )
+}
+
+fn ask_tcp(addr: SocketAddr, name: &str) -> Message {
+    let mut stream = tcp_connect(addr);
+    tcp_send(&mut stream, &query_bytes(name, RecordType::A, 4));
+    decode(&tcp_receive(&mut stream).expect("a reply"))
 }
 
 #[test]
@@ -208,4 +217,60 @@ fn prefetch_refreshes_a_popular_answer_before_it_expires() {
     crate::support::wait_for(Duration::from_secs(5), "the refreshed answer", || {
         ask(server.addr, "hot.example.").answers[0].data.to_string() == "192.0.2.2"
     });
+}
+
+/// Records in each answer of the flood below: about 16 KB on the wire, just under the largest
+/// answer the cache keeps (16 KiB), and about 270 KB as record objects.
+const LARGE_ANSWER: u16 = 1000;
+
+#[test]
+fn large_answers_are_held_within_the_byte_bound() {
+    let up = FakeUpstream::start([10, 1, 0, 0]);
+    up.set(Behaviour::Large(LARGE_ANSWER));
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  prometheus {metrics_addr}\n  cache 300\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[],
+    );
+    let rss_before = rss_kib(server.pid());
+    // 2,800 answers from 4 clients: 45 MB of wire octets, 750 MB as record objects.
+    std::thread::scope(|scope| {
+        for client in 0..4 {
+            let addr = server.addr;
+            scope.spawn(move || {
+                for i in (client..2800).step_by(4) {
+                    let reply = ask(addr, &format!("n{i}.large.example."));
+                    assert!(reply.metadata.truncation, "too large for UDP: TC=1");
+                }
+            });
+        }
+    });
+    let rss_after = rss_kib(server.pid());
+    let (_, body) = http_get(metrics_addr, "/metrics").expect("GET /metrics");
+    let entries = metric(
+        &body,
+        &format!(
+            "coredns_cache_entries{{server=\"dns://{}\",type=\"success\",zones=\".\",view=\"\"}}",
+            server.addr
+        ),
+    )
+    .expect("the entries gauge");
+    // 32 MiB for the success store: about 2,050 answers of 16 KB fit.
+    assert!(
+        (1000.0..2100.0).contains(&entries),
+        "the byte bound, not the entry count (9,984), limits the store: {entries} entries"
+    );
+    assert!(
+        rss_after < rss_before + 80 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // A full store still keeps and serves a new answer.
+    ask(server.addr, "last.large.example.");
+    let asked = up.tcp_queries();
+    let reply = ask_tcp(server.addr, "last.large.example.");
+    assert_eq!(reply.answers.len(), usize::from(LARGE_ANSWER));
+    assert_eq!(up.tcp_queries(), asked, "answered from the cache");
 }

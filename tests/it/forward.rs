@@ -1,11 +1,14 @@
 //! The `forward` plugin against scripted upstreams on loopback: answers, failover, timeouts,
 //! reply validation, TC → TCP, force_tcp, max_concurrent, coalescing, health checks, policies.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::support::fake_upstream::{Behaviour, FakeUpstream};
-use crate::support::{TestServer, decode, query_bytes, raw_udp, wait_for};
+use crate::support::{
+    TestServer, decode, free_port, http_get, metric, open_fds, query_bytes, raw_udp, rss_kib,
+    wait_for,
+};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -313,5 +316,61 @@ fn errors_consolidate_counts_matching_errors_into_one_line() {
     assert_eq!(
         full_lines, 1,
         "only the first error in full (show_first):\n{log}"
+    );
+}
+
+/// Unique names sent at once to a silent upstream in the flood below.
+const FLOOD: u16 = 5000;
+
+#[test]
+fn a_flood_to_a_silent_upstream_is_bounded_by_the_default_max_concurrent() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set(Behaviour::Silent);
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  prometheus {metrics_addr}\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[],
+    );
+    let pid = server.pid();
+    let scrape = |series: &str| {
+        let (_, body) = http_get(metrics_addr, "/metrics").expect("GET /metrics");
+        metric(&body, series).unwrap_or(-1.0)
+    };
+    let pending = format!(
+        "clusterdns_pending_answers{{server=\"dns://{}\"}}",
+        server.addr
+    );
+    let (fds_before, rss_before) = (open_fds(pid), rss_kib(pid));
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for id in 0..FLOOD {
+        let query = query_bytes(&format!("n{id}.silent.example."), RecordType::A, id);
+        client.send_to(&query, server.addr).expect("send");
+    }
+    // kubeadm's max_concurrent (1000) is the default: past it, REFUSED at once.
+    wait_for(
+        Duration::from_secs(5),
+        "the queries past 1000 refused",
+        || scrape("coredns_forward_max_concurrent_rejects_total") == f64::from(FLOOD) - 1000.0,
+    );
+    let (fds_during, rss_during) = (open_fds(pid), rss_kib(pid));
+    assert!(
+        fds_during <= fds_before + 1000 + 16,
+        "a socket per waiting query, no more: {fds_before} → {fds_during} descriptors"
+    );
+    assert!(
+        rss_during < rss_before + 16 * 1024,
+        "no receive buffer per waiting query: {rss_before} → {rss_during} KiB"
+    );
+    // The waits end at the deadline (4.5 s) and give their sockets back.
+    wait_for(Duration::from_secs(15), "the waits to end", || {
+        scrape(&pending) == 0.0
+    });
+    let fds_after = open_fds(pid);
+    assert!(
+        fds_after <= fds_before + 4,
+        "descriptors given back: {fds_before} → {fds_after}"
     );
 }

@@ -10,18 +10,8 @@ use hickory_proto::rr::RecordType;
 
 use crate::support::fake_upstream::{Behaviour, FakeUpstream};
 use crate::support::{
-    TestServer, decode, free_port, http_get, metric, query_bytes, raw_udp, wait_for,
+    TestServer, decode, free_port, http_get, metric, query_bytes, raw_udp, rss_kib, wait_for,
 };
-
-/// Resident memory of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
 
 const MAX_PENDING: usize = 64;
 const FLOOD: u16 = 3000;

@@ -4,9 +4,11 @@
 //! - [`setup`]: the directive's options.
 //! - [`metrics`]: the `coredns_cache_*` families.
 //! - [`store`]: the bounded, sharded store.
+//! - [`compact`]: answers in wire form, as the store keeps them.
 //! - this module: what is cached for how long (RFC 2308 for negative answers), and answering
 //!   from the cache with TTLs aged and the question's case.
 
+pub mod compact;
 pub mod metrics;
 pub mod setup;
 pub mod store;
@@ -19,7 +21,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::time::Instant;
 
 pub use setup::CacheConfig;
-use store::{CacheKey, Entry, Store};
+use compact::CompactAnswer;
+use store::{CacheKey, Entry, MAX_ANSWER_OCTETS, STORE_BYTES, Store};
 
 use metrics::{CacheFamilies, CacheMetrics};
 
@@ -74,8 +77,18 @@ impl Cache {
         let [success_evictions, denial_evictions] = metrics.evictions.clone();
         Cache {
             inner: Arc::new(Inner {
-                success: Store::new(config.success.capacity, success_entries, success_evictions),
-                denial: Store::new(config.denial.capacity, denial_entries, denial_evictions),
+                success: Store::new(
+                    config.success.capacity,
+                    STORE_BYTES,
+                    success_entries,
+                    success_evictions,
+                ),
+                denial: Store::new(
+                    config.denial.capacity,
+                    STORE_BYTES,
+                    denial_entries,
+                    denial_evictions,
+                ),
                 config,
                 metrics,
             }),
@@ -150,8 +163,10 @@ impl Inner {
         let Some((kind, ttl)) = self.placement(&key.name, answer) else {
             return;
         };
-        let mut kept = answer.clone();
-        kept.error = None;
+        // Too large an answer is passed on without being kept.
+        let Some(kept) = CompactAnswer::encode(answer, MAX_ANSWER_OCTETS) else {
+            return;
+        };
         let entry = Entry::new(kept, ttl);
         match kind {
             Kind::Success => self.success.insert(key, entry),
@@ -202,9 +217,10 @@ impl Inner {
 }
 
 /// `entry` as an answer to `request`: not authoritative, TTLs aged by `age` (or set to `ttl`
-/// when given), owner names equal to the question in the question's case.
-fn answer_of(entry: &Entry, request: &Request, age: u32, ttl: Option<u32>) -> Answer {
-    let mut answer = entry.answer.clone();
+/// when given), owner names equal to the question in the question's case. `None` if the
+/// stored octets do not decode (never written so).
+fn answer_of(entry: &Entry, request: &Request, age: u32, ttl: Option<u32>) -> Option<Answer> {
+    let mut answer = entry.answer.decode()?;
     // A cached answer is not authoritative (CoreDNS clears AA too).
     answer.authoritative = false;
     answer.plugin = "cache";
@@ -223,7 +239,7 @@ fn answer_of(entry: &Entry, request: &Request, age: u32, ttl: Option<u32>) -> An
     }
     answer.authority.iter_mut().for_each(adjust);
     answer.additional.iter_mut().for_each(adjust);
-    answer
+    Some(answer)
 }
 
 /// The TTL of a stale answer (RFC 8767 §5 recommends 30 s).
@@ -250,45 +266,46 @@ impl Plugin for Cache {
         metrics.requests.inc();
         match self.inner.find(&key) {
             Some((entry, age, kind)) if age < entry.ttl => {
-                metrics.hits[kind as usize].inc();
-                let answer = answer_of(&entry, request, age, None);
-                if self.inner.prefetch_due(&entry, age) {
-                    metrics.prefetch.inc();
-                    // Refresh in the background; this client gets the cached answer now.
-                    match next.serve(request, resolver) {
-                        Served::Ready(fresh) => inner.store(key, &fresh),
-                        Served::Pending(future) => {
-                            tokio::spawn(async move {
-                                let fresh = future.await;
-                                inner.store(key, &fresh);
-                            });
+                if let Some(answer) = answer_of(&entry, request, age, None) {
+                    metrics.hits[kind as usize].inc();
+                    if self.inner.prefetch_due(&entry, age) {
+                        metrics.prefetch.inc();
+                        // Refresh in the background; this client gets the cached answer now.
+                        match next.serve(request, resolver) {
+                            Served::Ready(fresh) => inner.store(key, &fresh),
+                            Served::Pending(future) => {
+                                tokio::spawn(async move {
+                                    let fresh = future.await;
+                                    inner.store(key, &fresh);
+                                });
+                            }
                         }
                     }
+                    return Served::Ready(answer);
                 }
-                Served::Ready(answer)
             }
             Some((entry, _, _)) => {
                 // Expired but within serve_stale: refresh first; only if that fails, the stale
                 // answer (RFC 8767).
                 metrics.misses.inc();
                 let stale = answer_of(&entry, request, 0, Some(STALE_TTL));
-                next.serve(request, resolver).map(move |answer| {
-                    if answer.rcode == ResponseCode::ServFail {
+                return next.serve(request, resolver).map(move |answer| match stale {
+                    Some(stale) if answer.rcode == ResponseCode::ServFail => {
                         inner.metrics.served_stale.inc();
                         stale
-                    } else {
+                    }
+                    _ => {
                         inner.store(key, &answer);
                         answer
                     }
-                })
+                });
             }
-            None => {
-                metrics.misses.inc();
-                next.serve(request, resolver).map(move |answer| {
-                    inner.store(key, &answer);
-                    answer
-                })
-            }
+            None => {}
         }
+        metrics.misses.inc();
+        next.serve(request, resolver).map(move |answer| {
+            inner.store(key, &answer);
+            answer
+        })
     }
 }

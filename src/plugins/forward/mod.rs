@@ -336,9 +336,7 @@ impl Plugin for Forward {
         {
             return next.serve(request, resolver);
         }
-        if let Some(limit) = config.max_concurrent
-            && inner.in_flight.load(Ordering::Acquire) >= limit
-        {
+        if inner.in_flight.load(Ordering::Acquire) >= config.max_concurrent {
             // Over the limit: REFUSED, which is not an upstream failure (CoreDNS).
             inner.metrics.rejects.inc();
             return Served::Ready(Answer::rcode(ResponseCode::Refused, NAME));

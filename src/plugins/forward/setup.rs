@@ -34,6 +34,12 @@ pub struct TlsSettings {
     pub ca: Option<PathBuf>,
 }
 
+/// Queries one `forward` keeps waiting on its upstreams when `max_concurrent` is not set:
+/// kubeadm's value. Each holds a socket and a small task (no receive buffer while it waits),
+/// so a silent upstream and a flood of unique names cost at most 1,000 descriptors and a few
+/// megabytes; past it, REFUSED.
+pub const DEFAULT_MAX_CONCURRENT: usize = 1000;
+
 /// The `forward` options.
 #[derive(Clone, Debug)]
 pub struct ForwardConfig {
@@ -61,8 +67,9 @@ pub struct ForwardConfig {
     pub health_check_domain: Name,
     /// `policy`.
     pub policy: Policy,
-    /// `max_concurrent`: queries in flight above which REFUSED is answered.
-    pub max_concurrent: Option<usize>,
+    /// `max_concurrent`: queries in flight above which REFUSED is answered (default
+    /// [`DEFAULT_MAX_CONCURRENT`]).
+    pub max_concurrent: usize,
     /// Read timeout per attempt (2 s).
     pub read_timeout: Duration,
     /// Deadline for the whole query, under the client's usual 5 s retry.
@@ -206,7 +213,7 @@ pub fn config(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> 
         health_check_recursion: true,
         health_check_domain: Name::root(),
         policy: Policy::Random,
-        max_concurrent: None,
+        max_concurrent: DEFAULT_MAX_CONCURRENT,
         read_timeout: Duration::from_secs(2),
         deadline: Duration::from_millis(4500),
         tls: all_tls.then(TlsSettings::default),
@@ -319,7 +326,7 @@ fn parse_option(d: Args<'_>, config: &mut ForwardConfig) -> Result<(), ConfigErr
                     "max_concurrent {text:?}: expected a positive number"
                 ))
             })?;
-            config.max_concurrent = Some(n);
+            config.max_concurrent = n;
         }
         "read_timeout" => config.read_timeout = d.duration("read_timeout", d.one()?)?,
         _ => {
@@ -389,7 +396,7 @@ mod tests {
         assert_eq!(c.except.len(), 2);
         assert!(c.force_tcp);
         assert_eq!(c.policy, Policy::Sequential);
-        assert_eq!(c.max_concurrent, Some(1000));
+        assert_eq!(c.max_concurrent, 1000);
         assert_eq!(c.max_fails, 3);
         assert!(!c.health_check_recursion);
         assert_eq!(c.health_check_domain.to_ascii(), "example.org.");

@@ -87,8 +87,50 @@ fn unspecified(addr: &SocketAddr) -> SocketAddr {
     }
 }
 
+/// The largest UDP reply read: we offer 1232 octets (EDNS), and an upstream that ignores it
+/// gets up to this much; a datagram that fills it may have been cut, so it is asked again over
+/// TCP.
+const UDP_REPLY_OCTETS: usize = 4096;
+
+/// What one datagram from the upstream was.
+enum Datagram {
+    /// Our answer.
+    Reply(Message),
+    /// It filled the buffer: possibly cut, to be asked over TCP.
+    TooLarge,
+    /// Not ours (wrong ID or question, or garbage without our ID): keep waiting.
+    Other,
+}
+
+/// Read one waiting datagram into a buffer that exists only while it is read and parsed (a
+/// query waiting on a silent upstream holds no buffer).
+fn receive(
+    socket: &UdpSocket,
+    query: &OutgoingQuery,
+    id: u16,
+) -> Result<Datagram, std::io::Error> {
+    let mut buffer = [0u8; UDP_REPLY_OCTETS];
+    let len = socket.try_recv(&mut buffer)?;
+    if len == buffer.len() {
+        return Ok(Datagram::TooLarge);
+    }
+    Ok(match Message::from_vec(&buffer[..len]) {
+        Ok(reply) if query.is_answered_by(id, &reply) => Datagram::Reply(reply),
+        Ok(_) => Datagram::Other,
+        // Garbage with our ID is the upstream's broken answer.
+        Err(e) if len >= 2 && u16::from_be_bytes([buffer[0], buffer[1]]) == id => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            ));
+        }
+        Err(_) => Datagram::Other,
+    })
+}
+
 /// One UDP exchange from a fresh socket: a random source port chosen by the kernel per query,
-/// and `connect` so only datagrams from the upstream's address and port are received.
+/// and `connect` so only datagrams from the upstream's address and port are received. A reply
+/// too large for [`UDP_REPLY_OCTETS`] comes back marked truncated, to be asked over TCP.
 pub async fn udp(
     upstream: SocketAddr,
     query: &OutgoingQuery,
@@ -99,22 +141,25 @@ pub async fn udp(
     let socket = UdpSocket::bind(unspecified(&upstream)).await?;
     socket.connect(upstream).await?;
     socket.send(&bytes).await?;
-    let mut buffer = vec![0u8; 65535];
     loop {
-        let len = match timeout_at(deadline, socket.recv(&mut buffer)).await {
-            Ok(Ok(len)) => len,
+        match timeout_at(deadline, socket.readable()).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => return Err(ExchangeError::Timeout),
-        };
-        match Message::from_vec(&buffer[..len]) {
-            Ok(reply) if query.is_answered_by(id, &reply) => return Ok(reply),
-            // Not ours (wrong ID or question), or garbage from the right address: if it carries
-            // our ID it is the upstream's answer and it is broken; otherwise keep waiting.
-            Ok(_) => continue,
-            Err(e) if len >= 2 && u16::from_be_bytes([buffer[0], buffer[1]]) == id => {
+        }
+        match receive(&socket, query, id) {
+            Ok(Datagram::Reply(reply)) => return Ok(reply),
+            Ok(Datagram::TooLarge) => {
+                let mut cut = Message::new(id, MessageType::Response, OpCode::Query);
+                cut.metadata.truncation = true;
+                return Ok(cut);
+            }
+            Ok(Datagram::Other) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 return Err(ExchangeError::Malformed(e.to_string()));
             }
-            Err(_) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -32,6 +32,8 @@ pub enum Behaviour {
     Slow(u64),
     /// NXDOMAIN with an SOA (TTL 30, MINIMUM 10) in the authority section.
     NxDomain,
+    /// Over UDP a TC=1 reply without answers; over TCP this many A records.
+    Large(u16),
 }
 
 struct Shared {
@@ -126,7 +128,17 @@ fn reply_for(query: &Message, shared: &Shared, tcp: bool) -> Option<Vec<u8>> {
             );
             reply.add_authority(Record::from_rdata(zone, 30, RData::SOA(soa)));
         }
-        Behaviour::Truncate if !tcp => reply.metadata.truncation = true,
+        Behaviour::Truncate | Behaviour::Large(_) if !tcp => reply.metadata.truncation = true,
+        Behaviour::Large(count) => {
+            for i in 0..count {
+                let [high, low] = i.to_be_bytes();
+                reply.add_answer(Record::from_rdata(
+                    name.clone(),
+                    ttl,
+                    RData::A(A::new(a, b, high, low)),
+                ));
+            }
+        }
         Behaviour::Truncate => {
             for last in [d, d + 1, d + 2] {
                 reply.add_answer(record(last));

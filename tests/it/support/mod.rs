@@ -315,6 +315,23 @@ pub fn metric(body: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Resident memory of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Open file descriptors of process `pid`.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .count()
+}
+
 /// Send `signal` (`HUP`, `TERM`, …) to `pid`.
 pub fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
