@@ -39,6 +39,10 @@ struct Flags {
     /// `clusterdns_pending_rejected_total`.
     #[arg(long = "max-pending", value_name = "N", default_value_t = clusterdns::server::DEFAULT_MAX_PENDING)]
     max_pending: usize,
+    /// TCP connections open at once per listener, a quarter of them per client address; at
+    /// the cap, the longest idle connection of the address holding the most is closed.
+    #[arg(long = "max-tcp-connections", value_name = "N", default_value_t = clusterdns::server::DEFAULT_MAX_CONNECTIONS)]
+    max_tcp_connections: usize,
     /// Write the process ID to this file.
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         default_port: flags.dns_port,
         udp_workers: workers,
         max_pending: flags.max_pending,
+        max_tcp_connections: flags.max_tcp_connections,
     };
     if !flags.quiet {
         println!("clusterdns-{}", clusterdns::VERSION);

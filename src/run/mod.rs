@@ -52,6 +52,9 @@ pub struct Options {
     pub udp_workers: usize,
     /// Answers in flight per listener (`-max-pending`); past it, REFUSED at once.
     pub max_pending: usize,
+    /// TCP connections open at once per listener (`-max-tcp-connections`), a quarter of them
+    /// per client address.
+    pub max_tcp_connections: usize,
 }
 
 /// Why clusterdns could not start.
@@ -188,7 +191,8 @@ impl Running {
                     tracing::info!("serving {} on {} (udp, tcp)", zones.join(" "), fresh.addr);
                     let counted = self.metrics.pending(&listener.server);
                     let pending = PendingLimit::new(self.options.max_pending, counted);
-                    fresh.spawn(&mut self.tasks, TcpLimits::default(), pending, &shutdown);
+                    let tcp = TcpLimits::with_max_connections(self.options.max_tcp_connections);
+                    fresh.spawn(&mut self.tasks, tcp, pending, &shutdown);
                     live
                 }
                 (None, None) => continue,

@@ -7,7 +7,7 @@
 //! - `router`: zone → chain, REFUSED, the panic guard.
 //! - `handle`: bytes in → bytes out, shared by both transports.
 //! - `pending`: the bound on answers in flight per listener.
-//! - `udp`, `tcp`: the socket loops.
+//! - `udp`, `tcp`: the socket loops; `tcp_conns` the connection caps of a TCP listener.
 
 pub mod edns;
 pub mod fast_encode;
@@ -17,6 +17,7 @@ pub mod precheck;
 pub mod response;
 pub mod router;
 pub mod tcp;
+pub mod tcp_conns;
 pub mod udp;
 
 use std::io;
@@ -42,7 +43,7 @@ pub fn no_ipv6(addr: SocketAddr, error: &io::Error) -> bool {
 /// A listener's router, swapped whole on reload; queries already dispatched keep the chain
 /// they started on.
 pub type SharedRouter = Arc<arc_swap::ArcSwap<Router>>;
-pub use tcp::TcpLimits;
+pub use tcp::{DEFAULT_MAX_CONNECTIONS, TcpLimits};
 
 /// A bound listener: UDP sockets (one per worker) and a TCP listener on one address.
 pub struct Listener {

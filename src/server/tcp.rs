@@ -1,6 +1,7 @@
 //! DNS over TCP (RFC 7766): 2-byte length framing, pipelined queries answered as they are
 //! ready, a read timeout per frame and an idle timeout between frames (slowloris,
-//! CVE-2017-15133), and a cap on connections.
+//! CVE-2017-15133), and caps on connections in all and per client address
+//! ([`super::tcp_conns`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,12 +10,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
 use super::SharedRouter;
 use super::handle::{Handled, handle};
 use super::pending::PendingLimit;
+use super::tcp_conns::{Connections, Tracked};
 use crate::plugin::Transport;
 
 /// Limits of the TCP transport (CoreDNS's defaults for the timeouts).
@@ -26,8 +28,11 @@ pub struct TcpLimits {
     pub idle_timeout: Duration,
     /// Time to write one response (5 s).
     pub write_timeout: Duration,
-    /// Connections open at once; more are closed on accept.
+    /// Connections open at once; past it the longest idle one of the address holding the
+    /// most is closed to make room, or the new one if none is idle.
     pub max_connections: usize,
+    /// Connections open at once from one client address (a quarter of `max_connections`).
+    pub max_per_source: usize,
     /// Responses queued on one connection before reading pauses.
     pub max_in_flight: usize,
 }
@@ -38,8 +43,24 @@ impl Default for TcpLimits {
             read_timeout: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(5),
-            max_connections: 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_source: DEFAULT_MAX_CONNECTIONS / 4,
             max_in_flight: 64,
+        }
+    }
+}
+
+/// TCP connections open at once per listener, unless `-max-tcp-connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+impl TcpLimits {
+    /// The defaults with at most `max_connections` connections, a quarter of them (at least
+    /// one) per client address.
+    pub fn with_max_connections(max_connections: usize) -> TcpLimits {
+        TcpLimits {
+            max_connections,
+            max_per_source: (max_connections / 4).max(1),
+            ..TcpLimits::default()
         }
     }
 }
@@ -67,7 +88,7 @@ pub async fn serve(
     pending: PendingLimit,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = Connections::new(limits.max_connections, limits.max_per_source);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -81,8 +102,9 @@ pub async fn serve(
                 continue;
             }
         };
-        // Over the cap the new connection is closed at once (docs/bad-input.md row 23).
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        // At a cap an idle connection makes room, else the new one is closed at once
+        // (docs/bad-input.md row 23).
+        let Some(admitted) = connections.admit(peer.ip()) else {
             tracing::debug!("tcp: connection cap reached, closing {peer}");
             continue;
         };
@@ -90,8 +112,9 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         let pending = pending.clone();
         tokio::spawn(async move {
-            connection(stream, peer, router, limits, pending, shutdown).await;
-            drop(permit);
+            let tracked = admitted.tracked.clone();
+            connection(stream, peer, router, limits, pending, tracked, shutdown).await;
+            drop(admitted);
         });
     }
 }
@@ -102,23 +125,27 @@ async fn connection(
     router: SharedRouter,
     limits: TcpLimits,
     pending: PendingLimit,
+    tracked: Arc<Tracked>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(limits.max_in_flight);
     let write_timeout = limits.write_timeout;
+    let written = tracked.clone();
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             let Ok(len) = u16::try_from(bytes.len()) else {
+                written.answered();
                 continue;
             };
             let mut frame = Vec::with_capacity(bytes.len() + 2);
             frame.extend_from_slice(&len.to_be_bytes());
             frame.extend_from_slice(&bytes);
-            match timeout(write_timeout, writer.write_all(&frame)).await {
-                Ok(Ok(())) => {}
-                _ => return,
+            let result = timeout(write_timeout, writer.write_all(&frame)).await;
+            written.answered();
+            if !matches!(result, Ok(Ok(()))) {
+                return;
             }
         }
         let _ = writer.shutdown().await;
@@ -129,6 +156,8 @@ async fn connection(
         let first = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
+            // Closed to make room for another connection while idle.
+            _ = tracked.closed() => break,
             first = timeout(limits.idle_timeout, reader.read_exact(&mut length)) => first,
         };
         if !matches!(first, Ok(Ok(_))) {
@@ -144,6 +173,7 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => break,
         }
+        tracked.frame_read();
         match handle(
             &router.load(),
             &pending,
@@ -151,7 +181,7 @@ async fn connection(
             peer,
             Transport::Tcp,
         ) {
-            Handled::Nothing => {}
+            Handled::Nothing => tracked.answered(),
             Handled::Reply(bytes) => {
                 if tx.send(bytes).await.is_err() {
                     break;

@@ -22,6 +22,7 @@ mod reload;
 mod startup;
 mod stock_corefiles;
 mod support;
+mod tcp_connections;
 mod udp_source_address;
 mod whoami;
 mod wire_malformed;
