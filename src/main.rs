@@ -143,7 +143,31 @@ fn main() -> ExitCode {
     if !flags.quiet {
         println!("clusterdns-{}", clusterdns::VERSION);
     }
-    let result = runtime.block_on(clusterdns::run::run(options, shutdown_signal()));
+    let result = runtime.block_on(async {
+        let mut signals = StopSignals::install();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let signalled = async {
+            signals.next().await;
+            let _ = first_tx.send(());
+            signals.next().await
+        };
+        tokio::select! {
+            result = clusterdns::run::run(options, async { let _ = first_rx.await; }) => Some(result),
+            name = signalled => {
+                // CoreDNS (Caddy's signal trap) quits at once on a second signal.
+                tracing::info!("{name}: second signal, force quit");
+                None
+            }
+        }
+    });
+    match result {
+        None => ExitCode::from(1),
+        Some(result) => exit_code(result),
+    }
+}
+
+/// The exit status of a finished run, its error on stderr.
+fn exit_code(result: Result<(), RunError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunError::Config(errors)) => {
@@ -167,18 +191,34 @@ fn print_out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+/// SIGTERM and SIGINT, each delivery seen (the first starts the shutdown, a second quits).
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        StopSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next SIGTERM or SIGINT, by name.
+    async fn next(&mut self) -> &'static str {
+        async fn one(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            () = one(&mut self.term) => "SIGTERM",
+            () = one(&mut self.int) => "SIGINT",
         }
     }
 }

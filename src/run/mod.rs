@@ -102,6 +102,8 @@ pub enum RunError {
 struct LiveListener {
     bound: SocketAddr,
     router: SharedRouter,
+    /// Its answers in flight, waited for at shutdown.
+    pending: PendingLimit,
     stop: watch::Sender<bool>,
 }
 
@@ -181,16 +183,17 @@ impl Running {
                 }
                 (Some(fresh), None) => {
                     let (stop, shutdown) = watch::channel(false);
+                    let counted = self.metrics.pending(&listener.server);
+                    let pending = PendingLimit::new(self.options.max_pending, counted);
                     let live = LiveListener {
                         bound: fresh.addr,
                         router: fresh.router(),
+                        pending: pending.clone(),
                         stop,
                     };
                     let zones: Vec<String> =
                         listener.router.zones().map(ToString::to_string).collect();
                     tracing::info!("serving {} on {} (udp, tcp)", zones.join(" "), fresh.addr);
-                    let counted = self.metrics.pending(&listener.server);
-                    let pending = PendingLimit::new(self.options.max_pending, counted);
                     let tcp = TcpLimits::with_max_connections(self.options.max_tcp_connections);
                     fresh.spawn(&mut self.tasks, tcp, pending, &shutdown);
                     live
@@ -322,8 +325,8 @@ impl Running {
         self.stop(grace).await;
     }
 
-    /// Stop accepting, let open connections finish their current work, and wait up to
-    /// `grace` for the tasks to end.
+    /// Stop accepting, and wait up to `grace` for the tasks to end and for every answer in
+    /// flight (a query received before the listeners closed) to be sent.
     pub async fn stop(mut self, grace: Duration) {
         for listener in self.listeners.values() {
             let _ = listener.stop.send(true);
@@ -331,8 +334,13 @@ impl Running {
         for admin in self.admin.values() {
             let _ = admin.stop.send(true);
         }
+        let in_flight: Vec<PendingLimit> =
+            self.listeners.values().map(|l| l.pending.clone()).collect();
         let drained = tokio::time::timeout(grace, async {
             while self.tasks.join_next().await.is_some() {}
+            for pending in &in_flight {
+                pending.drained().await;
+            }
         })
         .await;
         if drained.is_err() {

@@ -35,11 +35,13 @@ pub struct LaterReply {
 }
 
 impl LaterReply {
-    /// Wait for the answer and encode it.
-    pub async fn finish(self) -> Vec<u8> {
+    /// Wait for the answer and encode it. The permit comes back with the bytes, to be dropped
+    /// once they are sent: a shutdown waits for every permit, so no answer is lost.
+    pub async fn finish(self) -> (Vec<u8>, PendingPermit) {
         let answer = self.future.await;
         let (chain, metrics) = (self.chain.as_deref(), self.metrics.as_deref());
-        finish(&self.request, self.edns, chain, metrics, &answer)
+        let bytes = finish(&self.request, self.edns, chain, metrics, &answer);
+        (bytes, self._permit)
     }
 }
 

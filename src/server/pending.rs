@@ -20,6 +20,7 @@ pub const DEFAULT_MAX_PENDING: usize = 10_000;
 #[derive(Clone, Debug)]
 pub struct PendingLimit {
     permits: Arc<Semaphore>,
+    max: u32,
     metrics: PendingMetrics,
 }
 
@@ -39,9 +40,19 @@ impl Drop for PendingPermit {
 impl PendingLimit {
     /// At most `max` answers in flight, counted in `metrics`.
     pub fn new(max: usize, metrics: PendingMetrics) -> PendingLimit {
+        let max = u32::try_from(max.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         PendingLimit {
-            permits: Arc::new(Semaphore::new(max.max(1))),
+            permits: Arc::new(Semaphore::new(max as usize)),
+            max,
             metrics,
+        }
+    }
+
+    /// Resolves when no answer is in flight, and from then on none can start: for a shutdown,
+    /// after the listeners stopped, so that every query received is answered before exit.
+    pub async fn drained(&self) {
+        if let Ok(all) = self.permits.acquire_many(self.max).await {
+            all.forget();
         }
     }
 
@@ -87,5 +98,18 @@ mod tests {
         assert_eq!(metrics.in_flight.get(), 1);
         assert!(limit.try_acquire().is_some());
         assert_eq!(metrics.rejected.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn drained_waits_for_every_permit_and_then_admits_none() {
+        let limit = PendingLimit::new(3, PendingMetrics::default());
+        let held = limit.try_acquire().expect("a permit");
+        let waiting = limit.clone();
+        let drained = tokio::spawn(async move { waiting.drained().await });
+        tokio::task::yield_now().await;
+        assert!(!drained.is_finished(), "an answer is still in flight");
+        drop(held);
+        drained.await.expect("drained");
+        assert!(limit.try_acquire().is_none(), "nothing starts after");
     }
 }

@@ -15,7 +15,7 @@ use tokio::time::timeout;
 
 use super::SharedRouter;
 use super::handle::{Handled, handle};
-use super::pending::PendingLimit;
+use super::pending::{PendingLimit, PendingPermit};
 use super::tcp_conns::{Connections, Tracked};
 use crate::plugin::Transport;
 
@@ -130,11 +130,12 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(limits.max_in_flight);
+    // An answer, and the permit of one that waited, given back once it is written.
+    let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Option<PendingPermit>)>(limits.max_in_flight);
     let write_timeout = limits.write_timeout;
     let written = tracked.clone();
     let writer_task = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
+        while let Some((bytes, _permit)) = rx.recv().await {
             let Ok(len) = u16::try_from(bytes.len()) else {
                 written.answered();
                 continue;
@@ -183,14 +184,15 @@ async fn connection(
         ) {
             Handled::Nothing => tracked.answered(),
             Handled::Reply(bytes) => {
-                if tx.send(bytes).await.is_err() {
+                if tx.send((bytes, None)).await.is_err() {
                     break;
                 }
             }
             Handled::Later(later) => {
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let _ = tx.send(later.finish().await).await;
+                    let (bytes, permit) = later.finish().await;
+                    let _ = tx.send((bytes, Some(permit))).await;
                 });
             }
         }

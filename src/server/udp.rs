@@ -313,8 +313,9 @@ pub async fn serve(
                     let socket = socket.clone();
                     let (to, from) = (datagram.source, datagram.destination);
                     tokio::spawn(async move {
-                        let bytes = later.finish().await;
+                        let (bytes, permit) = later.finish().await;
                         send(&socket, &bytes, &to, from).await;
+                        drop(permit);
                     });
                 }
             }

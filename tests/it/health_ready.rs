@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::support::fake_api::FakeApi;
+use crate::support::fake_upstream::{Behaviour, FakeUpstream};
 use crate::support::{
-    TestServer, decode, free_port, http_get as get, query_bytes, raw_udp, wait_for,
+    TestServer, decode, free_port, http_get as get, query_bytes, raw_udp, send_signal, wait_for,
 };
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 fn corefile(health: u16, ready: u16, lameduck: &str, kubernetes: &str) -> String {
@@ -93,7 +95,7 @@ fn sigterm_starts_lameduck_ready_503_while_queries_are_still_answered() {
         asked += 1;
     }
     assert!(asked > 10, "the client kept asking ({asked})");
-    let status = server.terminate(Duration::from_secs(10)).expect("exits");
+    let status = server.wait_exit(Duration::from_secs(10)).expect("exits");
     assert_eq!(status.code(), Some(0));
     assert!(
         started.elapsed() >= Duration::from_secs(2),
@@ -118,4 +120,70 @@ fn a_taken_health_port_stops_startup() {
         stderr.starts_with(&format!("Corefile:3: listen on 127.0.0.1:{port}: ")),
         "{stderr}"
     );
+}
+
+/// A server forwarding to `upstream`, with `health { lameduck LAMEDUCK }` on `health`.
+fn forwarding(upstream: &FakeUpstream, health: u16, lameduck: &str) -> TestServer {
+    TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  health 127.0.0.1:{health} {{\n    lameduck {lameduck}\n  }}\n  forward . {}\n}}\n",
+            upstream.addr
+        ),
+        &[],
+    )
+}
+
+#[test]
+fn an_answer_waiting_on_an_upstream_when_lameduck_ends_is_sent_before_exit() {
+    let upstream = FakeUpstream::start([192, 0, 2, 1]);
+    upstream.set(Behaviour::Slow(1000));
+    let health = free_port();
+    let mut server = forwarding(&upstream, health, "1s");
+    let started = Instant::now();
+    send_signal(server.pid(), "TERM");
+    // The scenario: a query half a second before the listeners close, whose upstream answers
+    // half a second after.
+    std::thread::sleep(Duration::from_millis(500).saturating_sub(started.elapsed()));
+    let reply = raw_udp(
+        server.addr,
+        &query_bytes("late.example.", RecordType::A, 7),
+        Duration::from_secs(4),
+    )
+    .map(|bytes| decode(&bytes));
+    assert_eq!(
+        reply
+            .as_ref()
+            .map(|m| (m.metadata.response_code, m.answers.len())),
+        Some((ResponseCode::NoError, 1)),
+        "answered {:?} after SIGTERM: {}",
+        started.elapsed(),
+        server.log()
+    );
+    let status = server.wait_exit(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_second_sigterm_quits_at_once() {
+    let upstream = FakeUpstream::start([192, 0, 2, 1]);
+    let health = free_port();
+    let mut server = forwarding(&upstream, health, "20s");
+    let health_addr = SocketAddr::from(([127, 0, 0, 1], health));
+    wait_for(Duration::from_secs(5), "/health", || {
+        get(health_addr, "/health").is_some()
+    });
+    send_signal(server.pid(), "TERM");
+    wait_for(
+        Duration::from_secs(5),
+        "the lameduck period to start",
+        || server.log().contains("lameduck"),
+    );
+    let second = Instant::now();
+    send_signal(server.pid(), "TERM");
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits at once");
+    assert_eq!(status.code(), Some(1), "{}", server.log());
+    assert!(second.elapsed() < Duration::from_secs(5));
+    assert!(server.log().contains("force quit"), "{}", server.log());
 }
