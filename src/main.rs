@@ -110,12 +110,17 @@ fn main() -> ExitCode {
                 // kube's client logs every failed request at ERROR; the source logs API outages
                 // itself, once per change of state.
                 .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
+                    tracing_subscriber::EnvFilter::new(
+                        "info,kube_client::client::builder=off,hickory_proto=error",
+                    )
                 }),
         )
         .with_writer(std::io::stdout)
-        .event_format(clusterdns::logfmt::CoreDnsFormat)
+        .event_format(clusterdns::logfmt::CoreDnsFormat::default())
         .init();
+    // A panic (caught per query by the router's guard) is logged as one rate-limited line, not
+    // written to stderr each time.
+    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
     if let Some(pidfile) = &flags.pidfile
         && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
     {

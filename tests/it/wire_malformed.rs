@@ -663,3 +663,48 @@ fn a_burst_of_queries_is_answered_query_by_query() {
         );
     }
 }
+
+/// A query whose OPT record carries an option claiming 5 octets and holding 2 (hickory's
+/// decoder warns of it and drops the options).
+fn broken_edns_option(id: u16) -> Vec<u8> {
+    let mut bytes = query_bytes("web.default.svc.cluster.local.", RecordType::A, id);
+    // ARCOUNT 1, then the OPT record: root, type 41, size 1232, TTL 0, RDLENGTH 6,
+    // option 10 (cookie) of length 5 with 2 octets.
+    bytes[11] = 1;
+    bytes.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 6, 0, 10, 0, 5, 1, 2]);
+    bytes
+}
+
+#[test]
+fn no_client_can_make_a_log_line_per_packet() {
+    // No `log` here: the query log is one line per query by the operator's choice.
+    let server = TestServer::start(
+        ".:{PORT} {\n  bind 127.0.0.1\n  errors\n  hosts {\n    10.0.0.1 web.default.svc.cluster.local\n  }\n}\n",
+        &[],
+    );
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut buffer = [0u8; 4096];
+    for id in 0..2000u16 {
+        client
+            .send_to(&broken_edns_option(id), server.addr)
+            .expect("send");
+        // One at a time, so that none is lost to a full socket buffer.
+        let _ = client.recv(&mut buffer);
+    }
+    let reply = raw_udp(
+        server.addr,
+        &query_bytes("web.default.svc.cluster.local.", RecordType::A, 1),
+        Duration::from_secs(2),
+    )
+    .expect("still answers");
+    assert_eq!(decode(&reply).metadata.response_code, ResponseCode::NoError);
+    let lines = server.log().lines().count();
+    assert!(
+        lines < 40,
+        "2,000 bad packets wrote {lines} log lines:\n{}",
+        server.log().lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+}
