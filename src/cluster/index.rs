@@ -24,6 +24,7 @@ fn map<K: Eq + std::hash::Hash, V>() -> Map<K, V> {
     DashMap::with_hasher(foldhash::fast::RandomState::default())
 }
 
+use super::endpoint_tables::{self, EndpointKey, EndpointTables, SCAN_LIMIT, endpoint_at};
 use super::metrics::ProgrammingMetrics;
 use super::objects::{Endpoint, EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
 use super::one_or_many::OneOrMany;
@@ -62,12 +63,34 @@ pub fn with_service_key<R>(name: &str, namespace: &str, then: impl FnOnce(&str) 
 #[derive(Debug, Default)]
 pub struct ServiceEndpoints {
     slices: Vec<Arc<EndpointSlice>>,
+    /// Built on the first lookup by address or name when the service is large.
+    tables: OnceLock<EndpointTables>,
 }
 
 impl ServiceEndpoints {
+    fn new(slices: Vec<Arc<EndpointSlice>>) -> ServiceEndpoints {
+        ServiceEndpoints {
+            slices,
+            tables: OnceLock::new(),
+        }
+    }
+
     /// The slices of the service.
     pub fn slices(&self) -> &[Arc<EndpointSlice>] {
         &self.slices
+    }
+
+    /// The endpoints matching any of `keys`, ready or not, each once, in slice order: a scan
+    /// for a small service, lookup tables (built once per change) for a large one.
+    pub fn find(&self, keys: &[EndpointKey<'_>]) -> impl Iterator<Item = &Endpoint> + '_ {
+        let total: usize = self.slices.iter().map(|s| s.endpoints.len()).sum();
+        let tables = (total > SCAN_LIMIT).then(|| {
+            self.tables
+                .get_or_init(|| EndpointTables::build(&self.slices))
+        });
+        endpoint_tables::find(&self.slices, tables, keys)
+            .into_iter()
+            .filter_map(|position| endpoint_at(&self.slices, position))
     }
 
     /// The ready addresses, each once (with the first endpoint holding it), in slice order.
@@ -393,7 +416,7 @@ impl ClusterIndex {
             .map(|e| e.slices.clone())
             .unwrap_or_default();
         change(&mut slices);
-        let updated = ServiceEndpoints { slices };
+        let updated = ServiceEndpoints::new(slices);
         let old_ips: HashSet<IpAddr> = current.iter().flat_map(|e| e.addresses()).collect();
         let new_ips: HashSet<IpAddr> = updated.addresses().collect();
         for ip in old_ips.difference(&new_ips) {

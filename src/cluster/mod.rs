@@ -5,6 +5,7 @@
 //! into a [`ClusterIndex`]. The `kubernetes` plugin only reads it, through the narrow read API of
 //! [`ClusterIndex`], so answers are built without I/O or waiting.
 
+pub mod endpoint_tables;
 pub mod index;
 pub mod metrics;
 pub mod objects;

@@ -10,6 +10,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::name::{ClusterName, dashed_ip, parse_dashed_ip};
 use super::setup::{KubernetesConfig, PodMode};
+use crate::cluster::endpoint_tables::EndpointKey;
 use crate::cluster::index::{ServiceEndpoints, with_service_key};
 use crate::cluster::seen::{Positions, Seen};
 use crate::cluster::{AddressFamily, ClusterIndex, Endpoint, Service, ServiceKind};
@@ -365,9 +366,17 @@ fn endpoint_lookup(
     };
     let label_ip = parse_dashed_ip(hostname).filter(|ip| dashed_ip(ip) == hostname);
     let pod_names = ctx.config.endpoint_pod_names;
+    // The endpoints that could go by this name; `endpoint_is_named` decides.
+    let mut keys = vec![EndpointKey::Hostname(hostname)];
+    if pod_names {
+        keys.push(EndpointKey::PodName(hostname));
+    }
+    keys.extend(label_ip.map(EndpointKey::Address));
     let mut seen = Seen::default();
     let matching: Vec<IpAddr> = eps
-        .ready_all()
+        .find(&keys)
+        .filter(|ep| ep.ready)
+        .flat_map(|ep| ep.addresses.as_slice().iter().map(move |ip| (*ip, ep)))
         .filter(|(ip, ep)| endpoint_is_named(ep, ip, pod_names, hostname, label_ip))
         .map(|(ip, _)| ip)
         .filter(|ip| seen.insert(ip))
@@ -595,13 +604,9 @@ pub fn reverse_lookup(
             if !exposed(&svc.namespace) {
                 continue;
             }
-            for slice in eps.slices() {
-                for ep in slice.endpoints.iter().filter(|e| e.ready) {
-                    if ep.addresses.contains(ip) {
-                        let host = endpoint_label(ep, ip, config.endpoint_pod_names);
-                        targets.extend(name_of(&[&host, &svc.name, &svc.namespace, "svc"]));
-                    }
-                }
+            for ep in eps.find(&[EndpointKey::Address(*ip)]).filter(|e| e.ready) {
+                let host = endpoint_label(ep, ip, config.endpoint_pod_names);
+                targets.extend(name_of(&[&host, &svc.name, &svc.namespace, "svc"]));
             }
         }
     }
