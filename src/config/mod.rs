@@ -25,8 +25,8 @@ pub use keys::ServerKey;
 pub use keys::fqdn;
 pub use lexer::Token;
 
-/// The most bytes read from the Corefile and from each file it imports (1 MiB); a larger
-/// file is an error.
+/// The most bytes read from the Corefile and from each file it imports (1 MiB, all that a
+/// ConfigMap holds); a larger file is an error.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// The most tokens (words and braces) a Corefile may come to once its snippets and imports are
