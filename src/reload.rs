@@ -68,11 +68,12 @@ impl ReloadTriggers {
             };
             loop {
                 tokio::time::sleep(jittered(config)).await;
-                match std::fs::read(path) {
+                match crate::config::read_bytes(path, false) {
                     Ok(text) if digest(&text) != current => return,
                     Ok(_) => {}
                     // A ConfigMap swap can leave the path missing for an instant; the next
-                    // check sees the new file.
+                    // check sees the new file. A file over the size limit is not tried either
+                    // (a signal reports it).
                     Err(e) => tracing::debug!("reload: cannot read {}: {e}", path.display()),
                 }
             }

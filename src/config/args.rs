@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
+use thiserror::Error;
 
 use super::keys::{self, fqdn};
 use super::{ConfigError, Directive, Token};
@@ -148,7 +149,23 @@ impl<'a> Args<'a> {
 
     /// `text` as a duration in CoreDNS's syntax; `what` names it in the error.
     pub fn duration(&self, what: &str, text: &str) -> Result<Duration, ConfigError> {
-        parse_duration(text).ok_or_else(|| self.error(format!("{what} {text:?}: not a duration")))
+        parse_duration(text).map_err(|e| self.error(format!("{what} {text:?}: {e}")))
+    }
+
+    /// `text` as a duration of at most `max`; `what` names it in the error.
+    pub fn duration_at_most(
+        &self,
+        what: &str,
+        text: &str,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match parse_duration(text) {
+            Ok(d) if d <= max => Ok(d),
+            Ok(_) | Err(DurationError::TooLong) => {
+                Err(self.error(format!("{what} {text:?}: at most {}", show_duration(max))))
+            }
+            Err(e) => Err(self.error(format!("{what} {text:?}: {e}"))),
+        }
     }
 
     /// `text` as a number; `what` names it in the error.
@@ -294,21 +311,38 @@ pub fn is_reverse_zone(zone: &Name) -> bool {
     )
 }
 
-/// Parse a Go-style duration as CoreDNS writes them: `5s`, `500ms`, `1m30s`, `2h`, `0`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+/// The longest duration Go's `time.Duration` holds (an int64 of nanoseconds), in seconds.
+const GO_MAX_SECONDS: f64 = i64::MAX as f64 / 1e9;
+
+/// Why a text is not a duration.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum DurationError {
+    /// Not the syntax at all.
+    #[error("not a duration")]
+    Invalid,
+    /// Longer than Go can hold, so longer than CoreDNS takes.
+    #[error("longer than Go's limit of 2562047h47m16.854775807s")]
+    TooLong,
+}
+
+/// Parse a Go-style duration as CoreDNS writes them: `5s`, `500ms`, `1m30s`, `2h`, `0`. As in
+/// Go, a duration past 2562047h47m16.854775807s is an error, not a wrap.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     if text == "0" {
-        return Some(Duration::ZERO);
+        return Ok(Duration::ZERO);
     }
     let mut total = 0f64;
     let mut rest = text;
     if rest.is_empty() {
-        return None;
+        return Err(DurationError::Invalid);
     }
     while !rest.is_empty() {
         let number_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
+        let number: f64 = rest[..number_len]
+            .parse()
+            .map_err(|_| DurationError::Invalid)?;
         rest = &rest[number_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -320,12 +354,27 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            _ => return None,
+            _ => return Err(DurationError::Invalid),
         };
         rest = &rest[unit_len..];
         total += number * scale;
     }
-    Duration::try_from_secs_f64(total).ok()
+    // Also true for infinity (a number of 400 digits parses as one); never NaN (no negatives).
+    if total > GO_MAX_SECONDS {
+        return Err(DurationError::TooLong);
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| DurationError::TooLong)
+}
+
+/// `d` as Go writes whole hours, minutes or seconds (`1h`, `5m`, `30s`); otherwise as Rust does.
+fn show_duration(d: Duration) -> String {
+    let seconds = d.as_secs();
+    match (d.subsec_nanos(), seconds) {
+        (0, s) if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        (0, s) if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        (0, s) => format!("{s}s"),
+        _ => format!("{d:?}"),
+    }
 }
 
 #[cfg(test)]
@@ -447,12 +496,41 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("5"), None);
-        assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for text in ["5", "s", "", ".s", "1.2.3s", "-5s", "5d"] {
+            assert_eq!(parse_duration(text), Err(DurationError::Invalid), "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_past_gos_limit_are_errors() {
+        // Go's time.Duration is an int64 of nanoseconds: at most 2562047h47m16.854775807s.
+        assert_eq!(
+            parse_duration("2562047h"),
+            Ok(Duration::from_secs(2_562_047 * 3600))
+        );
+        let huge = format!("1{}s", "0".repeat(400));
+        for text in ["2562048h", "99999999999h", "18446744073709551616s", &huge] {
+            assert_eq!(parse_duration(text), Err(DurationError::TooLong), "{text}");
+        }
+        let d = directive("health {\n lameduck 2562048h\n}");
+        let option = Args::new(&d).option(&d.block[0]);
+        assert_eq!(
+            option
+                .duration("lameduck", "2562048h")
+                .unwrap_err()
+                .to_string(),
+            "Corefile:3: health: lameduck \"2562048h\": longer than Go's limit of 2562047h47m16.854775807s"
+        );
+        assert_eq!(
+            option
+                .duration_at_most("lameduck", "2562048h", Duration::from_secs(3600))
+                .unwrap_err()
+                .to_string(),
+            "Corefile:3: health: lameduck \"2562048h\": at most 1h"
+        );
     }
 }

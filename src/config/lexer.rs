@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::ConfigError;
+use super::{ConfigError, MAX_TOKENS};
 
 /// One word of a Corefile.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,13 +68,20 @@ pub fn substitute_env(text: &str) -> String {
     out
 }
 
-/// Split `text` (the contents of `file`) into tokens.
+/// Split `text` (the contents of `file`) into tokens; more than [`MAX_TOKENS`] is an error.
 pub fn tokenize(file: &Arc<str>, text: &str) -> Result<Vec<Token>, ConfigError> {
     let mut tokens = Vec::new();
     let mut chars = text.chars().peekable();
     let mut line = 1u32;
     let mut line_start = true;
     while let Some(&c) = chars.peek() {
+        if tokens.len() == MAX_TOKENS && !c.is_whitespace() && c != '#' {
+            return Err(ConfigError::new(
+                file,
+                line,
+                format!("more than {MAX_TOKENS} tokens"),
+            ));
+        }
         match c {
             '\n' => {
                 chars.next();

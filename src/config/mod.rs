@@ -14,15 +14,27 @@ pub mod lexer;
 mod parse;
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use args::{Args, Fallthrough, HttpListen, parse_duration};
+pub use args::{Args, DurationError, Fallthrough, HttpListen, parse_duration};
 pub use keys::ServerKey;
 pub use keys::fqdn;
 pub use lexer::Token;
+
+/// The most bytes read from the Corefile and from each file it imports (1 MiB, all that a
+/// ConfigMap holds); a larger file is an error.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// The most tokens (words and braces) a Corefile may come to once its snippets and imports are
+/// expanded. Each expansion counts anew, and so does each imported file, even an empty one.
+pub const MAX_TOKENS: usize = 100_000;
+
+/// How deep `{ }` blocks may nest, the server block's own braces included.
+pub const MAX_NESTING: usize = 100;
 
 /// One configuration error at `FILE:LINE`.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -50,6 +62,47 @@ impl ConfigError {
     pub fn at(token: &Token, message: impl Into<String>) -> ConfigError {
         ConfigError::new(&token.file, token.line, message)
     }
+}
+
+/// Why a Corefile, or a file it imports, could not be read.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    /// Opening or reading failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A FIFO, a device, a directory…: opening it may block, and reading it may never end.
+    #[error("not a regular file")]
+    NotAFile,
+    /// More than [`MAX_FILE_BYTES`].
+    #[error("larger than {MAX_FILE_BYTES} bytes")]
+    TooLarge,
+    /// Not UTF-8.
+    #[error("not UTF-8 text")]
+    NotText,
+}
+
+/// The bytes of `path`, at most [`MAX_FILE_BYTES`] of them. With `regular_only`, anything but a
+/// regular file (after symlinks) is refused before it is opened: opening a FIFO blocks.
+pub fn read_bytes(path: &Path, regular_only: bool) -> Result<Vec<u8>, ReadError> {
+    if regular_only && !std::fs::metadata(path)?.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    let file = std::fs::File::open(path)?;
+    // The path may have been swapped between the check and the open.
+    if regular_only && !file.metadata()?.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// The text of `path`, read as [`read_bytes`] does.
+pub fn read_text(path: &Path, regular_only: bool) -> Result<String, ReadError> {
+    String::from_utf8(read_bytes(path, regular_only)?).map_err(|_| ReadError::NotText)
 }
 
 /// Every error of a Corefile, one per line when displayed.
@@ -143,9 +196,10 @@ impl Corefile {
         Corefile::parse_at(path, &Corefile::read(path)?)
     }
 
-    /// Read the text of the Corefile at `path`; failing, one error for the file (line 0).
+    /// Read the text of the Corefile at `path` (at most [`MAX_FILE_BYTES`]; a FIFO is allowed,
+    /// as `-conf <(…)` gives one); failing, one error for the file (line 0).
     pub fn read(path: &Path) -> Result<String, ConfigErrors> {
-        std::fs::read_to_string(path).map_err(|e| {
+        read_text(path, false).map_err(|e| {
             ConfigErrors(vec![ConfigError::new(
                 &Arc::from(path.display().to_string()),
                 0,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::lexer::{Token, tokenize};
-use super::{ConfigError, Directive, RawServerBlock};
+use super::{ConfigError, Directive, MAX_NESTING, MAX_TOKENS, RawServerBlock, read_text};
 
 /// How deep imports may nest before we call it a cycle.
 const MAX_IMPORT_DEPTH: usize = 10;
@@ -14,19 +14,28 @@ const MAX_IMPORT_DEPTH: usize = 10;
 struct Expander {
     snippets: HashMap<String, Vec<Token>>,
     errors: Vec<ConfigError>,
+    /// Tokens expanded so far: each snippet or file counts every time it is imported, and
+    /// each file at least 1 ([`MAX_TOKENS`] at most).
+    spent: usize,
+    /// Set once `spent` passes [`MAX_TOKENS`]: every expansion stops, and the outermost
+    /// `import` reports it.
+    exhausted: bool,
 }
 
 impl Expander {
+    /// Count `n` more tokens; false once past [`MAX_TOKENS`].
+    fn spend(&mut self, n: usize) -> bool {
+        self.spent = self.spent.saturating_add(n);
+        self.exhausted |= self.spent > MAX_TOKENS;
+        !self.exhausted
+    }
+
     fn expand(&mut self, tokens: Vec<Token>, base_dir: &Path, depth: usize) -> Vec<Token> {
         let mut out = Vec::with_capacity(tokens.len());
         let mut braces = 0usize;
         let mut i = 0;
         while i < tokens.len() {
             let token = &tokens[i];
-            let line_end = tokens[i + 1..]
-                .iter()
-                .position(|t| t.line_start || t.is_open() || t.is_close())
-                .map_or(tokens.len(), |p| i + 1 + p);
             if braces == 0
                 && token.line_start
                 && is_snippet_name(token)
@@ -49,6 +58,10 @@ impl Expander {
                 }
             }
             if token.line_start && !token.quoted && token.text == "import" {
+                let line_end = tokens[i + 1..]
+                    .iter()
+                    .position(|t| t.line_start || t.is_open() || t.is_close())
+                    .map_or(tokens.len(), |p| i + 1 + p);
                 let args = &tokens[i + 1..line_end];
                 if args.len() != 1 {
                     self.errors.push(ConfigError::at(
@@ -62,6 +75,18 @@ impl Expander {
                     ));
                 } else {
                     let imported = self.import(&args[0], base_dir, depth);
+                    if self.exhausted {
+                        if depth == 0 {
+                            self.errors.push(ConfigError::at(
+                                token,
+                                format!(
+                                    "import {}: more than {MAX_TOKENS} tokens once snippets and imports are expanded",
+                                    args[0].text
+                                ),
+                            ));
+                        }
+                        return Vec::new();
+                    }
                     out.extend(imported);
                 }
                 i = line_end;
@@ -79,7 +104,12 @@ impl Expander {
     }
 
     fn import(&mut self, arg: &Token, base_dir: &Path, depth: usize) -> Vec<Token> {
-        if let Some(snippet) = self.snippets.get(&arg.text).cloned() {
+        if let Some(len) = self.snippets.get(&arg.text).map(Vec::len) {
+            // Counted before the copy: the budget bounds the memory and the time.
+            if !self.spend(len.max(1)) {
+                return Vec::new();
+            }
+            let snippet = self.snippets.get(&arg.text).cloned().unwrap_or_default();
             let mut tokens = self.expand(snippet, base_dir, depth + 1);
             if let Some(first) = tokens.first_mut() {
                 first.line_start = true;
@@ -92,7 +122,7 @@ impl Expander {
             base_dir.join(&arg.text).display().to_string()
         };
         let paths = match glob::glob(&pattern) {
-            Ok(paths) => paths.filter_map(Result::ok).collect::<Vec<_>>(),
+            Ok(paths) => paths.filter_map(Result::ok),
             Err(e) => {
                 self.errors
                     .push(ConfigError::at(arg, format!("import {}: {e}", arg.text)));
@@ -100,19 +130,15 @@ impl Expander {
             }
         };
         let is_glob = arg.text.contains(['*', '?', '[']);
-        if paths.is_empty() && !is_glob {
-            self.errors.push(ConfigError::at(
-                arg,
-                format!(
-                    "import {}: no snippet of that name and no such file",
-                    arg.text
-                ),
-            ));
-        }
+        let mut found = false;
         let mut out = Vec::new();
         for path in paths {
+            found = true;
+            if !self.spend(1) {
+                return Vec::new();
+            }
             let file: Arc<str> = Arc::from(path.display().to_string());
-            let text = match std::fs::read_to_string(&path) {
+            let text = match read_text(&path, true) {
                 Ok(text) => text,
                 Err(e) => {
                     self.errors.push(ConfigError::at(
@@ -124,11 +150,26 @@ impl Expander {
             };
             match tokenize(&file, &text) {
                 Ok(tokens) => {
+                    if !self.spend(tokens.len()) {
+                        return Vec::new();
+                    }
                     let dir = path.parent().unwrap_or(base_dir).to_path_buf();
                     out.extend(self.expand(tokens, &dir, depth + 1));
+                    if self.exhausted {
+                        return Vec::new();
+                    }
                 }
                 Err(e) => self.errors.push(e),
             }
+        }
+        if !found && !is_glob {
+            self.errors.push(ConfigError::at(
+                arg,
+                format!(
+                    "import {}: no snippet of that name and no such file",
+                    arg.text
+                ),
+            ));
         }
         out
     }
@@ -168,6 +209,8 @@ pub fn parse_text(
     let mut expander = Expander {
         snippets: HashMap::new(),
         errors: Vec::new(),
+        spent: tokens.len(),
+        exhausted: false,
     };
     let tokens = expander.expand(tokens, base_dir, 0);
     let mut errors = expander.errors;
@@ -233,7 +276,7 @@ impl Parser<'_, '_> {
                 .collect();
             let directives = if self.peek().is_some_and(Token::is_open) {
                 self.pos += 1;
-                let body = self.directives();
+                let body = self.directives(1);
                 if self.peek().is_some_and(Token::is_close) {
                     self.pos += 1;
                 } else {
@@ -243,7 +286,7 @@ impl Parser<'_, '_> {
                 body
             } else if blocks.is_empty() {
                 // A Corefile may hold one server block without braces: the rest is its body.
-                let body = self.directives();
+                let body = self.directives(0);
                 if let Some(t) = self.peek().cloned() {
                     self.errors.push(ConfigError::at(
                         &t,
@@ -269,8 +312,9 @@ impl Parser<'_, '_> {
         blocks
     }
 
-    /// Directives until a `}` (not consumed) or the end.
-    fn directives(&mut self) -> Vec<Directive> {
+    /// Directives until a `}` (not consumed) or the end, inside `depth` blocks. Blocks deeper
+    /// than [`MAX_NESTING`] are an error and skipped, so the recursion is bounded.
+    fn directives(&mut self, depth: usize) -> Vec<Directive> {
         let mut out = Vec::new();
         while let Some(name) = self.peek().cloned() {
             if name.is_close() {
@@ -298,7 +342,15 @@ impl Parser<'_, '_> {
             if self.peek().is_some_and(|t| t.is_open() && !t.line_start) {
                 self.pos += 1;
                 has_block = true;
-                block = self.directives();
+                if depth < MAX_NESTING {
+                    block = self.directives(depth + 1);
+                } else {
+                    self.errors.push(ConfigError::at(
+                        &name,
+                        format!("blocks nest deeper than {MAX_NESTING}"),
+                    ));
+                    self.skip_block();
+                }
                 if self.peek().is_some_and(Token::is_close) {
                     self.pos += 1;
                 } else {
@@ -316,6 +368,22 @@ impl Parser<'_, '_> {
             });
         }
         out
+    }
+
+    /// Skip to the `}` (not consumed) that closes the block just opened, or to the end.
+    fn skip_block(&mut self) {
+        let mut open = 0usize;
+        while let Some(t) = self.peek() {
+            if t.is_close() {
+                if open == 0 {
+                    return;
+                }
+                open -= 1;
+            } else if t.is_open() {
+                open += 1;
+            }
+            self.pos += 1;
+        }
     }
 }
 

@@ -187,3 +187,165 @@ fn env_in_keys_and_args() {
             .all(|a| a.text.is_empty())
     );
 }
+
+/// Ten snippets, each importing the one before ten times, the first holding `body`: expanded,
+/// `import s9` would be 10^9 copies of `body`.
+fn snippet_bomb(body: &str) -> String {
+    let mut text = format!("(s0) {{\n{body}}}\n");
+    for i in 1..10 {
+        text.push_str(&format!("(s{i}) {{\n"));
+        for _ in 0..10 {
+            text.push_str(&format!("  import s{}\n", i - 1));
+        }
+        text.push_str("}\n");
+    }
+    text + ".:53 {\n  import s9\n}\n"
+}
+
+#[test]
+fn a_snippet_bomb_stops_at_the_token_limit_with_the_import_line() {
+    // With `log` lines the expansion would exhaust memory; with an empty first snippet it
+    // would take 10^9 imports of nothing.
+    for body in ["  log\n", ""] {
+        let text = snippet_bomb(body);
+        let line = text.lines().position(|l| l == "  import s9").expect("line") + 1;
+        let started = std::time::Instant::now();
+        let err = parse(&text).unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(
+            err.0[0].to_string(),
+            format!(
+                "Corefile:{line}: import s9: more than {MAX_TOKENS} tokens once snippets and imports are expanded"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_corefile_of_more_tokens_than_the_limit_is_an_error() {
+    let text = format!(".:53 {{\n{}}}\n", "  log\n".repeat(MAX_TOKENS));
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert!(
+        err.0[0].to_string().starts_with(&format!(
+            "Corefile:{}: more than {MAX_TOKENS} tokens",
+            MAX_TOKENS
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_long_line_parses_in_linear_time() {
+    let text = format!(".:53 {{\n  hosts{}\n}}\n", " a".repeat(MAX_TOKENS - 10));
+    let started = std::time::Instant::now();
+    let core = parse(&text).expect("parses");
+    assert_eq!(core.blocks[0].directives[0].args.len(), MAX_TOKENS - 10);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// A server block with `depth` nested `a {` blocks inside, one per line.
+fn nested(depth: usize) -> String {
+    format!(
+        ".:53 {{\n{}{}}}\n",
+        "a {\n".repeat(depth),
+        "}\n".repeat(depth)
+    )
+}
+
+#[test]
+fn blocks_nest_at_most_max_nesting_deep() {
+    let core = parse(&nested(MAX_NESTING - 1)).expect("parses");
+    let mut directives = &core.blocks[0].directives;
+    for _ in 0..MAX_NESTING - 2 {
+        directives = &directives[0].block;
+    }
+    assert_eq!(directives.len(), 1);
+    // Block 101 opens on line 101, and 30,000 levels give the same single error.
+    for depth in [MAX_NESTING, 30_000] {
+        let err = parse(&nested(depth)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "Corefile:{}: blocks nest deeper than {MAX_NESTING}",
+                MAX_NESTING + 1
+            )
+        );
+    }
+    // 50,000 levels are 150,003 tokens.
+    let err = parse(&nested(50_000)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("Corefile:50001: more than {MAX_TOKENS} tokens")
+    );
+}
+
+/// Load the Corefile at `path` on a thread; None if it takes more than 10 s (blocked).
+fn load_within_10s(path: std::path::PathBuf) -> Option<Result<Corefile, ConfigErrors>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(Corefile::load(&path)));
+    rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
+}
+
+#[test]
+fn importing_a_fifo_or_a_device_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("pipe.conf");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for (import, what) in [
+        ("pipe.conf".to_string(), fifo.display().to_string()),
+        ("/dev/zero".to_string(), "/dev/zero".to_string()),
+    ] {
+        let corefile = dir.path().join("Corefile");
+        std::fs::write(&corefile, format!(".:53 {{\n  import {import}\n}}\n")).expect("write");
+        let err = load_within_10s(corefile)
+            .unwrap_or_else(|| panic!("import {import} blocked"))
+            .unwrap_err();
+        let file = dir.path().join("Corefile").display().to_string();
+        assert_eq!(
+            err.to_string(),
+            format!("{file}:2: import {what}: not a regular file"),
+        );
+    }
+}
+
+#[test]
+fn files_larger_than_the_limit_are_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.conf");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len(MAX_FILE_BYTES + 1).expect("sparse file");
+    let corefile = dir.path().join("Corefile");
+    std::fs::write(&corefile, ".:53 {\n  import big.conf\n}\n").expect("write");
+    let err = Corefile::load(&corefile).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:2: import {}: larger than {MAX_FILE_BYTES} bytes",
+            corefile.display(),
+            big.display()
+        )
+    );
+    // The Corefile itself.
+    let err = Corefile::load(&big).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:0: cannot read: larger than {MAX_FILE_BYTES} bytes",
+            big.display()
+        )
+    );
+}

@@ -480,3 +480,55 @@ fn missing_tls_files_stop_startup_with_the_reason() {
         "{stderr}"
     );
 }
+
+/// The peak resident memory of process `pid` (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kib * 1024
+}
+
+#[test]
+fn an_endless_watch_line_is_cut_and_the_last_data_served() {
+    const MIB: u64 = 1 << 20;
+    let api = FakeApi::start();
+    cluster(&api);
+    let mut server = TestServer::start(&corefile(&api, ""), &[]);
+    wait_for(LIMIT, "the first sync", || {
+        lookup(&server, "web.default.svc.cluster.local.") == answers(&["10.0.0.1"])
+    });
+    let before = peak_rss(server.pid());
+    api.endless_watch_line(Some(Kind::Service));
+    api.drop_connections();
+    // The 16 MiB cap, then a watch again (after the watcher's backoff), which is cut again; or,
+    // without a cap, the whole 256 MiB buffered.
+    wait_for(Duration::from_secs(30), "a second endless watch", || {
+        let (watches, bytes) = api.endless_sent();
+        watches >= 2 || bytes >= 256 * MIB
+    });
+    let grown = peak_rss(server.pid()).saturating_sub(before);
+    assert!(grown < 64 * MIB, "peak memory grew by {} MiB", grown / MIB);
+    assert!(server.is_running());
+    assert_eq!(
+        lookup(&server, "web.default.svc.cluster.local."),
+        answers(&["10.0.0.1"])
+    );
+    assert!(
+        server
+            .log()
+            .contains("watch: the API server sent more than 16777216 bytes without a newline"),
+        "{}",
+        server.log()
+    );
+    api.endless_watch_line(None);
+    api.apply(service("later", "10.0.0.8"));
+    wait_for(
+        Duration::from_secs(40),
+        "changes after the endless lines",
+        || lookup(&server, "later.default.svc.cluster.local.") == answers(&["10.0.0.8"]),
+    );
+}

@@ -423,3 +423,44 @@ fn a_reload_restarts_the_kubernetes_plugin_with_its_new_options() {
         ttl() == Some(vec![30])
     });
 }
+
+#[test]
+fn a_corefile_too_big_to_expand_or_nested_too_deep_keeps_the_old_config() {
+    let metrics = free_port();
+    let mut server = TestServer::start(&hosts_corefile("{PORT}", metrics, "10.0.0.1", ""), &[]);
+    let port = server.addr.port().to_string();
+    // Ten snippets, each importing the one before ten times: 10^9 `log` lines expanded.
+    let mut bomb = String::from("(s0) {\n  log\n}\n");
+    for i in 1..10 {
+        bomb.push_str(&format!(
+            "(s{i}) {{\n{}}}\n",
+            format!("  import s{}\n", i - 1).repeat(10)
+        ));
+    }
+    let bomb = bomb + &hosts_corefile(&port, metrics, "10.0.0.2", "import s9");
+    // 30,000 nested blocks: a recursive parser overflows its stack.
+    let deep = hosts_corefile(
+        &port,
+        metrics,
+        "10.0.0.2",
+        &format!("{}{}", "a {\n".repeat(30_000), "}\n".repeat(30_000)),
+    );
+    for (failures, text) in [(1.0, deep), (2.0, bomb)] {
+        write_corefile(&server, &text);
+        send_signal(server.pid(), "HUP");
+        wait_for(Duration::from_secs(20), "the failure to be counted", || {
+            metric(&scrape(metrics), "coredns_reload_failed_total") == Some(failures)
+        });
+        assert!(server.is_running());
+        assert_eq!(
+            a_record(server.addr, "a.example."),
+            Some(vec![ip("10.0.0.1")])
+        );
+    }
+    let log = server.log();
+    assert!(log.contains("blocks nest deeper than 100"), "{log}");
+    assert!(
+        log.contains("import s9: more than 100000 tokens once snippets and imports are expanded"),
+        "{log}"
+    );
+}

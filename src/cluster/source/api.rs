@@ -8,7 +8,9 @@
 //! plus the keys seen, not two full copies of the cluster.
 //!
 //! The watcher retries forever with kube's default backoff (exponential with jitter, capped);
-//! errors are logged once per change of state, and the index keeps serving the last data.
+//! errors are logged once per change of state, and the index keeps serving the last data. A
+//! watch line longer than [`MAX_WATCH_LINE`] ends the connection ([`super::line_cap`]), and the
+//! watcher watches again.
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
@@ -16,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::line_cap::{LineCapLayer, LineTooLong, MAX_WATCH_LINE};
 use super::rest_metrics::RestMetricsLayer;
 use crate::cluster::metrics::RestClientMetrics;
 use futures_util::StreamExt;
@@ -177,7 +180,9 @@ pub async fn client(
         .authority()
         .map(|a| a.as_str().to_owned())
         .unwrap_or_default();
-    let builder = kube::client::ClientBuilder::try_from(config)?;
+    let builder = kube::client::ClientBuilder::try_from(config)?.with_layer(&LineCapLayer {
+        max: MAX_WATCH_LINE,
+    });
     Ok(match metrics {
         Some(metrics) => builder
             .with_layer(&RestMetricsLayer { metrics, host })
@@ -420,6 +425,11 @@ async fn watch<K: Watched>(
                     tracing::info!(
                         kind = K::KIND,
                         "watch: resource version expired (410 Gone), re-listing"
+                    );
+                } else if LineTooLong::is_cause_of(&e) {
+                    tracing::warn!(
+                        kind = K::KIND,
+                        "watch: the API server sent more than {MAX_WATCH_LINE} bytes without a newline; dropped the connection, serving the last data and watching again"
                     );
                 } else if !failing {
                     tracing::warn!(

@@ -6,6 +6,7 @@
 //! rest is served. The directory is watched and every change re-reads it and swaps the result
 //! in with [`ClusterIndex::replace_all`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,13 +61,68 @@ pub fn load_dir(dir: &Path, filter: &SourceFilter) -> Result<Loaded, ManifestsEr
         .collect();
     files.sort();
     let mut loaded = Loaded::default();
+    let mut seen = HashMap::new();
     for file in files {
+        let name = file.display().to_string();
+        let s = &loaded.snapshot;
+        let from = [
+            s.namespaces.len(),
+            s.services.len(),
+            s.slices.len(),
+            s.pods.len(),
+        ];
         match std::fs::read_to_string(&file) {
-            Ok(text) => load_text(&file.display().to_string(), &text, filter, &mut loaded),
-            Err(e) => loaded.problems.push(format!("{}: {e}", file.display())),
+            Ok(text) => load_text(&name, &text, filter, &mut loaded),
+            Err(e) => loaded.problems.push(format!("{name}: {e}")),
         }
+        report_duplicates(&name, from, &mut loaded, &mut seen);
     }
     Ok(loaded)
+}
+
+/// Report each object that `file` added to `loaded` (those from index `from` on, kind by kind)
+/// and that an earlier file, or this one, already had: the index keeps the last one read.
+/// `seen` maps `KIND NAMESPACE/NAME` to the file it was first read from.
+fn report_duplicates(
+    file: &str,
+    from: [usize; 4],
+    loaded: &mut Loaded,
+    seen: &mut HashMap<String, String>,
+) {
+    let s = &loaded.snapshot;
+    let keys = s
+        .namespaces
+        .iter()
+        .skip(from[0])
+        .map(|o| format!("Namespace {}", o.name))
+        .chain(
+            s.services
+                .iter()
+                .skip(from[1])
+                .map(|o| format!("Service {}/{}", o.namespace, o.name)),
+        )
+        .chain(
+            s.slices
+                .iter()
+                .skip(from[2])
+                .map(|o| format!("EndpointSlice {}/{}", o.namespace, o.name)),
+        )
+        .chain(
+            s.pods
+                .iter()
+                .skip(from[3])
+                .map(|o| format!("Pod {}/{}", o.namespace, o.name)),
+        );
+    for key in keys {
+        let Some(first) = seen.insert(key.clone(), file.to_string()) else {
+            continue;
+        };
+        loaded.problems.push(if first == file {
+            format!("{file}: {key} is there more than once; the last one wins")
+        } else {
+            format!("{file}: {key} is also in {first}; the last file read wins")
+        });
+    }
 }
 
 /// Read the documents of one file's `text` into `loaded`.
@@ -466,6 +522,46 @@ mod tests {
         load_text("s.yaml", text, &filter, &mut loaded);
         assert_eq!(loaded.snapshot.services.len(), 1);
         assert_eq!(&*loaded.snapshot.services[0].name, "a");
+    }
+
+    #[test]
+    fn an_object_in_two_files_is_reported_naming_both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = |ip: &str| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop}}\nspec: {{clusterIP: {ip}}}\n"
+            )
+        };
+        std::fs::write(dir.path().join("a.yaml"), service("10.0.0.1")).expect("write");
+        let b = format!(
+            "{}---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: shop}}\n",
+            service("10.0.0.2")
+        );
+        std::fs::write(dir.path().join("b.yaml"), b).expect("write");
+        // The same name as a Namespace, or in another namespace, is another object; twice in
+        // one file is reported too.
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            "apiVersion: v1\nkind: Service\nmetadata: {name: shop, namespace: other}\nspec: {clusterIP: 10.0.0.3}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n",
+        )
+        .expect("write");
+        let loaded = load_dir(dir.path(), &filter()).expect("loads");
+        let [a, b, c] = ["a.yaml", "b.yaml", "c.yaml"].map(|f| dir.path().join(f));
+        assert_eq!(
+            loaded.problems,
+            vec![
+                format!(
+                    "{}: Service shop/web is also in {}; the last file read wins",
+                    b.display(),
+                    a.display()
+                ),
+                format!(
+                    "{}: Pod shop/p is there more than once; the last one wins",
+                    c.display()
+                )
+            ]
+        );
+        assert_eq!(loaded.snapshot.services.len(), 3);
     }
 
     #[test]

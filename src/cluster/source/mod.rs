@@ -2,6 +2,7 @@
 //! directory (YAML files, live).
 
 pub mod api;
+pub mod line_cap;
 mod list_split;
 pub mod lite;
 pub mod manifests;

@@ -134,6 +134,7 @@ pub fn config(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig
             }
             ("servfail", [duration]) => {
                 let value = parse_duration(duration)
+                    .ok()
                     .filter(|v| *v <= Duration::from_secs(300))
                     .ok_or_else(|| {
                         d.error(format!(
@@ -145,9 +146,8 @@ pub fn config(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig
             ("prefetch", [amount, rest @ ..]) if rest.len() <= 2 => {
                 let amount: u32 = d.number("prefetch amount", amount)?;
                 let duration = match rest.first() {
-                    Some(text) => parse_duration(text).ok_or_else(|| {
-                        d.error(format!("prefetch duration {text:?}: not a duration"))
-                    })?,
+                    Some(text) => parse_duration(text)
+                        .map_err(|e| d.error(format!("prefetch duration {text:?}: {e}")))?,
                     None => Duration::from_secs(60),
                 };
                 let percentage = match rest.get(1) {
@@ -173,7 +173,7 @@ pub fn config(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig
             ("serve_stale", rest) if rest.len() <= 2 => {
                 let duration = match rest.first() {
                     Some(text) => parse_duration(text)
-                        .ok_or_else(|| d.error(format!("serve_stale {text:?}: not a duration")))?,
+                        .map_err(|e| d.error(format!("serve_stale {text:?}: {e}")))?,
                     None => Duration::from_secs(3600),
                 };
                 if let Some(mode) = rest.get(1).filter(|m| **m != "verify") {

@@ -7,6 +7,10 @@ use hickory_proto::rr::Name;
 use crate::config::{Args, ConfigError, Directive, HttpListen};
 use crate::plugin::{Setup, parsed};
 
+/// The longest `lameduck`: far past the seconds that endpoints and kube-proxy take to drop a
+/// pod, and past any sane `terminationGracePeriodSeconds`, after which the kubelet kills it.
+pub const MAX_LAMEDUCK: Duration = Duration::from_secs(3600);
+
 /// `health`: its address and lameduck period.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
@@ -33,7 +37,10 @@ pub fn config(d: &Directive) -> Result<HealthConfig, ConfigError> {
     };
     for option in args.properties() {
         match option.name() {
-            "lameduck" => config.lameduck = option.duration("lameduck", option.one()?)?,
+            "lameduck" => {
+                config.lameduck =
+                    option.duration_at_most("lameduck", option.one()?, MAX_LAMEDUCK)?;
+            }
             _ => return Err(option.unknown_property("lameduck DURATION")),
         }
     }
@@ -77,5 +84,19 @@ mod tests {
             "Corefile:3: health: unknown property \"grace\"; supported: lameduck DURATION"
         );
         assert!(config(&directive("health nowhere")).is_err());
+    }
+
+    #[test]
+    fn lameduck_is_at_most_an_hour() {
+        let h = config(&directive("health {\n lameduck 1h\n}")).expect("valid");
+        assert_eq!(h.lameduck, Duration::from_secs(3600));
+        for text in ["61m", "3600.5s", "99999999999h"] {
+            assert_eq!(
+                config(&directive(&format!("health {{\n lameduck {text}\n}}")))
+                    .unwrap_err()
+                    .to_string(),
+                format!("Corefile:3: health: lameduck {text:?}: at most 1h")
+            );
+        }
     }
 }

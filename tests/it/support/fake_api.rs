@@ -87,6 +87,11 @@ struct State {
     /// (rv, kind, event type, object) for watch replay.
     history: Vec<(u64, Kind, &'static str, Value)>,
     unavailable: bool,
+    /// Watches of this kind get one line that never ends (see [`FakeApi::endless_watch_line`]).
+    endless: Option<Kind>,
+    /// How many watches got it, and how many bytes of it were sent in all.
+    endless_watches: usize,
+    endless_bytes: u64,
     /// Every request line received, for assertions.
     requests: Vec<String>,
 }
@@ -323,6 +328,19 @@ impl FakeApi {
         let _ = self.control.send(Control::Listen);
     }
 
+    /// From now on, every watch of `kind` (None: none) answers with a line that never ends:
+    /// the start of an event, then 1 MiB after 1 MiB with no newline, until the client hangs up
+    /// or 256 MiB were sent.
+    pub fn endless_watch_line(&self, kind: Option<Kind>) {
+        self.state().endless = kind;
+    }
+
+    /// (watches that got an endless line, bytes of it sent in all).
+    pub fn endless_sent(&self) -> (usize, u64) {
+        let s = self.state();
+        (s.endless_watches, s.endless_bytes)
+    }
+
     /// Every request line received so far (method, path and query).
     pub fn requests(&self) -> Vec<String> {
         self.state().requests.clone()
@@ -551,6 +569,16 @@ fn watch(
     );
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
     let mut wake = changed.subscribe();
+    let endless = {
+        let mut s = state.lock().expect("state");
+        let endless = s.endless == Some(kind);
+        s.endless_watches += usize::from(endless);
+        endless
+    };
+    if endless {
+        tokio::spawn(endless_line(tx, state));
+        return streaming(rx);
+    }
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut cursor = from;
@@ -610,6 +638,11 @@ fn watch(
             }
         }
     });
+    streaming(rx)
+}
+
+/// A 200 response whose body is the frames `rx` receives.
+fn streaming(rx: mpsc::Receiver<Result<Frame<Bytes>, Infallible>>) -> Response<Body> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|frame| (frame, rx))
     });
@@ -618,4 +651,26 @@ fn watch(
         .header("content-type", "application/json")
         .body(StreamBody::new(stream).boxed())
         .expect("response")
+}
+
+/// Send the start of an event, then 1 MiB chunks without a newline, until the client hangs up
+/// or 256 MiB were sent (then hold the connection open).
+async fn endless_line(
+    tx: mpsc::Sender<Result<Frame<Bytes>, Infallible>>,
+    state: Arc<Mutex<State>>,
+) {
+    let chunk = Bytes::from(vec![b'a'; 1 << 20]);
+    let start = Bytes::from_static(
+        br#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"Service","metadata":{"name":""#,
+    );
+    if tx.send(Ok(Frame::data(start))).await.is_err() {
+        return;
+    }
+    for _ in 0..256 {
+        if tx.send(Ok(Frame::data(chunk.clone()))).await.is_err() {
+            return;
+        }
+        state.lock().expect("state").endless_bytes += chunk.len() as u64;
+    }
+    tx.closed().await;
 }
