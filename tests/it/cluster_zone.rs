@@ -319,12 +319,12 @@ async fn external_name_into_the_cluster_zone_is_chased_to_its_address() {
     );
 }
 
-/// A headless Service with 300 ready endpoints, no hostnames, one port.
-fn big_headless_manifest() -> String {
+/// A headless Service with `count` ready endpoints, no hostnames, one port.
+fn big_headless_manifest(count: u32) -> String {
     let mut yaml = String::from(
         "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: default}\nspec: {clusterIP: None, ports: [{name: http, port: 80, protocol: TCP}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n  namespace: default\n  labels: {kubernetes.io/service-name: big}\naddressType: IPv4\nports:\n- {name: http, port: 80, protocol: TCP}\nendpoints:\n",
     );
-    for i in 0..300u32 {
+    for i in 0..count {
         yaml.push_str(&format!(
             "- addresses: [10.7.{}.{}]\n  conditions: {{ready: true}}\n",
             i / 250,
@@ -336,7 +336,7 @@ fn big_headless_manifest() -> String {
 
 #[tokio::test]
 async fn a_large_headless_answer_is_cut_with_tc_over_udp_and_whole_over_tcp() {
-    let big = big_headless_manifest();
+    let big = big_headless_manifest(300);
     let server = TestServer::start(
         &crate::support::cluster_corefile(""),
         &[("big.yaml", big.as_str())],
@@ -361,5 +361,28 @@ async fn a_large_headless_answer_is_cut_with_tc_over_udp_and_whole_over_tcp() {
         if qtype == RecordType::SRV {
             assert_eq!(whole.additionals.len(), 300, "one glue record per target");
         }
+    }
+}
+
+#[tokio::test]
+async fn an_answer_too_big_for_tcp_is_cut_at_an_rrset_boundary() {
+    // SRV records of 2,000 or 10,000 endpoints (with as many glue records) cannot fit 65,535
+    // octets: the one RRset is left out whole with TC=1 (RFC 2181 §9), never cut in the middle.
+    // 2,000 are few enough to be built whole; 10,000 are built only up to what could fit.
+    for count in [2_000, 10_000] {
+        let big = big_headless_manifest(count);
+        let server = TestServer::start(
+            &crate::support::cluster_corefile(""),
+            &[("big.yaml", big.as_str())],
+        );
+        let name = "_http._tcp.big.default.svc.cluster.local.";
+        let reply = ask(server.addr, Via::Tcp, name, RecordType::SRV).await;
+        assert!(reply.metadata.truncation, "TC=1 for {count} endpoints");
+        assert!(
+            reply.answers.is_empty() && reply.additionals.is_empty(),
+            "{count} endpoints: {} SRV and {} glue records, a partial RRset",
+            reply.answers.len(),
+            reply.additionals.len()
+        );
     }
 }
