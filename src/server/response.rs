@@ -217,7 +217,7 @@ mod tests {
             transport: if udp { Transport::Udp } else { Transport::Tcp },
             wire_size: 40,
             received_at: std::time::Instant::now(),
-            depth: 0,
+            aliases: Vec::new(),
         }
     }
 

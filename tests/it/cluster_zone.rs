@@ -386,3 +386,63 @@ async fn an_answer_too_big_for_tcp_is_cut_at_an_rrset_boundary() {
         );
     }
 }
+
+/// The answer section as `owner TYPE data` lines, in order.
+fn chain_of(message: &Message) -> Vec<String> {
+    message
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect()
+}
+
+#[tokio::test]
+async fn external_name_loops_give_each_cname_once_then_servfail() {
+    let chains = crate::support::external_name_chains(8);
+    let server = TestServer::start(
+        &crate::support::cluster_corefile(""),
+        &[("chains.yaml", chains.as_str())],
+    );
+    let svc = |name: &str| format!("{name}.default.svc.cluster.local.");
+    for via in [Via::Udp, Via::Tcp] {
+        let m = ask(server.addr, via, &svc("self"), RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m}");
+        assert_eq!(
+            chain_of(&m),
+            vec![format!("{} CNAME {}", svc("self"), svc("self"))]
+        );
+        let m = ask(server.addr, via, &svc("ping"), RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m}");
+        assert_eq!(
+            chain_of(&m),
+            vec![
+                format!("{} CNAME {}", svc("ping"), svc("pong")),
+                format!("{} CNAME {}", svc("pong"), svc("ping")),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_external_name_chain_within_the_limit_is_answered_whole() {
+    let chains = crate::support::external_name_chains(8);
+    let server = TestServer::start(
+        &crate::support::cluster_corefile(""),
+        &[("chains.yaml", chains.as_str())],
+    );
+    let svc = |name: &str| format!("{name}.default.svc.cluster.local.");
+    let m = ask(server.addr, Via::Udp, &svc("hop-1"), RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m}");
+    let mut expected: Vec<String> = (1..8)
+        .map(|hop| {
+            format!(
+                "{} CNAME {}",
+                svc(&format!("hop-{hop}")),
+                svc(&format!("hop-{}", hop + 1))
+            )
+        })
+        .collect();
+    expected.push(format!("{} CNAME {}", svc("hop-8"), svc("end")));
+    expected.push(format!("{} A 10.96.7.7", svc("end")));
+    assert_eq!(chain_of(&m), expected, "eight CNAMEs, then the address");
+}

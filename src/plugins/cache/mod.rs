@@ -146,7 +146,13 @@ impl Inner {
         Some((kind, ttl))
     }
 
-    fn store(&self, key: CacheKey, answer: &Answer) {
+    /// Keep `answer` to `key`, asked by a client or, when `chasing`, by a plugin following a
+    /// CNAME. A SERVFAIL of the latter may be its chain's (a loop, or too many CNAMEs before
+    /// it: see the kubernetes plugin), not the name's own answer, so it is not kept.
+    fn store(&self, key: CacheKey, answer: &Answer, chasing: bool) {
+        if chasing && answer.rcode == ResponseCode::ServFail {
+            return;
+        }
         let Some((kind, ttl)) = self.placement(&key.name, answer) else {
             return;
         };
@@ -245,6 +251,7 @@ impl Plugin for Cache {
             return next.serve(request, resolver);
         }
         let key = key_of(request);
+        let chasing = request.depth() > 0;
         let inner = self.inner.clone();
         let metrics = &self.inner.metrics;
         metrics.requests.inc();
@@ -256,11 +263,11 @@ impl Plugin for Cache {
                     metrics.prefetch.inc();
                     // Refresh in the background; this client gets the cached answer now.
                     match next.serve(request, resolver) {
-                        Served::Ready(fresh) => inner.store(key, &fresh),
+                        Served::Ready(fresh) => inner.store(key, &fresh, chasing),
                         Served::Pending(future) => {
                             tokio::spawn(async move {
                                 let fresh = future.await;
-                                inner.store(key, &fresh);
+                                inner.store(key, &fresh, chasing);
                             });
                         }
                     }
@@ -277,7 +284,7 @@ impl Plugin for Cache {
                         inner.metrics.served_stale.inc();
                         stale
                     } else {
-                        inner.store(key, &answer);
+                        inner.store(key, &answer, chasing);
                         answer
                     }
                 })
@@ -285,7 +292,7 @@ impl Plugin for Cache {
             None => {
                 metrics.misses.inc();
                 next.serve(request, resolver).map(move |answer| {
-                    inner.store(key, &answer);
+                    inner.store(key, &answer, chasing);
                     answer
                 })
             }
