@@ -68,8 +68,9 @@ pub struct Request {
     pub wire_size: usize,
     /// When the server received it.
     pub received_at: Instant,
-    /// How many internal lookups (CNAME chasing) led to this request; 0 for a client's query.
-    pub depth: u8,
+    /// The names whose CNAMEs were followed to this request (CNAME chasing), the client's
+    /// question first; empty for a client's query.
+    pub aliases: Vec<Name>,
 }
 
 /// The largest UDP response we send: DNS Flag Day 2020.
@@ -107,12 +108,24 @@ impl Request {
 
     /// A request for `name`/`qtype` made internally on behalf of `self` (CNAME chasing).
     pub fn derived(&self, name: Name, qtype: RecordType) -> Request {
-        Request {
+        let mut derived = Request {
             name,
             qtype,
-            depth: self.depth.saturating_add(1),
             ..self.clone()
-        }
+        };
+        derived.aliases.push(self.name.clone());
+        derived
+    }
+
+    /// How many CNAMEs were followed to this request; 0 for a client's query.
+    pub fn depth(&self) -> usize {
+        self.aliases.len()
+    }
+
+    /// Whether `name` is this request's or one whose CNAME led to it: a CNAME to it closes a
+    /// loop.
+    pub fn has_passed(&self, name: &Name) -> bool {
+        self.name == *name || self.aliases.contains(name)
     }
 }
 

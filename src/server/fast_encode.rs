@@ -4,8 +4,8 @@
 //! against the question (every suffix of it: the zone, the namespace, the service); SRV targets
 //! are written whole, as RFC 2782 and RFC 3597 §4 ask. The result decodes to exactly the
 //! message the general path (`response::emit`, through hickory's encoder) writes, at a
-//! fraction of the cost; anything else (other types, a response over the size limit) returns
-//! `None` and takes the general path.
+//! fraction of the cost, with or without the additional section by the same rule; anything
+//! else (other types, answers over the size limit) returns `None` and takes the general path.
 
 use hickory_proto::op::Metadata;
 use hickory_proto::rr::{DNSClass, Name, RData, Record};
@@ -15,6 +15,10 @@ use crate::plugin::{Request, records_could_fit};
 
 /// The OPT record's type.
 const OPT: u16 = 41;
+
+/// The size of our OPT record: root owner, type, payload size, extended rcode and flags, no
+/// options.
+const OPT_OCTETS: usize = 11;
 
 /// The most labels a name may have on this path (more takes the general path).
 const MAX_LABELS: usize = 10;
@@ -152,8 +156,9 @@ fn write_record(out: &mut Vec<u8>, record: &Record, question: &Question<'_>) -> 
     Some(())
 }
 
-/// Encode the response to `request` if every record is of a supported type and the whole
-/// message fits `limit`.
+/// Encode the response to `request` if every record is of a supported type and the message
+/// fits `limit`: whole, or else without its additional section (optional data, so no TC), as
+/// the general path does.
 pub fn encode(
     request: &Request,
     meta: &Metadata,
@@ -163,7 +168,7 @@ pub fn encode(
     limit: usize,
 ) -> Option<Vec<u8>> {
     let [answers, authority, additional] = sections;
-    if !records_could_fit(answers.len() + authority.len() + additional.len(), limit) {
+    if !records_could_fit(answers.len() + authority.len(), limit) {
         return None;
     }
     let question = Question::new(&request.name)?;
@@ -204,10 +209,21 @@ pub fn encode(
     write_name(&mut out, &request.name, &question, false)?;
     out.extend_from_slice(&u16::from(request.qtype).to_be_bytes());
     out.extend_from_slice(&u16::from(request.qclass).to_be_bytes());
-    for record in answers.iter().chain(authority).chain(additional) {
+    for record in answers.iter().chain(authority) {
         write_record(&mut out, record, &question)?;
         if out.len() > limit {
             return None;
+        }
+    }
+    // The additional section is left out whole if it overflows; our OPT record goes last.
+    let room = limit.checked_sub(usize::from(opt) * OPT_OCTETS)?;
+    let before_additional = out.len();
+    for record in additional {
+        write_record(&mut out, record, &question)?;
+        if out.len() > room {
+            out.truncate(before_additional);
+            out.get_mut(10..12)?.copy_from_slice(&opt.to_be_bytes());
+            break;
         }
     }
     if let ResponseEdns::Present { dnssec_ok, .. } = edns {

@@ -192,7 +192,7 @@ pub fn check(bytes: &[u8], source: SocketAddr, transport: Transport) -> Checked 
         transport,
         wire_size: bytes.len(),
         received_at: Instant::now(),
-        depth: 0,
+        aliases: Vec::new(),
     };
     Checked::Query(
         Box::new(request),

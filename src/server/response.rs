@@ -8,6 +8,9 @@ use hickory_proto::serialize::binary::BinEncoder;
 use super::edns::{MAX_UDP_PAYLOAD, ResponseEdns};
 use crate::plugin::{Answer, Request, Transport, records_could_fit};
 
+/// The message, or `None` when it does not fit 65,535 octets: hickory's encoder then stops at
+/// the record that overflows, wherever it is in its RRset, and sets TC=1, which must never be
+/// sent as it is (RFC 2181 §9).
 fn emit(
     meta: &Metadata,
     question: Option<&Query>,
@@ -15,7 +18,7 @@ fn emit(
     authority: &[Record],
     additional: &[Record],
     edns: Option<&Edns>,
-) -> Vec<u8> {
+) -> Option<Vec<u8>> {
     let mut buffer = Vec::with_capacity(512);
     let mut encoder = BinEncoder::new(&mut buffer);
     let result = emit_message_parts(
@@ -29,7 +32,17 @@ fn emit(
         &mut encoder,
     );
     match result {
-        Ok(_) => buffer,
+        Ok(_) => {
+            // ANCOUNT, NSCOUNT and ARCOUNT as written.
+            let count = |at: usize| {
+                let bytes = buffer.get(at..at + 2)?;
+                Some(usize::from(u16::from_be_bytes([bytes[0], bytes[1]])))
+            };
+            let whole = count(6) == Some(answers.len())
+                && count(8) == Some(authority.len())
+                && count(10) == Some(additional.len() + usize::from(edns.is_some()));
+            whole.then_some(buffer)
+        }
         Err(e) => {
             // Records that cannot be encoded (only a bug in a plugin could build them):
             // answer SERVFAIL rather than nothing.
@@ -49,7 +62,7 @@ fn emit(
                 None,
                 &mut encoder,
             );
-            buffer
+            Some(buffer)
         }
     }
 }
@@ -66,7 +79,8 @@ pub fn encode_error(
     meta.checking_disabled = request.checking_disabled;
     meta.response_code = rcode;
     let opt = edns.and_then(ResponseEdns::opt);
-    emit(&meta, question, &[], &[], &[], opt.as_ref())
+    // No records: always whole.
+    emit(&meta, question, &[], &[], &[], opt.as_ref()).unwrap_or_default()
 }
 
 /// The end of each RRset in `records` (consecutive records of one name and type).
@@ -126,6 +140,7 @@ pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> 
             true,
         );
     }
+    let fits = |bytes: &Vec<u8>| bytes.len() <= limit;
     let full = emit(
         &meta,
         Some(&question),
@@ -134,7 +149,7 @@ pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> 
         &answer.additional,
         opt.as_ref(),
     );
-    if full.len() <= limit {
+    if let Some(full) = full.filter(fits) {
         return (full, false);
     }
     if !answer.additional.is_empty() {
@@ -146,7 +161,7 @@ pub fn encode_answer(request: &Request, answer: &Answer, edns: ResponseEdns) -> 
             &[],
             opt.as_ref(),
         );
-        if without_additional.len() <= limit {
+        if let Some(without_additional) = without_additional.filter(fits) {
             return (without_additional, false);
         }
     }
@@ -170,13 +185,13 @@ fn truncated(
     let prefixes = ends.iter().rev().skip(1).chain(std::iter::once(&0));
     for &end in prefixes.filter(|end| records_could_fit(**end, limit)) {
         let bytes = emit(meta, Some(question), &answers[..end], &[], &[], opt);
-        if bytes.len() <= limit {
+        if let Some(bytes) = bytes.filter(|b| b.len() <= limit) {
             return bytes;
         }
     }
     // Not even the question fits (a 255-octet name in 512 bytes always fits, so this is only
     // reachable with absurd limits): send the header alone.
-    emit(meta, None, &[], &[], &[], opt)
+    emit(meta, None, &[], &[], &[], opt).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -202,7 +217,7 @@ mod tests {
             transport: if udp { Transport::Udp } else { Transport::Tcp },
             wire_size: 40,
             received_at: std::time::Instant::now(),
-            depth: 0,
+            aliases: Vec::new(),
         }
     }
 
@@ -298,7 +313,8 @@ mod tests {
             meta.response_code = answer.rcode;
             let mut question = Query::query(name.clone(), RecordType::A);
             question.set_query_class(hickory_proto::rr::DNSClass::IN);
-            let general = emit(&meta, Some(&question), &answer.answers, &answer.authority, &answer.additional, edns.opt().as_ref());
+            let general = emit(&meta, Some(&question), &answer.answers, &answer.authority, &answer.additional, edns.opt().as_ref()).expect("a few records fit 65,535 octets");
+            let without_additional = emit(&meta, Some(&question), &answer.answers, &answer.authority, &[], edns.opt().as_ref()).expect("a few records fit 65,535 octets");
             let limit = if udp { edns.udp_limit() } else { 65535 };
             let direct = crate::server::fast_encode::encode(
                 &request,
@@ -308,18 +324,84 @@ mod tests {
                 MAX_UDP_PAYLOAD,
                 limit,
             );
+            if without_additional.len() <= limit {
+                // Only optional data is left out: no TC.
+                prop_assert!(!truncated);
+            }
             if general.len() <= limit {
                 // It fits either way: the direct path takes it, and says the same.
-                prop_assert!(!truncated);
                 let direct = direct.expect("the direct path takes what fits");
                 prop_assert!(direct.len() <= general.len() + 2 * (answer.answers.len() + 2));
                 prop_assert_eq!(described(&direct), described(&general));
                 prop_assert_eq!(described(&bytes), described(&general));
             } else if let Some(direct) = direct {
-                // Compressed harder than hickory's, it may fit where hickory's does not.
+                // Compressed harder than hickory's, it may fit where hickory's does not; if it
+                // does not, it leaves the additional section out whole, as the general path.
                 prop_assert!(direct.len() <= limit);
-                prop_assert_eq!(described(&direct), described(&general));
+                let whole = hickory_proto::op::Message::from_vec(&direct).expect("decodes").additionals.len() == answer.additional.len();
+                let expected = if whole { &general } else { &without_additional };
+                prop_assert_eq!(described(&direct), described(expected));
             }
+        }
+    }
+
+    /// `count` SRV records of `name` with long targets (about 60 octets each), and as many
+    /// glue records.
+    fn srv_answer(name: &Name, count: u32) -> Answer {
+        let mut answer = Answer::rcode(ResponseCode::NoError, "test");
+        for i in 0..count {
+            let target = Name::from_ascii(format!(
+                "endpoint-{i:05}.a-long-service-name.namespace.svc.cluster.local."
+            ))
+            .expect("name");
+            let srv = hickory_proto::rr::rdata::SRV::new(0, 1, 80, target.clone());
+            answer
+                .answers
+                .push(Record::from_rdata(name.clone(), 5, RData::SRV(srv)));
+            let glue = A(Ipv4Addr::from(0x0a00_0000 + i));
+            answer
+                .additional
+                .push(Record::from_rdata(target, 5, RData::A(glue)));
+        }
+        answer
+    }
+
+    fn counts(bytes: &[u8]) -> (bool, usize, usize) {
+        let m = hickory_proto::op::Message::from_vec(bytes).expect("decodes");
+        (m.metadata.truncation, m.answers.len(), m.additionals.len())
+    }
+
+    #[test]
+    fn a_tcp_answer_over_65535_octets_is_cut_at_an_rrset_boundary() {
+        let name = Name::from_ascii("_http._tcp.big.ns.svc.cluster.local.").expect("name");
+        let request = request_for(&name, RecordType::SRV, false, true, false);
+        // 2,000 SRV records (fast path) or TXT records (hickory's encoder, which alone would
+        // stop mid-RRset at 65,535 octets): the RRset is left out whole, with TC=1.
+        let srv = srv_answer(&name, 2_000);
+        let mut txt = Answer::rcode(ResponseCode::NoError, "test");
+        txt.answers = (0..2_000)
+            .map(|i| {
+                let text = hickory_proto::rr::rdata::TXT::new(vec![format!("{i:040}")]);
+                Record::from_rdata(name.clone(), 5, RData::TXT(text))
+            })
+            .collect();
+        for answer in [&srv, &txt] {
+            let (bytes, truncated) = encode_answer(&request, answer, ResponseEdns::Absent);
+            assert!(truncated);
+            assert_eq!(counts(&bytes), (true, 0, 0));
+        }
+        // 600 SRV records fit, their glue does not: the additional section goes whole, no TC.
+        for edns in [
+            ResponseEdns::Absent,
+            ResponseEdns::Present {
+                dnssec_ok: false,
+                udp_size: 1232,
+            },
+        ] {
+            let (bytes, truncated) = encode_answer(&request, &srv_answer(&name, 600), edns);
+            assert!(!truncated);
+            assert!(bytes.len() <= 65535);
+            assert_eq!(counts(&bytes), (false, 600, 0));
         }
     }
 

@@ -197,7 +197,7 @@ mod tests {
             transport: Transport::Udp,
             wire_size: 30,
             received_at: Instant::now(),
-            depth: 0,
+            aliases: Vec::new(),
         }
     }
 

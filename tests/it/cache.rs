@@ -274,3 +274,36 @@ fn large_answers_are_held_within_the_byte_bound() {
     assert_eq!(reply.answers.len(), usize::from(LARGE_ANSWER));
     assert_eq!(up.tcp_queries(), asked, "answered from the cache");
 }
+
+#[test]
+fn a_chain_cut_short_is_not_kept_for_the_names_inside_it() {
+    // Chasing `hop-1` reaches `hop-9` past the limit of eight CNAMEs, and `pong` from `ping`
+    // closes a loop: those SERVFAILs belong to the chain asked, not to `hop-2` or `pong`.
+    let chains = crate::support::external_name_chains(9);
+    let server = TestServer::start(
+        ".:{PORT} {\n  bind 127.0.0.1\n  cache 30\n  kubernetes cluster.local {\n    manifests manifests\n  }\n}\n",
+        &[("chains.yaml", chains.as_str())],
+    );
+    let svc = |name: &str| format!("{name}.default.svc.cluster.local.");
+    let first = ask(server.addr, &svc("hop-1"));
+    assert_eq!(first.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(first.answers.len(), 9, "{first}");
+    let second = ask(server.addr, &svc("hop-2"));
+    assert_eq!(
+        second.metadata.response_code,
+        ResponseCode::NoError,
+        "{second}"
+    );
+    assert_eq!(
+        second.answers.len(),
+        9,
+        "eight CNAMEs and the address: {second}"
+    );
+    assert_eq!(
+        ask(server.addr, &svc("ping")).metadata.response_code,
+        ResponseCode::ServFail
+    );
+    let pong = ask(server.addr, &svc("pong"));
+    let owners: Vec<String> = pong.answers.iter().map(|r| r.name.to_string()).collect();
+    assert_eq!(owners, vec![svc("pong"), svc("ping")], "{pong}");
+}

@@ -319,12 +319,12 @@ async fn external_name_into_the_cluster_zone_is_chased_to_its_address() {
     );
 }
 
-/// A headless Service with 300 ready endpoints, no hostnames, one port.
-fn big_headless_manifest() -> String {
+/// A headless Service with `count` ready endpoints, no hostnames, one port.
+fn big_headless_manifest(count: u32) -> String {
     let mut yaml = String::from(
         "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: default}\nspec: {clusterIP: None, ports: [{name: http, port: 80, protocol: TCP}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n  namespace: default\n  labels: {kubernetes.io/service-name: big}\naddressType: IPv4\nports:\n- {name: http, port: 80, protocol: TCP}\nendpoints:\n",
     );
-    for i in 0..300u32 {
+    for i in 0..count {
         yaml.push_str(&format!(
             "- addresses: [10.7.{}.{}]\n  conditions: {{ready: true}}\n",
             i / 250,
@@ -336,7 +336,7 @@ fn big_headless_manifest() -> String {
 
 #[tokio::test]
 async fn a_large_headless_answer_is_cut_with_tc_over_udp_and_whole_over_tcp() {
-    let big = big_headless_manifest();
+    let big = big_headless_manifest(300);
     let server = TestServer::start(
         &crate::support::cluster_corefile(""),
         &[("big.yaml", big.as_str())],
@@ -362,4 +362,87 @@ async fn a_large_headless_answer_is_cut_with_tc_over_udp_and_whole_over_tcp() {
             assert_eq!(whole.additionals.len(), 300, "one glue record per target");
         }
     }
+}
+
+#[tokio::test]
+async fn an_answer_too_big_for_tcp_is_cut_at_an_rrset_boundary() {
+    // SRV records of 2,000 or 10,000 endpoints (with as many glue records) cannot fit 65,535
+    // octets: the one RRset is left out whole with TC=1 (RFC 2181 §9), never cut in the middle.
+    // 2,000 are few enough to be built whole; 10,000 are built only up to what could fit.
+    for count in [2_000, 10_000] {
+        let big = big_headless_manifest(count);
+        let server = TestServer::start(
+            &crate::support::cluster_corefile(""),
+            &[("big.yaml", big.as_str())],
+        );
+        let name = "_http._tcp.big.default.svc.cluster.local.";
+        let reply = ask(server.addr, Via::Tcp, name, RecordType::SRV).await;
+        assert!(reply.metadata.truncation, "TC=1 for {count} endpoints");
+        assert!(
+            reply.answers.is_empty() && reply.additionals.is_empty(),
+            "{count} endpoints: {} SRV and {} glue records, a partial RRset",
+            reply.answers.len(),
+            reply.additionals.len()
+        );
+    }
+}
+
+/// The answer section as `owner TYPE data` lines, in order.
+fn chain_of(message: &Message) -> Vec<String> {
+    message
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect()
+}
+
+#[tokio::test]
+async fn external_name_loops_give_each_cname_once_then_servfail() {
+    let chains = crate::support::external_name_chains(8);
+    let server = TestServer::start(
+        &crate::support::cluster_corefile(""),
+        &[("chains.yaml", chains.as_str())],
+    );
+    let svc = |name: &str| format!("{name}.default.svc.cluster.local.");
+    for via in [Via::Udp, Via::Tcp] {
+        let m = ask(server.addr, via, &svc("self"), RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m}");
+        assert_eq!(
+            chain_of(&m),
+            vec![format!("{} CNAME {}", svc("self"), svc("self"))]
+        );
+        let m = ask(server.addr, via, &svc("ping"), RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m}");
+        assert_eq!(
+            chain_of(&m),
+            vec![
+                format!("{} CNAME {}", svc("ping"), svc("pong")),
+                format!("{} CNAME {}", svc("pong"), svc("ping")),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_external_name_chain_within_the_limit_is_answered_whole() {
+    let chains = crate::support::external_name_chains(8);
+    let server = TestServer::start(
+        &crate::support::cluster_corefile(""),
+        &[("chains.yaml", chains.as_str())],
+    );
+    let svc = |name: &str| format!("{name}.default.svc.cluster.local.");
+    let m = ask(server.addr, Via::Udp, &svc("hop-1"), RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m}");
+    let mut expected: Vec<String> = (1..8)
+        .map(|hop| {
+            format!(
+                "{} CNAME {}",
+                svc(&format!("hop-{hop}")),
+                svc(&format!("hop-{}", hop + 1))
+            )
+        })
+        .collect();
+    expected.push(format!("{} CNAME {}", svc("hop-8"), svc("end")));
+    expected.push(format!("{} A 10.96.7.7", svc("end")));
+    assert_eq!(chain_of(&m), expected, "eight CNAMEs, then the address");
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::fake_upstream::FakeUpstream;
+use crate::support::fake_upstream::{Behaviour, FakeUpstream};
 use crate::support::{TestServer, decode, query_bytes, raw_udp, wait_for};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -171,4 +171,26 @@ fn an_external_name_is_chased_through_forward() {
         ]
     );
     assert_eq!(up.udp_queries(), 1);
+}
+
+#[test]
+fn an_external_name_whose_target_fails_is_its_cname_and_servfail() {
+    let up = FakeUpstream::start([192, 0, 2, 77]);
+    up.set(Behaviour::ServFail);
+    let manifests = "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: docs, namespace: default}\nspec: {type: ExternalName, externalName: docs.example.org}\n";
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  kubernetes cluster.local {{\n    manifests manifests\n  }}\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[("cluster.yaml", manifests)],
+    );
+    // The target's lookup failed: the client must not take the CNAME alone for the answer.
+    let m = ask(
+        server.addr,
+        "docs.default.svc.cluster.local.",
+        RecordType::A,
+    );
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m}");
+    assert_eq!(data(&m), vec!["docs.example.org."]);
 }

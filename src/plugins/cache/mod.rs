@@ -159,7 +159,13 @@ impl Inner {
         Some((kind, ttl))
     }
 
-    fn store(&self, key: CacheKey, answer: &Answer) {
+    /// Keep `answer` to `key`, asked by a client or, when `chasing`, by a plugin following a
+    /// CNAME. A SERVFAIL of the latter may be its chain's (a loop, or too many CNAMEs before
+    /// it: see the kubernetes plugin), not the name's own answer, so it is not kept.
+    fn store(&self, key: CacheKey, answer: &Answer, chasing: bool) {
+        if chasing && answer.rcode == ResponseCode::ServFail {
+            return;
+        }
         let Some((kind, ttl)) = self.placement(&key.name, answer) else {
             return;
         };
@@ -261,6 +267,7 @@ impl Plugin for Cache {
             return next.serve(request, resolver);
         }
         let key = key_of(request);
+        let chasing = request.depth() > 0;
         let inner = self.inner.clone();
         let metrics = &self.inner.metrics;
         metrics.requests.inc();
@@ -272,11 +279,11 @@ impl Plugin for Cache {
                         metrics.prefetch.inc();
                         // Refresh in the background; this client gets the cached answer now.
                         match next.serve(request, resolver) {
-                            Served::Ready(fresh) => inner.store(key, &fresh),
+                            Served::Ready(fresh) => inner.store(key, &fresh, chasing),
                             Served::Pending(future) => {
                                 tokio::spawn(async move {
                                     let fresh = future.await;
-                                    inner.store(key, &fresh);
+                                    inner.store(key, &fresh, chasing);
                                 });
                             }
                         }
@@ -295,7 +302,7 @@ impl Plugin for Cache {
                         stale
                     }
                     _ => {
-                        inner.store(key, &answer);
+                        inner.store(key, &answer, chasing);
                         answer
                     }
                 });
@@ -304,7 +311,7 @@ impl Plugin for Cache {
         }
         metrics.misses.inc();
         next.serve(request, resolver).map(move |answer| {
-            inner.store(key, &answer);
+            inner.store(key, &answer, chasing);
             answer
         })
     }

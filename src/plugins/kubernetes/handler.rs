@@ -19,8 +19,8 @@ const NAME: &str = "kubernetes";
 /// with room to spare): anything deeper is NXDOMAIN without parsing.
 const MAX_CLUSTER_LABELS: usize = 8;
 
-/// How many CNAMEs a chain may follow before we stop chasing.
-const MAX_CNAME_DEPTH: u8 = 8;
+/// How many CNAMEs a chain may follow before we stop chasing (CoreDNS: 8 as well).
+const MAX_CNAME_DEPTH: usize = 8;
 
 /// A label as the grammar accepts it: lowercase letters, digits, `-` and `_`.
 fn plain_label(label: &[u8]) -> Option<&str> {
@@ -91,6 +91,38 @@ impl Kubernetes {
     }
 }
 
+/// `answer`, the CNAME of `owner`, followed by `chased`, its target's answer. NOERROR and
+/// NXDOMAIN are the target's to give. REFUSED means no block of this server serves the target:
+/// the CNAME alone is the answer, and the client's resolver follows it. Any other rcode is a
+/// failure of the chain: the CNAME, what the target's answer holds, and SERVFAIL (CoreDNS
+/// keeps the CNAME and NOERROR: `plugin.A` takes only the answer section of its upstream
+/// lookup). A CNAME of `owner` in `chased` (an answer cached from another entry into a loop)
+/// closes a loop: the records stop before it, and the answer is SERVFAIL.
+fn followed(mut answer: Answer, chased: Answer, owner: &Name) -> Answer {
+    let loops = chased
+        .answers
+        .iter()
+        .position(|r| r.record_type() == RecordType::CNAME && r.name == *owner);
+    match chased.rcode {
+        ResponseCode::Refused => return answer,
+        ResponseCode::NoError | ResponseCode::NXDomain if loops.is_none() => {
+            answer.rcode = chased.rcode;
+            answer.authority = chased.authority;
+            answer.additional = chased.additional;
+        }
+        _ => {
+            answer.rcode = ResponseCode::ServFail;
+            answer.error = match loops {
+                Some(_) => Some(format!("CNAME loop at {owner}")),
+                None => chased.error,
+            };
+        }
+    }
+    let kept = loops.unwrap_or(chased.answers.len());
+    answer.answers.extend(chased.answers.into_iter().take(kept));
+    answer
+}
+
 fn apex_of_reverse(
     index: &crate::cluster::ClusterIndex,
     config: &super::KubernetesConfig,
@@ -150,22 +182,29 @@ impl Plugin for Kubernetes {
                 answer
                     .answers
                     .push(cname_record(&request.name, &target, self.config.ttl));
-                if request.qtype == RecordType::CNAME || request.depth >= MAX_CNAME_DEPTH {
+                if request.qtype == RecordType::CNAME {
+                    return Served::Ready(answer);
+                }
+                // RFC 1034 §3.6.2: "CNAME chains should be followed and CNAME loops signalled
+                // as an error". A loop ends at the CNAME that closes it, a chain too long at
+                // the CNAME past the limit: each CNAME once, then SERVFAIL. (CoreDNS answers
+                // NODATA without the CNAMEs: `plugin.A` in `plugin/backend_lookup.go` drops a
+                // CNAME whose target it has seen, or when 8 precede it, and every CNAME
+                // before it, since a CNAME is kept only with the records it leads to.)
+                if request.has_passed(&target) || request.depth() >= MAX_CNAME_DEPTH {
+                    answer.rcode = ResponseCode::ServFail;
+                    answer.error = Some(format!(
+                        "CNAME loop or chain of more than {MAX_CNAME_DEPTH} at {}",
+                        request.name
+                    ));
                     return Served::Ready(answer);
                 }
                 // Spec §2.5 and RFC 1034: the CNAME is always there; the target's records
                 // follow when someone in this server can answer them.
+                let owner = request.name.clone();
                 resolver
                     .resolve(&request.derived(target, request.qtype))
-                    .map(move |chased| {
-                        if matches!(chased.rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
-                            answer.rcode = chased.rcode;
-                            answer.answers.extend(chased.answers);
-                            answer.authority = chased.authority;
-                            answer.additional = chased.additional;
-                        }
-                        answer
-                    })
+                    .map(move |chased| followed(answer, chased, &owner))
             }
         }
     }

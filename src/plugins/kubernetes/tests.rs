@@ -154,7 +154,7 @@ fn request(name: &str, qtype: RecordType) -> Request {
         transport: Transport::Udp,
         wire_size: 40,
         received_at: Instant::now(),
-        depth: 0,
+        aliases: Vec::new(),
     }
 }
 
@@ -457,6 +457,111 @@ fn external_name_keeps_its_cname_when_the_target_has_no_data_of_the_type() {
     assert_eq!(rdata(&aaaa), vec!["db.example.org."]);
     let cname = ask("ext.shop.svc.cluster.local.", RecordType::CNAME);
     assert_eq!(rdata(&cname), vec!["db.example.org."]);
+}
+
+/// A resolver that answers with `.0`, as another plugin (or the cache) would.
+struct Answering(fn(&Request) -> Answer);
+
+impl Resolve for Answering {
+    fn resolve(&self, request: &Request) -> Served {
+        Served::Ready((self.0)(request))
+    }
+}
+
+fn ask_through(resolver: &dyn Resolve, name: &str, qtype: RecordType) -> Answer {
+    let chain = Chain::new(vec![Arc::new(plugin("")) as Arc<dyn Plugin>]);
+    match chain.serve(&request(name, qtype), resolver) {
+        Served::Ready(answer) => answer,
+        Served::Pending(_) => panic!("kubernetes answers at once"),
+    }
+}
+
+#[test]
+fn a_failed_target_gives_the_cname_and_servfail_and_one_no_block_serves_the_cname_alone() {
+    let failed = Answering(|_| Answer::server_failure("forward", "upstream down"));
+    let a = ask_through(&failed, "ext.shop.svc.cluster.local.", RecordType::A);
+    assert_eq!(a.rcode, ResponseCode::ServFail);
+    assert_eq!(rdata(&a), vec!["db.example.org."]);
+    assert_eq!(a.error.as_deref(), Some("upstream down"));
+    let refused = Answering(|_| Answer::rcode(ResponseCode::Refused, "server"));
+    let a = ask_through(&refused, "ext.shop.svc.cluster.local.", RecordType::A);
+    assert_eq!(a.rcode, ResponseCode::NoError);
+    assert_eq!(rdata(&a), vec!["db.example.org."]);
+}
+
+#[test]
+fn a_chased_answer_that_comes_back_to_the_name_is_cut_before_it() {
+    // As the cache would answer `db.example.org` after a loop through it was asked from there.
+    let looping = Answering(|request| {
+        let ext = Name::from_ascii("ext.shop.svc.cluster.local.").expect("name");
+        let mut answer = Answer::rcode(ResponseCode::ServFail, "cache");
+        answer.answers = vec![
+            super::answer::cname_record(&request.name, &ext, 5),
+            super::answer::cname_record(&ext, &request.name, 5),
+        ];
+        answer
+    });
+    let a = ask_through(&looping, "ext.shop.svc.cluster.local.", RecordType::A);
+    assert_eq!(a.rcode, ResponseCode::ServFail);
+    assert_eq!(
+        rdata(&a),
+        vec!["db.example.org.", "ext.shop.svc.cluster.local."],
+        "each CNAME once"
+    );
+}
+
+/// The chain of `plugin` resolving through itself, as the server's router does.
+struct Itself(Chain);
+
+impl Resolve for Itself {
+    fn resolve(&self, request: &Request) -> Served {
+        self.0.serve(request, self)
+    }
+}
+
+#[test]
+fn external_name_chains_stop_at_a_loop_or_past_eight_cnames() {
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: end, namespace: shop}\nspec: {clusterIP: 10.0.0.7}\n",
+    );
+    let mut external = |name: &str, target: &str| {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: shop}}\nspec: {{type: ExternalName, externalName: {target}.shop.svc.cluster.local}}\n"
+        ));
+    };
+    external("self", "self");
+    external("ping", "pong");
+    external("pong", "ping");
+    for hop in 1..=9 {
+        let next = if hop == 9 { "end".to_string() } else { format!("hop-{}", hop + 1) };
+        external(&format!("hop-{hop}"), &next);
+    }
+    let mut loaded = Loaded::default();
+    load_text("chains.yaml", &yaml, &Default::default(), &mut loaded);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    let index = Arc::new(ClusterIndex::new());
+    index.replace_all(loaded.snapshot);
+    index.mark_synced();
+    let k = Kubernetes::with_index(config(""), index, Vec::new());
+    let resolver = Itself(Chain::new(vec![Arc::new(k) as Arc<dyn Plugin>]));
+    let ask = |name: &str| match resolver.resolve(&request(&format!("{name}.shop.svc.cluster.local."), RecordType::A)) {
+        Served::Ready(answer) => answer,
+        Served::Pending(_) => panic!("ready"),
+    };
+    let svc = |name: &str| format!("{name}.shop.svc.cluster.local.");
+    let a = ask("self");
+    assert_eq!((a.rcode, rdata(&a)), (ResponseCode::ServFail, vec![svc("self")]));
+    let a = ask("ping");
+    assert_eq!((a.rcode, rdata(&a)), (ResponseCode::ServFail, vec![svc("pong"), svc("ping")]));
+    // Eight CNAMEs are followed to the address; a ninth is not.
+    let a = ask("hop-2");
+    assert_eq!(a.rcode, ResponseCode::NoError);
+    assert_eq!(rdata(&a).len(), 9);
+    assert_eq!(rdata(&a)[8], "10.0.0.7");
+    let a = ask("hop-1");
+    assert_eq!(a.rcode, ResponseCode::ServFail);
+    assert_eq!(rdata(&a).len(), 9);
+    assert_eq!(rdata(&a)[8], svc("end"));
 }
 
 #[test]

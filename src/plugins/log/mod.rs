@@ -100,7 +100,7 @@ impl Plugin for Log {
     }
 
     fn observe(&self, request: &Request, summary: &ResponseSummary<'_>) {
-        if request.depth > 0 {
+        if request.depth() > 0 {
             return;
         }
         if !self.config.names.is_empty()

@@ -93,7 +93,7 @@ mod tests {
             transport,
             wire_size: 40,
             received_at: Instant::now(),
-            depth: 0,
+            aliases: Vec::new(),
         };
         let chain = Chain::new(vec![std::sync::Arc::new(Whoami)]);
         match chain.serve(&request, &NoResolver) {

@@ -353,3 +353,23 @@ pub fn repo_path(relative: &str) -> PathBuf {
 pub mod fake_api;
 pub mod fake_upstream;
 pub mod netns;
+
+/// Services of namespace `default`: ExternalNames that loop (`self` → `self`, `ping` → `pong` →
+/// `ping`) and a chain of `hops` (`hop-1` → … → `hop-<hops>` → `end`, ClusterIP 10.96.7.7).
+pub fn external_name_chains(hops: u32) -> String {
+    let external = |name: &str, target: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{type: ExternalName, externalName: {target}.default.svc.cluster.local}}\n---\n"
+        )
+    };
+    let mut yaml = external("self", "self") + &external("ping", "pong") + &external("pong", "ping");
+    for hop in 1..=hops {
+        let next = if hop == hops {
+            "end".to_string()
+        } else {
+            format!("hop-{}", hop + 1)
+        };
+        yaml += &external(&format!("hop-{hop}"), &next);
+    }
+    yaml + "apiVersion: v1\nkind: Service\nmetadata: {name: end, namespace: default}\nspec: {clusterIP: 10.96.7.7}\n"
+}
