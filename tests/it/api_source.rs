@@ -110,12 +110,12 @@ fn initial_sync_serves_every_kind() {
         ),
         "{requests:?}"
     );
-    assert!(
-        requests
+    // The watches start after the lists are applied.
+    wait_for(Duration::from_secs(10), "a watch with bookmarks", || {
+        api.requests()
             .iter()
-            .any(|r| r.contains("watch=true") && r.contains("allowWatchBookmarks=true")),
-        "{requests:?}"
-    );
+            .any(|r| r.contains("watch=true") && r.contains("allowWatchBookmarks=true"))
+    });
 }
 
 #[test]
