@@ -63,8 +63,9 @@ pub fn with_service_key<R>(name: &str, namespace: &str, then: impl FnOnce(&str) 
 #[derive(Debug, Default)]
 pub struct ServiceEndpoints {
     slices: Vec<Arc<EndpointSlice>>,
-    /// Built on the first lookup by address or name when the service is large.
-    tables: OnceLock<EndpointTables>,
+    /// Built on the first lookup by address or name when the service is large (boxed: most
+    /// services never need one, and 10,000 of them should not carry its size).
+    tables: OnceLock<Box<EndpointTables>>,
 }
 
 impl ServiceEndpoints {
@@ -85,8 +86,9 @@ impl ServiceEndpoints {
     pub fn find(&self, keys: &[EndpointKey<'_>]) -> impl Iterator<Item = &Endpoint> + '_ {
         let total: usize = self.slices.iter().map(|s| s.endpoints.len()).sum();
         let tables = (total > SCAN_LIMIT).then(|| {
-            self.tables
-                .get_or_init(|| EndpointTables::build(&self.slices))
+            &**self
+                .tables
+                .get_or_init(|| Box::new(EndpointTables::build(&self.slices)))
         });
         endpoint_tables::find(&self.slices, tables, keys)
             .into_iter()
