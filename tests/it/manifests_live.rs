@@ -106,3 +106,81 @@ fn a_file_that_turns_bad_keeps_the_other_files_serving() {
         vec!["10.0.0.1".to_string()]
     );
 }
+
+/// How many times the server has re-read its manifests.
+fn reloads(server: &TestServer) -> usize {
+    server.log().matches("manifests: reloaded").count()
+}
+
+#[test]
+fn reading_the_files_causes_no_reload_and_a_burst_of_writes_a_bounded_few() {
+    let server = TestServer::start(
+        &crate::support::cluster_corefile(""),
+        &[("ns.yaml", NS), ("a.yaml", &service("a", "10.0.0.1"))],
+    );
+    let name = "marker.default.svc.cluster.local.";
+    assert_eq!(lookup(&server, name).0, ResponseCode::NXDomain);
+    // Reading every file, as an operator's `cat` or the server's own reload does.
+    for _ in 0..20 {
+        for entry in std::fs::read_dir(server.manifests()).expect("dir") {
+            std::fs::read(entry.expect("entry").path()).expect("read");
+        }
+    }
+    // A change after the reads: once it is served, every earlier event was handled.
+    let marker = server.manifests().join("marker.yaml");
+    std::fs::write(&marker, service("marker", "10.0.0.9")).expect("write");
+    wait_for(Duration::from_secs(5), "the marker", || {
+        lookup(&server, name).1 == vec!["10.0.0.9".to_string()]
+    });
+    wait_for(Duration::from_secs(5), "its reload logged", || {
+        reloads(&server) >= 1
+    });
+    let after_marker = reloads(&server);
+    assert!(
+        (1..=2).contains(&after_marker),
+        "one reload for the marker, none for the reads: {after_marker}\n{}",
+        server.log()
+    );
+
+    // 50 writes in a burst, then a last one to wait for.
+    let burst = server.manifests().join("burst.yaml");
+    for i in 0..50 {
+        std::fs::write(&burst, service("burst", &format!("10.0.1.{i}"))).expect("write");
+    }
+    std::fs::write(&marker, service("marker", "10.0.0.10")).expect("write");
+    wait_for(Duration::from_secs(5), "the last write", || {
+        lookup(&server, name).1 == vec!["10.0.0.10".to_string()]
+    });
+    wait_for(Duration::from_secs(5), "its reload logged", || {
+        reloads(&server) > after_marker
+    });
+    let burst_reloads = reloads(&server) - after_marker;
+    assert!(
+        (1..=6).contains(&burst_reloads),
+        "51 writes in a burst: {burst_reloads} reloads"
+    );
+    // And nothing keeps re-reading afterwards: a further read-only pass and a change.
+    std::fs::read(&burst).expect("read");
+    std::fs::write(&marker, service("marker", "10.0.0.11")).expect("write");
+    wait_for(Duration::from_secs(5), "the third marker", || {
+        lookup(&server, name).1 == vec!["10.0.0.11".to_string()]
+    });
+    wait_for(Duration::from_secs(5), "its reload logged", || {
+        reloads(&server) > after_marker + burst_reloads
+    });
+    let settled = reloads(&server) - after_marker - burst_reloads;
+    assert!(
+        (1..=2).contains(&settled),
+        "{settled} reloads for one write"
+    );
+    // The absence of a reload loop can only be seen over a period: ten settle windows of the
+    // watcher, in which a loop re-reading on its own reads would reload ten times.
+    let quiet = reloads(&server);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        reloads(&server),
+        quiet,
+        "reloads went on with nothing written:\n{}",
+        server.log()
+    );
+}

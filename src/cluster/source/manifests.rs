@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use serde_norway::Value;
 use thiserror::Error;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::SourceFilter;
 use super::list_split::{ListParts, split_list};
@@ -395,25 +396,42 @@ pub fn sync_once(
 /// How long to wait for a burst of file events to settle before re-reading.
 const SETTLE: Duration = Duration::from_millis(50);
 
+/// Whether a file event changes what the directory holds: a file created, written (and
+/// closed), renamed or removed, or the `..data` symlink of a ConfigMap mount swapped. Opening,
+/// reading and closing a file unwritten (as every reload does) is not a change.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
 /// Watch `dir` and re-read it on every change, until the returned task is dropped or aborted.
-/// The first load must already have happened ([`sync_once`]).
+/// The first load must already have happened ([`sync_once`]). A burst of changes is one
+/// reload: events only set a flag, and the loop re-reads once the burst has settled.
 pub fn watch(
     dir: PathBuf,
     filter: SourceFilter,
     index: Arc<ClusterIndex>,
 ) -> Result<tokio::task::JoinHandle<()>, notify::Error> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let changed = Arc::new(Notify::new());
+    let notifier = changed.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            let _ = tx.send(());
+        if event.is_ok_and(|e| is_change(&e.kind)) {
+            notifier.notify_one();
         }
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     Ok(tokio::spawn(async move {
         let _watcher = watcher;
-        while rx.recv().await.is_some() {
+        loop {
+            changed.notified().await;
+            // Let the burst settle; changes during the wait are folded into this reload, and
+            // changes during the reload into the next one.
             tokio::time::sleep(SETTLE).await;
-            while rx.try_recv().is_ok() {}
             let (dir, filter, index) = (dir.clone(), filter.clone(), index.clone());
             let result =
                 tokio::task::spawn_blocking(move || sync_once(&dir, &filter, &index)).await;
@@ -436,6 +454,27 @@ mod tests {
             pods: true,
             ..SourceFilter::default()
         }
+    }
+
+    #[test]
+    fn reading_a_file_is_not_a_change_writing_renaming_and_removing_are() {
+        use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind, RenameMode};
+        let changes = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Remove(RemoveKind::File),
+        ];
+        let reads = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Any,
+        ];
+        assert!(changes.iter().all(is_change));
+        assert!(!reads.iter().any(is_change));
     }
 
     #[test]
