@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
@@ -432,6 +433,8 @@ pub fn watch(
             // Let the burst settle; changes during the wait are folded into this reload, and
             // changes during the reload into the next one.
             tokio::time::sleep(SETTLE).await;
+            // What arrived during the wait is read by this reload.
+            while changed.notified().now_or_never().is_some() {}
             let (dir, filter, index) = (dir.clone(), filter.clone(), index.clone());
             let result =
                 tokio::task::spawn_blocking(move || sync_once(&dir, &filter, &index)).await;
