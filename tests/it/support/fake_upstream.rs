@@ -165,9 +165,20 @@ impl FakeUpstream {
     /// thread inside a network namespace to serve there; dropping it then leaves its threads
     /// blocked until the process ends (the wake-up below is only sent on loopback).
     pub fn start_on(bind: SocketAddr, address: [u8; 4]) -> FakeUpstream {
-        let tcp = TcpListener::bind(bind).expect("bind tcp");
+        // UDP and TCP on one port: with port 0 the kernel picks the TCP port, and another test
+        // may hold that number for UDP; then the pair is tried again on a new port.
+        let (tcp, udp) = (0..100)
+            .find_map(|_| {
+                let tcp = TcpListener::bind(bind).expect("bind tcp");
+                let addr = tcp.local_addr().expect("addr");
+                match UdpSocket::bind(addr) {
+                    Ok(udp) => Some((tcp, udp)),
+                    Err(e) if bind.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => None,
+                    Err(e) => panic!("bind udp on {addr}: {e}"),
+                }
+            })
+            .expect("a port free for both UDP and TCP");
         let addr = tcp.local_addr().expect("addr");
-        let udp = UdpSocket::bind(addr).expect("bind udp on the same port");
         let shared = Arc::new(Shared {
             behaviour: Mutex::new(Behaviour::Answer),
             address: Mutex::new(address),
