@@ -182,6 +182,16 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Ok(addr) = listener.local_addr() {
+        let now = endpoints.get();
+        let paths: Vec<&str> = [
+            (now.health, "/health"),
+            (now.ready, "/ready"),
+            (now.metrics, "/metrics"),
+        ]
+        .into_iter()
+        .filter_map(|(on, path)| on.then_some(path))
+        .collect();
+        tracing::info!("serving {} on http://{addr}", paths.join(" "));
         let serving = endpoints.clone();
         tasks.spawn(crate::plugins::health::self_check(
             addr,

@@ -89,6 +89,17 @@ impl RateLimit {
     }
 }
 
+/// `message` without a repeat of its line's `prefix` (`forward: …` or `plugin/forward: …`
+/// under `plugin/forward: `), so the plugin is named once.
+fn without_repeated_prefix<'m>(prefix: &str, message: &'m str) -> &'m str {
+    let plugin = prefix.strip_prefix("plugin/").unwrap_or("");
+    message
+        .strip_prefix(prefix)
+        .filter(|_| !prefix.is_empty())
+        .or_else(|| message.strip_prefix(plugin).filter(|_| !plugin.is_empty()))
+        .unwrap_or(message)
+}
+
 /// `text` cut to at most `max` bytes (at a character boundary), saying how much was cut.
 fn cut(text: &mut String, max: usize) {
     if text.len() <= max {
@@ -176,17 +187,14 @@ where
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let mut line = format!("{}{}", fields.message, fields.rest);
+        let prefix = prefix(meta.target());
+        let message = without_repeated_prefix(&prefix, &fields.message);
+        let mut line = format!("{message}{}", fields.rest);
         cut(&mut line, MAX_LINE_BYTES);
         if suppressed > 0 {
             line.push_str(&format!(" ({suppressed} similar lines suppressed)"));
         }
-        writeln!(
-            writer,
-            "[{}] {}{line}",
-            level(meta.level()),
-            prefix(meta.target()),
-        )
+        writeln!(writer, "[{}] {prefix}{line}", level(meta.level()))
     }
 }
 
@@ -255,6 +263,26 @@ mod tests {
             .for_each(|s| s.second = u64::MAX);
         assert_eq!(limit.admit(site), Some(7));
         assert_eq!(limit.admit(site), Some(0));
+    }
+
+    #[test]
+    fn a_plugin_is_named_once() {
+        let forward = prefix("clusterdns::plugins::forward");
+        assert_eq!(
+            without_repeated_prefix(&forward, "forward: upstream down"),
+            "upstream down"
+        );
+        let r#loop = prefix("clusterdns::plugins::r#loop");
+        assert_eq!(
+            without_repeated_prefix(&r#loop, "plugin/loop: Loop (a -> b) detected"),
+            "Loop (a -> b) detected"
+        );
+        assert_eq!(
+            without_repeated_prefix(&forward, "forwarding to 10.0.0.1"),
+            "forwarding to 10.0.0.1",
+            "only a whole prefix"
+        );
+        assert_eq!(without_repeated_prefix("", "forward: x"), "forward: x");
     }
 
     #[test]

@@ -188,7 +188,9 @@ pub fn check(bytes: &[u8], source: SocketAddr, transport: Transport) -> Checked 
         checking_disabled: meta.checking_disabled,
         dnssec_ok: edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
         edns_udp_size: edns.as_ref().map(Edns::max_payload),
-        source,
+        // An IPv4 client of a dual-stack socket arrives as `::ffff:a.b.c.d`: plugins, logs and
+        // metrics see it as the IPv4 client it is (CoreDNS prints `127.0.0.1:50752`).
+        source: SocketAddr::new(source.ip().to_canonical(), source.port()),
         transport,
         wire_size: bytes.len(),
         received_at: Instant::now(),

@@ -12,6 +12,7 @@ mod forward;
 mod forward_tls;
 mod health_ready;
 mod hosts_and_stubs;
+mod logs;
 mod loop_and_balance;
 mod manifests_live;
 mod metrics;

@@ -432,9 +432,14 @@ async fn watch<K: Watched>(
                         "watch: the API server sent more than {MAX_WATCH_LINE} bytes without a newline; dropped the connection, serving the last data and watching again"
                     );
                 } else if !failing {
+                    let serving = if index.is_synced() {
+                        "serving the last data"
+                    } else {
+                        "no data yet"
+                    };
                     tracing::warn!(
                         kind = K::KIND,
-                        "Kubernetes API unavailable, serving the last data and retrying with backoff: {e}"
+                        "Kubernetes API unavailable, {serving}; retrying with backoff: {e}"
                     );
                     failing = true;
                 } else {

@@ -110,6 +110,10 @@ fn load(config: &HostsConfig) -> Table {
 impl Hosts {
     /// Read the file and, inside a tokio runtime, keep re-reading it when it changes.
     pub fn start(config: HostsConfig) -> Hosts {
+        // As CoreDNS: a missing file is served as empty, with a warning (it may appear later).
+        if !config.file.exists() {
+            tracing::warn!("File does not exist: {}", config.file.display());
+        }
         let table = Arc::new(RwLock::new(Arc::new(load(&config))));
         let reload = (!config.reload.is_zero()).then(|| {
             let (config, table) = (config.clone(), table.clone());
