@@ -3,12 +3,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use clusterdns::run::{Options, RunError};
 
 /// A cluster-aware DNS server for Kubernetes, configured with a CoreDNS Corefile.
 #[derive(Parser, Debug)]
-#[command(name = "clusterdns", disable_version_flag = true)]
+#[command(
+    name = "clusterdns",
+    disable_version_flag = true,
+    disable_help_flag = true
+)]
 struct Flags {
     /// Corefile to load.
     #[arg(long = "conf", default_value = "Corefile", value_name = "FILE")]
@@ -18,7 +22,8 @@ struct Flags {
         long = "dns-port",
         alias = "dns.port",
         short = 'p',
-        default_value_t = 53
+        default_value_t = 53,
+        value_name = "PORT"
     )]
     dns_port: u16,
     /// Show version and quit.
@@ -46,6 +51,77 @@ struct Flags {
     /// Write the process ID to this file.
     #[arg(long, value_name = "FILE")]
     pidfile: Option<PathBuf>,
+    /// Print this help.
+    #[arg(long, short = 'h')]
+    help: bool,
+}
+
+/// The flag's name as written on the command line: `-conf`, `-dns.port`.
+fn go_name(long: &str) -> String {
+    format!("-{}", long.replace("dns-port", "dns.port"))
+}
+
+/// The usage text in Go's `flag` package shape, as `coredns -help` prints it.
+fn usage() -> String {
+    let mut text = String::from("Usage of clusterdns:\n");
+    for arg in Flags::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let takes_value = arg.get_action().takes_values();
+        let value = if takes_value {
+            arg.get_value_names()
+                .and_then(|names| names.first())
+                .map_or(" string".to_string(), |name| {
+                    format!(" {}", name.to_lowercase())
+                })
+        } else {
+            String::new()
+        };
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let default = arg
+            .get_default_values()
+            .first()
+            .filter(|_| takes_value)
+            .map(|d| format!(" (default {:?})", d.to_string_lossy()))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  {}{value}\n    \t{help}{default}\n",
+            go_name(long)
+        ));
+    }
+    text
+}
+
+/// A command-line error as Go's `flag` package words it, the flag as the user wrote it.
+fn flag_error(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let named = |kind: ContextKind| match error.get(kind) {
+        Some(ContextValue::String(s)) => s.trim_start_matches('-').to_string(),
+        _ => String::new(),
+    };
+    let flag = named(ContextKind::InvalidArg);
+    let flag = go_name(flag.split(['=', ' ']).next().unwrap_or(&flag));
+    match error.kind() {
+        ErrorKind::UnknownArgument => format!("flag provided but not defined: {flag}"),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let value = named(ContextKind::InvalidValue);
+            if value.is_empty() {
+                return format!("flag needs an argument: {flag}");
+            }
+            // clap's reason is the text after the last ": " of its first line.
+            let rendered = error.to_string();
+            let reason = rendered
+                .lines()
+                .next()
+                .and_then(|line| line.rsplit_once(": "))
+                .map_or("invalid value", |(_, reason)| reason)
+                .to_string();
+            format!("invalid value {value:?} for flag {flag}: {reason}")
+        }
+        ErrorKind::NoEquals | ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => {
+            format!("flag needs an argument: {flag}")
+        }
+        _ => error.kind().to_string(),
+    }
 }
 
 /// Go's flag package takes `-flag`, `--flag` and `-flag=value`; clap wants `--flag`. Rewrite
@@ -69,10 +145,15 @@ fn main() -> ExitCode {
     let flags = match Flags::try_parse_from(go_style_args(std::env::args())) {
         Ok(flags) => flags,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            // Go's flag package: the error, the usage, exit 2.
+            eprint!("{}\n{}", flag_error(&e), usage());
+            return ExitCode::from(2);
         }
     };
+    if flags.help {
+        print_out(&usage());
+        return ExitCode::SUCCESS;
+    }
     if flags.version {
         print_out(&format!(
             "clusterdns-{}\n{}/{}\n",
@@ -83,9 +164,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if flags.plugins {
-        let mut text = String::from(
-            "Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n",
-        );
+        // CoreDNS's layout, without its Caddyfile loaders (nothing here loads Caddyfiles).
+        let mut text = String::from("Server types:\n  dns\n\nOther plugins:\n");
         for plugin in clusterdns::plugins::built_names() {
             text.push_str(&format!("  dns.{plugin}\n"));
         }

@@ -66,17 +66,51 @@ fn a_missing_corefile_exits_1() {
 }
 
 #[test]
-fn bad_flags_exit_2() {
+fn bad_flags_exit_2_named_as_written() {
     let out = Command::new(BINARY)
         .args(["-nosuchflag"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("flag provided but not defined: -nosuchflag\nUsage of clusterdns:"),
+        "{stderr}"
+    );
     let out = Command::new(BINARY)
         .args(["-dns.port", "notaport"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("invalid value \"notaport\" for flag -dns.port: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_every_flag_in_single_dash_form() {
+    for flag in ["-help", "-h", "--help"] {
+        let out = Command::new(BINARY).arg(flag).output().expect("run");
+        assert!(out.status.success(), "{flag}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for name in [
+            "-conf file",
+            "-dns.port port",
+            "-pidfile file",
+            "-plugins",
+            "-quiet",
+            "-validate",
+            "-version",
+        ] {
+            assert!(
+                text.lines().any(|l| l == format!("  {name}")),
+                "{name} in:\n{text}"
+            );
+        }
+        assert!(!text.contains("--"), "{text}");
+    }
 }
 
 #[test]
@@ -92,6 +126,7 @@ fn version_and_plugins_flags_in_go_style() {
         text.contains("dns.kubernetes") && text.contains("dns.log"),
         "{text}"
     );
+    assert!(!text.contains("Caddyfile"), "{text}");
 }
 
 #[test]
