@@ -218,6 +218,32 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// [`Args::path`] of `text`, which must be a directory that can be listed (checked at
+    /// parse time so that `-validate` and a reload report it with the line).
+    pub fn existing_dir(&self, text: &str) -> Result<PathBuf, ConfigError> {
+        let path = self.path(text);
+        match std::fs::read_dir(&path) {
+            Ok(_) => Ok(path),
+            Err(e) => Err(self.error(format!("{text:?}: cannot read the directory: {e}"))),
+        }
+    }
+
+    /// [`Args::path`] of `text`, which must be a regular file that can be read.
+    pub fn readable_file(&self, text: &str) -> Result<PathBuf, ConfigError> {
+        let path = self.path(text);
+        let checked = std::fs::metadata(&path).and_then(|m| {
+            if m.is_file() {
+                std::fs::File::open(&path).map(drop)
+            } else {
+                Err(std::io::Error::other("not a regular file"))
+            }
+        });
+        match checked {
+            Ok(()) => Ok(path),
+            Err(e) => Err(self.error(format!("{text:?}: cannot read the file: {e}"))),
+        }
+    }
+
     /// `DIRECTIVE [ADDR]` of an HTTP endpoint: the address (or `default`) and where it was
     /// written. No block.
     pub fn http_listen(&self, default: &str) -> Result<HttpListen, ConfigError> {

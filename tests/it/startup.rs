@@ -44,15 +44,34 @@ fn a_syntax_error_exits_1_with_file_and_line() {
 }
 
 #[test]
-fn a_missing_manifests_directory_stops_startup() {
-    let out = run_with_corefile(
-        ".:1053 {\n  kubernetes cluster.local {\n    manifests nowhere\n  }\n}\n",
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("manifests directory"),
-        "{out:?}"
-    );
+fn a_missing_manifests_directory_or_kubeconfig_stops_startup_and_validate_with_its_line() {
+    for (option, error) in [
+        (
+            "manifests nowhere",
+            "Corefile:3: kubernetes: \"nowhere\": cannot read the directory",
+        ),
+        (
+            "kubeconfig /nonexistent/kc",
+            "Corefile:3: kubernetes: \"/nonexistent/kc\": cannot read the file",
+        ),
+    ] {
+        let corefile =
+            format!(".:1053 {{\n  kubernetes cluster.local {{\n    {option}\n  }}\n}}\n");
+        let out = run_with_corefile(&corefile);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error), "{stderr}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Corefile"), &corefile).expect("write");
+        let out = Command::new(BINARY)
+            .args(["-validate", "-conf", "Corefile"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "-validate says it will fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error), "{stderr}");
+    }
 }
 
 #[test]

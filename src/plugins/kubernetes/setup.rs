@@ -163,6 +163,25 @@ impl ApiOptions {
     }
 }
 
+/// Whether the kubeconfig at `path` parses and has `context` (or a current context), as the
+/// API source will need at start.
+fn check_kubeconfig(path: &std::path::Path, context: Option<&str>) -> Result<(), String> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+    let wanted = context.or(kubeconfig.current_context.as_deref());
+    match wanted {
+        Some(name) if kubeconfig.contexts.iter().any(|c| c.name == name) => Ok(()),
+        Some(name) => Err(format!(
+            "kubeconfig {}: no context {name:?}",
+            path.display()
+        )),
+        None => Err(format!(
+            "kubeconfig {}: no current-context; name one: kubeconfig PATH CONTEXT",
+            path.display()
+        )),
+    }
+}
+
 fn parse_option(
     d: Args<'_>,
     config: &mut KubernetesConfig,
@@ -170,7 +189,7 @@ fn parse_option(
 ) -> Result<(), ConfigError> {
     let option = d.directive();
     match d.name() {
-        "manifests" => config.manifests = Some(d.path(d.one()?)),
+        "manifests" => config.manifests = Some(d.existing_dir(d.one()?)?),
         "endpoint" => {
             let Some(first) = option.args.first() else {
                 return Err(d.error("endpoint needs a URL"));
@@ -183,17 +202,21 @@ fn parse_option(
             }
             api.endpoint = Some(first.text.clone());
         }
-        "kubeconfig" => match d.texts().as_slice() {
-            [path] => api.kubeconfig = Some((d.path(path), None)),
-            [path, context] => api.kubeconfig = Some((d.path(path), Some(context.to_string()))),
-            _ => return Err(d.error("kubeconfig takes PATH [CONTEXT]")),
-        },
+        "kubeconfig" => {
+            let (path, context) = match d.texts().as_slice() {
+                [path] => (d.readable_file(path)?, None),
+                [path, context] => (d.readable_file(path)?, Some(context.to_string())),
+                _ => return Err(d.error("kubeconfig takes PATH [CONTEXT]")),
+            };
+            check_kubeconfig(&path, context.as_deref()).map_err(|e| d.error(e))?;
+            api.kubeconfig = Some((path, context));
+        }
         "tls" => {
             let [cert, key, ca] = d.exactly::<3>("CERT KEY CACERT")?;
             api.tls = Some(TlsFiles {
-                cert: d.path(cert),
-                key: d.path(key),
-                ca: d.path(ca),
+                cert: d.readable_file(cert)?,
+                key: d.readable_file(key)?,
+                ca: d.readable_file(ca)?,
             });
         }
         "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight" => {
@@ -274,12 +297,60 @@ mod tests {
     use crate::config::Corefile;
     use std::path::Path;
 
+    /// The directory beside the test Corefile: `demo/` and `d/` (manifests), `c.pem`, `k.pem`,
+    /// `ca.pem`, and `kube.conf` with one context, `prod`.
+    fn base() -> &'static Path {
+        static BASE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+        BASE.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            for sub in ["demo", "d"] {
+                std::fs::create_dir(dir.path().join(sub)).expect("dir");
+            }
+            for file in ["c.pem", "k.pem", "ca.pem"] {
+                std::fs::write(dir.path().join(file), "").expect("file");
+            }
+            let kubeconfig = "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: prod\n  context: {cluster: c, user: u}\n";
+            std::fs::write(dir.path().join("kube.conf"), kubeconfig).expect("file");
+            dir
+        })
+        .path()
+    }
+
     fn parse_block(body: &str) -> Result<KubernetesConfig, Vec<ConfigError>> {
         let text = format!(
             ".:53 {{\n  kubernetes cluster.local in-addr.arpa ip6.arpa {{\n{body}\n  }}\n}}\n"
         );
-        let core = Corefile::parse("/etc/Corefile", &text, Path::new("/etc")).expect("syntax");
+        let corefile = base().join("Corefile");
+        let core = Corefile::parse(&corefile.display().to_string(), &text, base()).expect("syntax");
         config(&core.blocks[0].directives[0], &[Name::root()])
+    }
+
+    #[test]
+    fn files_and_directories_are_checked_with_their_line() {
+        let errs = parse_block("manifests nodir").unwrap_err();
+        assert_eq!(errs[0].line, 3);
+        assert!(
+            errs[0]
+                .message
+                .starts_with("kubernetes: \"nodir\": cannot read the directory"),
+            "{errs:?}"
+        );
+        let errs = parse_block("kubeconfig /nonexistent/kc").unwrap_err();
+        assert!(
+            errs[0].to_string().contains("\"/nonexistent/kc\": cannot read the file"),
+            "{errs:?}"
+        );
+        let errs = parse_block("kubeconfig kube.conf staging").unwrap_err();
+        assert!(
+            errs[0].to_string().contains("no context \"staging\""),
+            "{errs:?}"
+        );
+        let errs = parse_block("endpoint https://a\ntls c.pem nokey.pem ca.pem").unwrap_err();
+        assert!(
+            errs[0].to_string().contains("\"nokey.pem\": cannot read the file"),
+            "{errs:?}"
+        );
+        assert!(parse_block("kubeconfig kube.conf").is_ok(), "the current context");
     }
 
     #[test]
@@ -290,7 +361,7 @@ mod tests {
         assert_eq!(c.ttl, 30);
         assert_eq!(c.pods, PodMode::Insecure);
         assert_eq!(c.primary_zone.to_ascii(), "cluster.local.");
-        assert_eq!(c.manifests.as_deref(), Some(Path::new("/etc/demo")));
+        assert_eq!(c.manifests, Some(base().join("demo")));
         assert!(c.falls_through(&Name::from_ascii("1.0.0.10.in-addr.arpa.").expect("name")));
         assert!(!c.falls_through(&Name::from_ascii("x.cluster.local.").expect("name")));
         let d = parse_block("manifests demo").expect("valid");
@@ -304,14 +375,9 @@ mod tests {
         let errs = parse_block("manifests demo\nttl 4000\npods maybe\nwhatever").unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 3, "{text:?}");
-        assert!(
-            text[0].starts_with("/etc/Corefile:4: kubernetes: ttl"),
-            "{text:?}"
-        );
-        assert!(
-            text[1].starts_with("/etc/Corefile:5: kubernetes: pods"),
-            "{text:?}"
-        );
+        assert_eq!((errs[0].line, errs[1].line), (4, 5), "{text:?}");
+        assert!(text[0].contains(":4: kubernetes: ttl"), "{text:?}");
+        assert!(text[1].contains(":5: kubernetes: pods"), "{text:?}");
         assert!(
             text[2].contains("unknown property \"whatever\""),
             "{text:?}"
@@ -338,12 +404,12 @@ mod tests {
         let Connection::Endpoint { tls: Some(tls), .. } = c.connection else {
             panic!("endpoint with tls")
         };
-        assert_eq!(tls.ca, Path::new("/etc/ca.pem"));
+        assert_eq!(tls.ca, base().join("ca.pem"));
         let c = parse_block("endpoint http://a\nkubeconfig kube.conf prod").expect("valid");
         assert_eq!(
             c.connection,
             Connection::Kubeconfig {
-                path: "/etc/kube.conf".into(),
+                path: base().join("kube.conf"),
                 context: Some("prod".into())
             }
         );
@@ -357,7 +423,7 @@ mod tests {
     fn conflicting_sources_are_refused() {
         let errs = parse_block("manifests d\nendpoint http://a").unwrap_err();
         assert!(errs[0].message.contains("manifests cannot be combined"));
-        let errs = parse_block("tls a b c").unwrap_err();
+        let errs = parse_block("tls c.pem k.pem ca.pem").unwrap_err();
         assert!(errs[0].message.contains("tls needs an endpoint"));
     }
 }

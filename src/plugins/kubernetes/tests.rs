@@ -126,7 +126,7 @@ fn index() -> Arc<ClusterIndex> {
 
 fn config(options: &str) -> KubernetesConfig {
     let text = format!(
-        ".:53 {{\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  manifests unused\n{options}\n }}\n}}\n"
+        ".:53 {{\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  manifests deploy/demo\n{options}\n }}\n}}\n"
     );
     let core = Corefile::parse("Corefile", &text, Path::new(".")).expect("syntax");
     setup::config(&core.blocks[0].directives[0], &[Name::root()]).expect("valid options")
