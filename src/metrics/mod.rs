@@ -12,7 +12,7 @@ pub mod histogram;
 use std::any::Any;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -206,8 +206,9 @@ impl ServerMetrics {
         build
             .get_or_create(&BuildLabels {
                 version: crate::VERSION.to_string(),
-                revision: String::new(),
-                goversion: format!("rust {}", env!("CARGO_PKG_RUST_VERSION")),
+                // The commit and compiler of this build (build.rs); CoreDNS reports Go's.
+                revision: env!("CLUSTERDNS_GIT_REVISION").to_string(),
+                goversion: format!("rust {}", env!("CLUSTERDNS_RUSTC_VERSION")),
             })
             .set(1);
         let prefixed = registry.sub_registry_with_prefix("coredns");
@@ -312,96 +313,116 @@ impl ServerMetrics {
         }
     }
 
-    /// The handles of one zone of a listener (`server` as [`server_label`] writes it), with
-    /// every label combination created now.
+    /// The handles of one zone of a listener (`server` as [`server_label`] writes it), for
+    /// answers written by `plugins` (and the server itself). A series is created in its
+    /// family when it is first counted, as CoreDNS does; after that, counting it is an atomic
+    /// load and an add.
     pub fn zone(&self, server: &str, zone: &str, plugins: &[&'static str]) -> ZoneMetrics {
-        let server = server.to_string();
-        let view = String::new();
-        let zone = zone.to_string();
-        let request = |proto: &str, family: &str, index: usize| {
-            self.requests
-                .get_or_create(&RequestLabels {
-                    server: server.clone(),
-                    zone: zone.clone(),
-                    view: view.clone(),
-                    proto: proto.to_string(),
-                    family: family.to_string(),
-                    kind: TypeLabel {
-                        r#type: type_label(index).to_string(),
-                    },
-                })
-                .clone()
-        };
-        let mut requests = Vec::with_capacity(4 * (TYPES.len() + 1));
-        for proto in ["udp", "tcp"] {
-            for family in ["1", "2"] {
-                for index in 0..=TYPES.len() {
-                    requests.push(request(proto, family, index));
-                }
-            }
-        }
-        let size = |family: &HistogramFamily<SizeLabels>, proto: &str| {
-            family
-                .get_or_create(&SizeLabels {
-                    server: server.clone(),
-                    zone: zone.clone(),
-                    view: view.clone(),
-                    proto: proto.to_string(),
-                })
-                .clone()
-        };
-        let mut responses = HashMap::new();
         let mut writers: Vec<&'static str> = plugins.to_vec();
         writers.extend(["server", "chain", "cache"]);
-        for plugin in writers {
-            for code in 0u16..=23 {
-                let rcode = ResponseCode::from(0, code as u8);
-                responses.insert(
-                    (code, plugin),
-                    self.responses
-                        .get_or_create(&ResponseLabels {
-                            server: server.clone(),
-                            zone: zone.clone(),
-                            view: view.clone(),
-                            rcode: rcode_label(rcode),
-                            plugin: plugin_label(plugin).to_string(),
-                        })
-                        .clone(),
-                );
-            }
-        }
+        let responses = writers
+            .into_iter()
+            .flat_map(|plugin| (0u16..=23).map(move |code| ((code, plugin), OnceLock::new())))
+            .collect();
         ZoneMetrics {
-            requests,
-            duration: (0..=TYPES.len())
-                .map(|index| {
-                    self.duration
-                        .get_or_create(&DurationLabels {
-                            server: server.clone(),
-                            zone: zone.clone(),
-                            view: view.clone(),
-                            r#type: type_label(index).to_string(),
-                        })
-                        .clone()
-                })
+            families: Arc::new(ZoneFamilies {
+                server: server.to_string(),
+                zone: zone.to_string(),
+                requests: self.requests.clone(),
+                responses: self.responses.clone(),
+                duration: self.duration.clone(),
+                request_size: self.request_size.clone(),
+                response_size: self.response_size.clone(),
+                do_requests: self.do_requests.clone(),
+            }),
+            requests: (0..4 * (TYPES.len() + 1))
+                .map(|_| OnceLock::new())
                 .collect(),
-            request_size: [
-                size(&self.request_size, "udp"),
-                size(&self.request_size, "tcp"),
-            ],
-            response_size: [
-                size(&self.response_size, "udp"),
-                size(&self.response_size, "tcp"),
-            ],
-            do_requests: self
-                .do_requests
-                .get_or_create(&ZoneLabels {
-                    server: server.clone(),
-                    view: view.clone(),
-                    zone: zone.clone(),
-                })
-                .clone(),
+            duration: (0..=TYPES.len()).map(|_| OnceLock::new()).collect(),
+            request_size: Default::default(),
+            response_size: Default::default(),
+            do_requests: OnceLock::new(),
             responses,
         }
+    }
+}
+
+/// The families one zone counts in, and its labels, for creating its series on first use.
+struct ZoneFamilies {
+    server: String,
+    zone: String,
+    requests: Family<RequestLabels, Counter>,
+    responses: Family<ResponseLabels, Counter>,
+    duration: HistogramFamily<DurationLabels>,
+    request_size: HistogramFamily<SizeLabels>,
+    response_size: HistogramFamily<SizeLabels>,
+    do_requests: Family<ZoneLabels, Counter>,
+}
+
+/// The `proto` label of slot index 0 (UDP) or 1 (TCP).
+fn proto_label(tcp: usize) -> &'static str {
+    if tcp == 1 { "tcp" } else { "udp" }
+}
+
+impl ZoneFamilies {
+    fn request(&self, tcp: usize, ipv6: usize, index: usize) -> Counter {
+        self.requests
+            .get_or_create(&RequestLabels {
+                server: self.server.clone(),
+                zone: self.zone.clone(),
+                view: String::new(),
+                proto: proto_label(tcp).to_string(),
+                family: if ipv6 == 1 { "2" } else { "1" }.to_string(),
+                kind: TypeLabel {
+                    r#type: type_label(index).to_string(),
+                },
+            })
+            .clone()
+    }
+
+    fn size(&self, family: &HistogramFamily<SizeLabels>, tcp: usize) -> AtomicHistogram {
+        family
+            .get_or_create(&SizeLabels {
+                server: self.server.clone(),
+                zone: self.zone.clone(),
+                view: String::new(),
+                proto: proto_label(tcp).to_string(),
+            })
+            .clone()
+    }
+
+    fn duration(&self, index: usize) -> AtomicHistogram {
+        self.duration
+            .get_or_create(&DurationLabels {
+                server: self.server.clone(),
+                zone: self.zone.clone(),
+                view: String::new(),
+                r#type: type_label(index).to_string(),
+            })
+            .clone()
+    }
+
+    fn response(&self, code: u16, plugin: &'static str) -> Counter {
+        let rcode = ResponseCode::from((code >> 4) as u8, (code & 0xf) as u8);
+        self.responses
+            .get_or_create(&ResponseLabels {
+                server: self.server.clone(),
+                zone: self.zone.clone(),
+                view: String::new(),
+                rcode: rcode_label(rcode),
+                plugin: plugin_label(plugin).to_string(),
+            })
+            .clone()
+    }
+
+    fn do_requests(&self) -> Counter {
+        self.do_requests
+            .get_or_create(&ZoneLabels {
+                server: self.server.clone(),
+                view: String::new(),
+                zone: self.zone.clone(),
+            })
+            .clone()
     }
 }
 
@@ -465,38 +486,50 @@ pub struct Exchange {
     pub plugin: &'static str,
 }
 
-/// One zone's handles: plain atomics, no lock on the query path.
+/// One zone's handles: plain atomics, no lock on the query path; each series is created in
+/// its family the first time it is counted.
 #[derive(Clone)]
 pub struct ZoneMetrics {
-    requests: Vec<Counter>,
-    duration: Vec<AtomicHistogram>,
-    request_size: [AtomicHistogram; 2],
-    response_size: [AtomicHistogram; 2],
-    do_requests: Counter,
-    responses: HashMap<(u16, &'static str), Counter>,
+    families: Arc<ZoneFamilies>,
+    requests: Vec<OnceLock<Counter>>,
+    duration: Vec<OnceLock<AtomicHistogram>>,
+    request_size: [OnceLock<AtomicHistogram>; 2],
+    response_size: [OnceLock<AtomicHistogram>; 2],
+    do_requests: OnceLock<Counter>,
+    responses: HashMap<(u16, &'static str), OnceLock<Counter>>,
 }
 
 impl ZoneMetrics {
     /// Count one answered request.
     pub fn observe(&self, exchange: &Exchange) {
+        let families = &self.families;
         let proto = usize::from(exchange.tcp);
         let family = usize::from(exchange.ipv6);
         let index = type_index(exchange.qtype);
         let per_proto = TYPES.len() + 1;
-        if let Some(counter) = self.requests.get((proto * 2 + family) * per_proto + index) {
-            counter.inc();
+        if let Some(slot) = self.requests.get((proto * 2 + family) * per_proto + index) {
+            slot.get_or_init(|| families.request(proto, family, index))
+                .inc();
         }
         if exchange.dnssec_ok {
-            self.do_requests.inc();
+            self.do_requests
+                .get_or_init(|| families.do_requests())
+                .inc();
         }
-        if let Some(histogram) = self.duration.get(index) {
-            histogram.observe(exchange.seconds);
+        if let Some(slot) = self.duration.get(index) {
+            slot.get_or_init(|| families.duration(index))
+                .observe(exchange.seconds);
         }
-        self.request_size[proto].observe(f64::from(exchange.request_size));
-        self.response_size[proto].observe(exchange.response_size as f64);
+        self.request_size[proto]
+            .get_or_init(|| families.size(&families.request_size, proto))
+            .observe(f64::from(exchange.request_size));
+        self.response_size[proto]
+            .get_or_init(|| families.size(&families.response_size, proto))
+            .observe(exchange.response_size as f64);
         let code = u16::from(exchange.rcode);
-        if let Some(counter) = self.responses.get(&(code, exchange.plugin)) {
-            counter.inc();
+        if let Some(slot) = self.responses.get(&(code, exchange.plugin)) {
+            slot.get_or_init(|| families.response(code, exchange.plugin))
+                .inc();
         }
     }
 }

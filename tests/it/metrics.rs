@@ -89,6 +89,26 @@ fn dns_metrics_use_coredns_names_and_labels() {
     while std::time::Instant::now() < deadline {
         last = scrape(metrics_addr).unwrap_or_default();
         if expected.iter().all(|line| last.contains(line.as_str())) {
+            // Series exist once counted, as in CoreDNS: none for rcodes, types or protocols
+            // that no query had.
+            let series: Vec<&str> = last.lines().filter(|l| !l.starts_with('#')).collect();
+            assert!(
+                !last.contains("RCODE11")
+                    && !last.contains("type=\"MX\"")
+                    && !last.contains("proto=\"tcp\""),
+                "{last}"
+            );
+            assert!(series.len() < 400, "{} lines:\n{last}", series.len());
+            let rustc = std::process::Command::new("rustc")
+                .arg("--version")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default();
+            let compiler = rustc.split_whitespace().nth(1).unwrap_or("?");
+            assert!(
+                last.contains(&format!("goversion=\"rust {compiler}\"")),
+                "the compiler that built it ({compiler}):\n{last}"
+            );
             return;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -1,9 +1,10 @@
 //! The `forward` plugin's metric families (`coredns_forward_*`, `coredns_proxy_*`) and the
-//! handles one `forward` counts in, created for every upstream and rcode when it starts.
+//! handles one `forward` counts in: per upstream, its reply durations created per rcode when
+//! first seen.
 
 use std::any::Any;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hickory_proto::op::ResponseCode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -112,17 +113,11 @@ impl ForwardFamilies {
             upstreams: upstreams
                 .iter()
                 .map(|to| UpstreamMetrics {
-                    duration: (0u8..=23)
-                        .map(|code| {
-                            self.duration
-                                .get_or_create(&ProxyRcodeLabels {
-                                    proxy_name: "forward".into(),
-                                    to: to.to_string(),
-                                    rcode: rcode_label(ResponseCode::from(0, code)),
-                                })
-                                .clone()
-                        })
-                        .collect(),
+                    duration: Some(Arc::new(Durations {
+                        family: self.duration.clone(),
+                        to: to.to_string(),
+                        by_rcode: (0u8..=23).map(|_| OnceLock::new()).collect(),
+                    })),
                     health_failures: self.health_failures.get_or_create(&proxy(to)).clone(),
                     udp_misses: proto(&self.conn_misses, to, "udp"),
                     tcp: ConnCache {
@@ -148,10 +143,19 @@ pub struct ConnCache {
     pub misses: Counter,
 }
 
+/// `coredns_proxy_request_duration_seconds` of one upstream, a series per rcode created when
+/// that rcode is first seen.
+#[derive(Debug)]
+struct Durations {
+    family: HistogramFamily<ProxyRcodeLabels>,
+    to: String,
+    by_rcode: Vec<OnceLock<AtomicHistogram>>,
+}
+
 /// One upstream's handles.
 #[derive(Clone, Debug)]
 pub struct UpstreamMetrics {
-    duration: Vec<AtomicHistogram>,
+    duration: Option<Arc<Durations>>,
     /// `coredns_proxy_healthcheck_failures_total`.
     pub health_failures: Counter,
     /// UDP queries: each is a new socket, a connection-cache miss as CoreDNS counts it.
@@ -166,7 +170,7 @@ impl UpstreamMetrics {
     /// Handles registered nowhere.
     pub fn unregistered() -> UpstreamMetrics {
         UpstreamMetrics {
-            duration: Vec::new(),
+            duration: None,
             health_failures: Counter::default(),
             udp_misses: Counter::default(),
             tcp: ConnCache::default(),
@@ -176,8 +180,22 @@ impl UpstreamMetrics {
 
     /// `coredns_proxy_request_duration_seconds` of one reply.
     pub fn observe(&self, rcode: ResponseCode, seconds: f64) {
-        if let Some(histogram) = self.duration.get(usize::from(u16::from(rcode))) {
-            histogram.observe(seconds);
+        let Some(durations) = &self.duration else {
+            return;
+        };
+        let code = u16::from(rcode);
+        if let Some(slot) = durations.by_rcode.get(usize::from(code)) {
+            slot.get_or_init(|| {
+                durations
+                    .family
+                    .get_or_create(&ProxyRcodeLabels {
+                        proxy_name: "forward".into(),
+                        to: durations.to.clone(),
+                        rcode: rcode_label(ResponseCode::from((code >> 4) as u8, (code & 0xf) as u8)),
+                    })
+                    .clone()
+            })
+            .observe(seconds);
         }
     }
 }
