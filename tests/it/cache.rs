@@ -315,3 +315,17 @@ fn a_chain_cut_short_is_not_kept_for_the_names_inside_it() {
     let owners: Vec<String> = pong.answers.iter().map(|r| r.name.to_string()).collect();
     assert_eq!(owners, vec![svc("pong"), svc("ping")], "{pong}");
 }
+
+#[test]
+fn the_first_reply_carries_the_ttl_it_is_cached_for() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set_ttl(3600);
+    let server = server(&up, "cache 30");
+    let first = ask(server.addr, "long.example.org.");
+    assert_eq!(first.answers.len(), 1);
+    assert!(
+        first.answers[0].ttl <= 30,
+        "capped as the cache keeps it, as CoreDNS does: {}",
+        first.answers[0].ttl
+    );
+}

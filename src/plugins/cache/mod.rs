@@ -180,6 +180,26 @@ impl Inner {
         }
     }
 
+    /// Keep `answer` ([`Inner::store`]) and give it to the client with the TTL it is kept
+    /// for, as CoreDNS does, so that the first reply does not carry a longer TTL (an
+    /// upstream's 3600 under `cache 30`) than the ones served from the cache after it.
+    fn store_and_cap(&self, key: CacheKey, mut answer: Answer, chasing: bool) -> Answer {
+        if let Some((_, ttl)) = self.placement(&key.name, &answer)
+            && answer.rcode != ResponseCode::ServFail
+        {
+            for record in answer
+                .answers
+                .iter_mut()
+                .chain(answer.authority.iter_mut())
+                .chain(answer.additional.iter_mut())
+            {
+                record.ttl = record.ttl.min(ttl);
+            }
+        }
+        self.store(key, &answer, chasing);
+        answer
+    }
+
     fn stale_window(&self) -> u32 {
         self.config
             .serve_stale
@@ -301,18 +321,12 @@ impl Plugin for Cache {
                         inner.metrics.served_stale.inc();
                         stale
                     }
-                    _ => {
-                        inner.store(key, &answer, chasing);
-                        answer
-                    }
+                    _ => inner.store_and_cap(key, answer, chasing),
                 });
             }
             None => {}
         }
         metrics.misses.inc();
-        next.serve(request, resolver).map(move |answer| {
-            inner.store(key, &answer, chasing);
-            answer
-        })
+        next.serve(request, resolver).map(move |answer| inner.store_and_cap(key, answer, chasing))
     }
 }
