@@ -133,7 +133,7 @@ fn big_headless(endpoints: u32) -> Arc<ClusterIndex> {
 }
 
 fn router(index: Arc<ClusterIndex>) -> Arc<Router> {
-    let text = ".:53 {\n kubernetes cluster.local in-addr.arpa {\n  manifests unused\n  pods insecure\n }\n}\n";
+    let text = ".:53 {\n kubernetes cluster.local in-addr.arpa {\n  manifests deploy/demo\n  pods insecure\n }\n}\n";
     let core = Corefile::parse("bench", text, Path::new(".")).expect("corefile");
     let config = setup::config(&core.blocks[0].directives[0], &[Name::root()]).expect("config");
     let plugin: Arc<dyn Plugin> = Arc::new(Kubernetes::with_index(config, index, Vec::new()));
