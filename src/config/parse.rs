@@ -10,19 +10,52 @@ use super::{ConfigError, Directive, RawServerBlock};
 /// How deep imports may nest before we call it a cycle.
 const MAX_IMPORT_DEPTH: usize = 10;
 
+/// The most tokens the expansion of snippets and imports may walk through. A snippet or file
+/// that imports itself more than once multiplies at every level: 8 imports of itself, nested
+/// 10 deep, would be 8^10 copies. A real Corefile has hundreds of tokens.
+const MAX_EXPANDED_TOKENS: usize = 100_000;
+
+/// The most files the imports of one Corefile may read (for the same reason, with globs).
+const MAX_IMPORTED_FILES: usize = 1_000;
+
 /// Expands snippets and imports into one flat token stream.
 struct Expander {
     snippets: HashMap<String, Vec<Token>>,
     errors: Vec<ConfigError>,
+    /// Tokens walked through so far, over every file and snippet.
+    tokens: usize,
+    /// Files read so far.
+    files: usize,
+    /// A limit was reached: the error is reported and nothing more is expanded.
+    exhausted: bool,
 }
 
 impl Expander {
+    /// Stop expanding, with one error at `token`.
+    fn exhaust(&mut self, token: &Token, message: String) {
+        if !self.exhausted {
+            self.exhausted = true;
+            self.errors.push(ConfigError::at(token, message));
+        }
+    }
+
     fn expand(&mut self, tokens: Vec<Token>, base_dir: &Path, depth: usize) -> Vec<Token> {
         let mut out = Vec::with_capacity(tokens.len());
         let mut braces = 0usize;
         let mut i = 0;
-        while i < tokens.len() {
+        while i < tokens.len() && !self.exhausted {
             let token = &tokens[i];
+            self.tokens += 1;
+            if self.tokens > MAX_EXPANDED_TOKENS {
+                self.exhaust(
+                    token,
+                    format!(
+                        "snippets and imports expand to more than {MAX_EXPANDED_TOKENS} tokens: \
+                         does something import itself more than once?"
+                    ),
+                );
+                break;
+            }
             let line_end = tokens[i + 1..]
                 .iter()
                 .position(|t| t.line_start || t.is_open() || t.is_close())
@@ -56,10 +89,12 @@ impl Expander {
                         "import takes exactly one argument: a snippet name or a file glob",
                     ));
                 } else if depth >= MAX_IMPORT_DEPTH {
-                    self.errors.push(ConfigError::at(
+                    // Once: a file or snippet that imports itself twice would report it at
+                    // every leaf of the tree.
+                    self.exhaust(
                         token,
                         format!("imports nest deeper than {MAX_IMPORT_DEPTH}: import cycle?"),
-                    ));
+                    );
                 } else {
                     let imported = self.import(&args[0], base_dir, depth);
                     out.extend(imported);
@@ -111,6 +146,20 @@ impl Expander {
         }
         let mut out = Vec::new();
         for path in paths {
+            if self.exhausted {
+                break;
+            }
+            self.files += 1;
+            if self.files > MAX_IMPORTED_FILES {
+                self.exhaust(
+                    arg,
+                    format!(
+                        "imports read more than {MAX_IMPORTED_FILES} files: \
+                         does a file import itself more than once?"
+                    ),
+                );
+                break;
+            }
             let file: Arc<str> = Arc::from(path.display().to_string());
             let text = match std::fs::read_to_string(&path) {
                 Ok(text) => text,
@@ -168,8 +217,15 @@ pub fn parse_text(
     let mut expander = Expander {
         snippets: HashMap::new(),
         errors: Vec::new(),
+        tokens: 0,
+        files: 0,
+        exhausted: false,
     };
     let tokens = expander.expand(tokens, base_dir, 0);
+    if expander.exhausted {
+        // The expansion stopped part way: what follows would only be errors of a cut text.
+        return Err(expander.errors);
+    }
     let mut errors = expander.errors;
     let mut parser = Parser {
         tokens: &tokens,
