@@ -228,6 +228,7 @@ pub fn exchange(router: &Arc<Router>, bytes: &[u8], source: SocketAddr, transpor
         u16::from_be_bytes([bytes[0], bytes[1]])
     );
     assert_eq!(message.metadata.message_type, MessageType::Response);
+    assert_eq!(reply[2] & 0x78, bytes[2] & 0x78, "the query's OPCODE");
     match expected {
         Checked::Drop => panic!("checks drop it, but it was answered"),
         Checked::Reply(error) => assert_eq!(reply, error, "the checks' reply was not sent"),
