@@ -22,6 +22,8 @@
 pub mod admin;
 pub mod cluster;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logfmt;
 pub mod metrics;
 pub mod plugin;

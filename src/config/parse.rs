@@ -10,6 +10,10 @@ use super::{ConfigError, Directive, MAX_NESTING, MAX_TOKENS, RawServerBlock, rea
 /// How deep imports may nest before we call it a cycle.
 const MAX_IMPORT_DEPTH: usize = 10;
 
+/// Files `import` may read in one Corefile, counted every time one is imported: a glob over a
+/// large tree, or files that import each other twice, stop here with one error.
+const MAX_IMPORTED_FILES: usize = 1_000;
+
 /// Expands snippets and imports into one flat token stream.
 struct Expander {
     snippets: HashMap<String, Vec<Token>>,
@@ -20,6 +24,12 @@ struct Expander {
     /// Set once `spent` passes [`MAX_TOKENS`]: every expansion stops, and the outermost
     /// `import` reports it.
     exhausted: bool,
+    /// The import cycle error was reported (once is enough).
+    cycle_reported: bool,
+    /// Files read so far ([`MAX_IMPORTED_FILES`] at most).
+    files: usize,
+    /// `exhausted` by the file count, already reported.
+    files_reported: bool,
 }
 
 impl Expander {
@@ -69,14 +79,19 @@ impl Expander {
                         "import takes exactly one argument: a snippet name or a file glob",
                     ));
                 } else if depth >= MAX_IMPORT_DEPTH {
-                    self.errors.push(ConfigError::at(
-                        token,
-                        format!("imports nest deeper than {MAX_IMPORT_DEPTH}: import cycle?"),
-                    ));
+                    // Once: a file or snippet that imports itself twice would report it at
+                    // every leaf of the tree (found by the corefile fuzz target).
+                    if !self.cycle_reported {
+                        self.cycle_reported = true;
+                        self.errors.push(ConfigError::at(
+                            token,
+                            format!("imports nest deeper than {MAX_IMPORT_DEPTH}: import cycle?"),
+                        ));
+                    }
                 } else {
                     let imported = self.import(&args[0], base_dir, depth);
                     if self.exhausted {
-                        if depth == 0 {
+                        if depth == 0 && !self.files_reported {
                             self.errors.push(ConfigError::at(
                                 token,
                                 format!(
@@ -135,6 +150,19 @@ impl Expander {
         for path in paths {
             found = true;
             if !self.spend(1) {
+                return Vec::new();
+            }
+            self.files += 1;
+            if self.files > MAX_IMPORTED_FILES {
+                self.exhausted = true;
+                self.files_reported = true;
+                self.errors.push(ConfigError::at(
+                    arg,
+                    format!(
+                        "import {}: imports read more than {MAX_IMPORTED_FILES} files: does a file import itself more than once?",
+                        arg.text
+                    ),
+                ));
                 return Vec::new();
             }
             let file: Arc<str> = Arc::from(path.display().to_string());
@@ -211,6 +239,9 @@ pub fn parse_text(
         errors: Vec::new(),
         spent: tokens.len(),
         exhausted: false,
+        cycle_reported: false,
+        files: 0,
+        files_reported: false,
     };
     let tokens = expander.expand(tokens, base_dir, 0);
     let mut errors = expander.errors;

@@ -122,6 +122,67 @@ fn import_cycle_is_an_error() {
     assert!(err.to_string().contains("import cycle"), "{err}");
 }
 
+/// Found by the `corefile` fuzz target: a 98-byte snippet that imports itself eight times
+/// expanded to 8^10 copies, each reporting the import cycle (the process hung, then ran out of
+/// memory). The cycle is reported once and expansion stops.
+#[test]
+fn a_snippet_importing_itself_many_times_is_one_error_not_a_hang() {
+    let imports = "import s\n".repeat(8);
+    let text = format!("(s) {{\n{imports}}}\n.:53 {{\n import s\n}}\n");
+    let err = parse(&text).unwrap_err();
+    assert!(
+        err.0.len() <= 2,
+        "the cycle once (and the token limit): {err}"
+    );
+    assert!(err.to_string().contains("import cycle?"), "{err}");
+}
+
+/// The same without a cycle: each snippet imports the one before it eight times, 8^8 copies.
+#[test]
+fn snippets_that_multiply_stop_at_the_token_limit() {
+    let mut text = String::from("(s0) {\n log\n}\n");
+    for n in 1..=8 {
+        let imports = format!("import s{}\n", n - 1).repeat(8);
+        text.push_str(&format!("(s{n}) {{\n{imports}}}\n"));
+    }
+    text.push_str(".:53 {\n import s8\n}\n");
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert!(
+        err.to_string()
+            .contains("more than 100000 tokens once snippets and imports are expanded"),
+        "{err}"
+    );
+}
+
+/// Found by the `corefile` fuzz target: four files that each import `*` twice read 4^10 files
+/// and reported the cycle a million times.
+#[test]
+fn files_importing_each_other_many_times_are_one_error_not_a_hang() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["a.conf", "b.conf", "c", "d.conf"] {
+        std::fs::write(dir.path().join(name), "import *\nimport *\n").expect("write");
+    }
+    let err = Corefile::parse("Corefile", ".:53 {\nimport *\n}\n", dir.path()).unwrap_err();
+    assert!(err.0.len() <= 2, "the cycle once (and a limit): {err}");
+    assert!(err.to_string().contains("import cycle?"), "{err}");
+}
+
+#[test]
+fn imports_read_at_most_a_thousand_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for n in 0..1001 {
+        std::fs::write(dir.path().join(format!("{n}.conf")), "log\n").expect("write");
+    }
+    let err = Corefile::parse("Corefile", ".:53 {\nimport *.conf\n}\n", dir.path()).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert!(
+        err.to_string()
+            .contains("imports read more than 1000 files"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unclosed_block_is_an_error_at_its_opener() {
     let err = parse(".:53 {\n  health {\n    lameduck 5s\n").unwrap_err();

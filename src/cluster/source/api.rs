@@ -24,7 +24,7 @@ use crate::cluster::metrics::RestClientMetrics;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
-use kube::api::Api;
+use kube::api::{Api, WatchEvent};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -35,6 +35,7 @@ use super::SourceFilter;
 use super::lite::PodLite;
 use crate::cluster::index::{ClusterIndex, service_key};
 use crate::cluster::objects::{EndpointSlice, Namespace, ObjectError, Pod, Service};
+use crate::fuzzing::{WatchKind, WatchStep};
 
 /// How to reach the API server (the `endpoint`, `tls` and `kubeconfig` options).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -380,29 +381,44 @@ impl Watched for PodLite {
     }
 }
 
-/// Consume one kind's watch stream forever.
-async fn watch<K: Watched>(
-    api: Api<K>,
-    config: watcher::Config,
-    filter: SourceFilter,
+/// What one kind's watch events do to the index: the state the stream's loop keeps between
+/// events (the keys of a re-list in progress, whether the first list is done, which objects'
+/// bad parts were logged).
+struct Follower<K> {
     index: Arc<ClusterIndex>,
+    filter: SourceFilter,
+    /// Kinds whose first list is not complete yet; the last one marks the index synced.
     pending: Arc<AtomicUsize>,
-) {
-    let stream = watcher::watcher(api, config).default_backoff();
-    futures_util::pin_mut!(stream);
-    // Keys seen during a re-list, as keyed 64-bit hashes: 8 bytes per object instead of a copy
-    // of its name (a collision could only keep a deleted object until the next re-list).
-    let hasher = std::collections::hash_map::RandomState::new();
-    let mut relisting: Option<HashSet<u64>> = None;
-    let mut first_sync = true;
-    let mut failing = false;
-    // Objects whose bad parts were already logged: log once, not on every re-list.
-    let mut reported: HashSet<Arc<str>> = HashSet::new();
-    let store = |object: &K, reported: &mut HashSet<Arc<str>>| {
+    /// Keys seen during a re-list, as keyed 64-bit hashes: 8 bytes per object instead of a copy
+    /// of its name (a collision could only keep a deleted object until the next re-list).
+    hasher: std::collections::hash_map::RandomState,
+    relisting: Option<HashSet<u64>>,
+    first_sync: bool,
+    /// Objects whose bad parts were already logged: log once, not on every re-list.
+    reported: HashSet<Arc<str>>,
+    kind: std::marker::PhantomData<fn(K)>,
+}
+
+impl<K: Watched> Follower<K> {
+    fn new(filter: SourceFilter, index: Arc<ClusterIndex>, pending: Arc<AtomicUsize>) -> Self {
+        Follower {
+            index,
+            filter,
+            pending,
+            hasher: std::collections::hash_map::RandomState::new(),
+            relisting: None,
+            first_sync: true,
+            reported: HashSet::new(),
+            kind: std::marker::PhantomData,
+        }
+    }
+
+    /// Strip and store `object`, logging its bad parts once; returns its key.
+    fn store(&mut self, object: &K) -> Arc<str> {
         let mut skipped = Vec::new();
-        let result = object.store(&index, &filter, &mut skipped);
+        let result = object.store(&self.index, &self.filter, &mut skipped);
         let key = object.index_key().unwrap_or_else(|| Arc::from(""));
-        if (result.is_err() || !skipped.is_empty()) && reported.insert(key.clone()) {
+        if (result.is_err() || !skipped.is_empty()) && self.reported.insert(key.clone()) {
             match result {
                 Err(e) => tracing::debug!(kind = K::KIND, object = %key, "skipped: {e}"),
                 Ok(()) => tracing::debug!(
@@ -414,7 +430,56 @@ async fn watch<K: Watched>(
             }
         }
         key
-    };
+    }
+
+    /// Apply one event of the watcher to the index.
+    fn apply(&mut self, event: Event<K>) {
+        match event {
+            Event::Init => self.relisting = Some(HashSet::new()),
+            Event::InitApply(object) => {
+                let key = self.store(&object);
+                if let Some(seen) = self.relisting.as_mut() {
+                    seen.insert(self.hasher.hash_one(&*key));
+                }
+            }
+            Event::InitDone => {
+                if let Some(seen) = self.relisting.take() {
+                    K::sweep(&self.index, |key| seen.contains(&self.hasher.hash_one(key)));
+                    tracing::debug!(kind = K::KIND, objects = seen.len(), "listed");
+                }
+                if self.first_sync {
+                    self.first_sync = false;
+                    if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        self.index.mark_synced();
+                        tracing::info!("Kubernetes API synced");
+                    }
+                }
+            }
+            Event::Apply(object) => {
+                self.store(&object);
+            }
+            Event::Delete(object) => {
+                if let Some(key) = object.index_key() {
+                    self.reported.remove(&key);
+                }
+                object.remove(&self.index);
+            }
+        }
+    }
+}
+
+/// Consume one kind's watch stream forever.
+async fn watch<K: Watched>(
+    api: Api<K>,
+    config: watcher::Config,
+    filter: SourceFilter,
+    index: Arc<ClusterIndex>,
+    pending: Arc<AtomicUsize>,
+) {
+    let stream = watcher::watcher(api, config).default_backoff();
+    futures_util::pin_mut!(stream);
+    let mut follower = Follower::<K>::new(filter, index.clone(), pending);
+    let mut failing = false;
     while let Some(item) = stream.next().await {
         let event = match item {
             Ok(event) => event,
@@ -453,36 +518,58 @@ async fn watch<K: Watched>(
             tracing::info!(kind = K::KIND, "Kubernetes API reachable again");
             failing = false;
         }
-        match event {
-            Event::Init => relisting = Some(HashSet::new()),
-            Event::InitApply(object) => {
-                let key = store(&object, &mut reported);
-                if let Some(seen) = relisting.as_mut() {
-                    seen.insert(hasher.hash_one(&*key));
-                }
-            }
-            Event::InitDone => {
-                if let Some(seen) = relisting.take() {
-                    K::sweep(&index, |key| seen.contains(&hasher.hash_one(key)));
-                    tracing::debug!(kind = K::KIND, objects = seen.len(), "listed");
-                }
-                if first_sync {
-                    first_sync = false;
-                    if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                        index.mark_synced();
-                        tracing::info!("Kubernetes API synced");
-                    }
-                }
-            }
-            Event::Apply(object) => {
-                store(&object, &mut reported);
-            }
-            Event::Delete(object) => {
-                if let Some(key) = object.index_key() {
-                    reported.remove(&key);
-                }
-                object.remove(&index);
-            }
-        }
+        follower.apply(event);
     }
+}
+
+/// Decode `steps` as kube's client decodes a list and a watch response of one `kind`, and apply
+/// them to `index` as the watch loop does (the fuzz targets' way in: see [`crate::fuzzing`]).
+/// Returns the index keys of the objects stored or deleted.
+pub(crate) fn replay<'a>(
+    kind: WatchKind,
+    steps: impl IntoIterator<Item = WatchStep<'a>>,
+    filter: &SourceFilter,
+    index: &Arc<ClusterIndex>,
+) -> Vec<Arc<str>> {
+    match kind {
+        WatchKind::Namespace => replay_kind::<core::Namespace>(steps, filter, index),
+        WatchKind::Service => replay_kind::<core::Service>(steps, filter, index),
+        WatchKind::EndpointSlice => replay_kind::<discovery::EndpointSlice>(steps, filter, index),
+        WatchKind::Pod => replay_kind::<PodLite>(steps, filter, index),
+    }
+}
+
+fn replay_kind<'a, K: Watched>(
+    steps: impl IntoIterator<Item = WatchStep<'a>>,
+    filter: &SourceFilter,
+    index: &Arc<ClusterIndex>,
+) -> Vec<Arc<str>> {
+    let mut follower =
+        Follower::<K>::new(filter.clone(), index.clone(), Arc::new(AtomicUsize::new(1)));
+    let mut keys = Vec::new();
+    for step in steps {
+        let event = match step {
+            WatchStep::ListStart => Event::Init,
+            WatchStep::ListDone => Event::InitDone,
+            // A list page's items are decoded one by one, as `ObjectList<K>` does.
+            WatchStep::ListItem(json) => match serde_json::from_slice::<K>(json) {
+                Ok(object) => Event::InitApply(object),
+                Err(_) => continue,
+            },
+            WatchStep::Watch(line) => match serde_json::from_slice::<WatchEvent<K>>(line) {
+                Ok(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                    Event::Apply(object)
+                }
+                Ok(WatchEvent::Deleted(object)) => Event::Delete(object),
+                // Bookmarks only move the resource version; errors make the watcher re-list,
+                // which the steps spell out themselves.
+                Ok(WatchEvent::Bookmark(_) | WatchEvent::Error(_)) | Err(_) => continue,
+            },
+        };
+        if let Event::InitApply(object) | Event::Apply(object) | Event::Delete(object) = &event {
+            keys.extend(object.index_key());
+        }
+        follower.apply(event);
+    }
+    keys
 }
