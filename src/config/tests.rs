@@ -157,7 +157,8 @@ fn snippets_that_multiply_stop_at_the_token_limit() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
-/// Found with the `corefile` fuzz target, as the one above: four files that each import `*` twice read 4^10 files
+/// Found with the `corefile` fuzz target, as the one above: four files that each import `*`
+/// twice read 4^10 files
 /// and reported the cycle a million times.
 #[test]
 fn files_importing_each_other_many_times_are_one_error_not_a_hang() {
