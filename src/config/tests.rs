@@ -122,7 +122,8 @@ fn import_cycle_is_an_error() {
     assert!(err.to_string().contains("import cycle"), "{err}");
 }
 
-/// Found by the `corefile` fuzz target: a 98-byte snippet that imports itself eight times
+/// Found while writing the `corefile` fuzz target (the input hung it past its 10 s limit; random
+/// runs had not reached it): a 98-byte snippet that imports itself eight times
 /// expanded to 8^10 copies, each reporting the import cycle (the process hung, then ran out of
 /// memory). The cycle is reported once and expansion stops.
 #[test]
@@ -155,7 +156,8 @@ fn snippets_that_multiply_stop_at_the_token_limit() {
     );
 }
 
-/// Found by the `corefile` fuzz target: four files that each import `*` twice read 4^10 files
+/// Found with the `corefile` fuzz target, as the one above: four files that each import `*`
+/// twice read 4^10 files
 /// and reported the cycle a million times.
 #[test]
 fn files_importing_each_other_many_times_are_one_error_not_a_hang() {
