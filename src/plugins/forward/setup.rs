@@ -120,7 +120,8 @@ fn parse_plain(text: &str, plugin: &Args<'_>) -> Result<Vec<SocketAddr>, String>
         ));
     }
     let path = plugin.path(text);
-    let content = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // At most 1 MiB, and only a regular file (`/dev/zero` would be read forever).
+    let content = crate::config::read_text(&path, true).map_err(|e| format!("{}: {e}", path.display()))?;
     let servers = resolv_conf_nameservers(&content);
     if servers.is_empty() {
         return Err(format!("{}: no nameserver lines", path.display()));

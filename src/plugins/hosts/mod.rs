@@ -100,7 +100,7 @@ fn load(config: &HostsConfig) -> Table {
             table.add(*ip, name.clone());
         }
     }
-    match std::fs::read_to_string(&config.file) {
+    match crate::config::read_text(&config.file, false) {
         Ok(text) => parse_hosts(&text, &mut table),
         Err(e) => tracing::debug!("hosts: {}: {e}", config.file.display()),
     }
