@@ -206,7 +206,7 @@ pub fn exchange(router: &Arc<Router>, bytes: &[u8], source: SocketAddr, transpor
             return;
         }
         Handled::Reply(reply) => reply,
-        Handled::Later(later) => runtime().block_on(later.finish()),
+        Handled::Later(later) => runtime().block_on(later.finish()).0,
     };
     let limit = match (&expected, transport) {
         (_, Transport::Tcp) => usize::from(u16::MAX),
