@@ -100,24 +100,14 @@ fn query(socket: &UdpSocket, server: SocketAddr, name: &str, id: u16) -> Option<
     }
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+/// A `/proc/PID/status` field in KiB (`VmHWM`, `VmRSS`), 0 if unreadable.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn vm_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
 }
@@ -246,7 +236,7 @@ fn main() {
         1,
         "pods verified: the first pod is served"
     );
-    let rss_after_sync = vm_hwm_kib(pid);
+    let rss_after_sync = status_kib(pid, "VmHWM");
     let cpu_at_sync = cpu_seconds(pid);
 
     let changes = changes();
@@ -274,11 +264,11 @@ fn main() {
     }
     latencies.sort();
     let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    let rss_peak = vm_hwm_kib(pid);
+    let rss_peak = status_kib(pid, "VmHWM");
 
     // A forced re-list: compaction, then every watch cut; each resumes from a compacted
     // version, gets 410 Gone and lists everything again.
-    let rss_before_relist = vm_rss_kib(pid);
+    let rss_before_relist = status_kib(pid, "VmRSS");
     reset_hwm(pid);
     let before = api.requests().len();
     let relist_started = Instant::now();
@@ -286,7 +276,7 @@ fn main() {
     api.drop_connections();
     wait_relisted(&api, before);
     let relist_time = relist_started.elapsed();
-    let rss_relist_peak = vm_hwm_kib(pid);
+    let rss_relist_peak = status_kib(pid, "VmHWM");
     let marker = ip(SERVICES * 3);
     api.apply(service(0, &marker));
     let name = "svc0.ns0.svc.cluster.local.";

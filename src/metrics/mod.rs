@@ -161,15 +161,21 @@ pub struct PendingMetrics {
     pub rejected: Counter,
 }
 
-/// The server metrics, registered once per process.
-pub struct ServerMetrics {
-    registry: Registry,
+/// The `coredns_dns_*` families every zone counts in (clones share their series).
+#[derive(Clone)]
+struct DnsFamilies {
     requests: Family<RequestLabels, Counter>,
     responses: Family<ResponseLabels, Counter>,
     duration: HistogramFamily<DurationLabels>,
     request_size: HistogramFamily<SizeLabels>,
     response_size: HistogramFamily<SizeLabels>,
     do_requests: Family<ZoneLabels, Counter>,
+}
+
+/// The server metrics, registered once per process.
+pub struct ServerMetrics {
+    registry: Registry,
+    dns: DnsFamilies,
     plugin_enabled: Family<PluginLabels, Gauge>,
     /// `coredns_panics_total`.
     pub panics: Counter,
@@ -189,12 +195,18 @@ impl ServerMetrics {
             plugins.iter().map(|register| register(prefixed)).collect()
         };
         let metrics = ServerMetrics {
-            requests: Family::default(),
-            responses: Family::default(),
-            duration: Family::new_with_constructor(time_histogram as fn() -> AtomicHistogram),
-            request_size: Family::new_with_constructor(size_histogram as fn() -> AtomicHistogram),
-            response_size: Family::new_with_constructor(size_histogram as fn() -> AtomicHistogram),
-            do_requests: Family::default(),
+            dns: DnsFamilies {
+                requests: Family::default(),
+                responses: Family::default(),
+                duration: Family::new_with_constructor(time_histogram as fn() -> AtomicHistogram),
+                request_size: Family::new_with_constructor(
+                    size_histogram as fn() -> AtomicHistogram,
+                ),
+                response_size: Family::new_with_constructor(
+                    size_histogram as fn() -> AtomicHistogram,
+                ),
+                do_requests: Family::default(),
+            },
             plugin_enabled: Family::default(),
             panics: Counter::default(),
             pending_rejected: Family::default(),
@@ -222,32 +234,32 @@ impl ServerMetrics {
         dns.register(
             "requests",
             "Counter of DNS requests made per zone, protocol and family",
-            metrics.requests.clone(),
+            metrics.dns.requests.clone(),
         );
         dns.register(
             "responses",
             "Counter of response status codes",
-            metrics.responses.clone(),
+            metrics.dns.responses.clone(),
         );
         dns.register(
             "request_duration_seconds",
             "Histogram of the time (in seconds) each request took per zone",
-            metrics.duration.clone(),
+            metrics.dns.duration.clone(),
         );
         dns.register(
             "request_size_bytes",
             "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol",
-            metrics.request_size.clone(),
+            metrics.dns.request_size.clone(),
         );
         dns.register(
             "response_size_bytes",
             "Size of the returned response in bytes",
-            metrics.response_size.clone(),
+            metrics.dns.response_size.clone(),
         );
         dns.register(
             "do_requests",
             "Counter of DNS requests with DO bit set per zone",
-            metrics.do_requests.clone(),
+            metrics.dns.do_requests.clone(),
         );
         prefixed.register(
             "plugin_enabled",
@@ -328,12 +340,7 @@ impl ServerMetrics {
             families: Arc::new(ZoneFamilies {
                 server: server.to_string(),
                 zone: zone.to_string(),
-                requests: self.requests.clone(),
-                responses: self.responses.clone(),
-                duration: self.duration.clone(),
-                request_size: self.request_size.clone(),
-                response_size: self.response_size.clone(),
-                do_requests: self.do_requests.clone(),
+                dns: self.dns.clone(),
             }),
             requests: (0..4 * (TYPES.len() + 1))
                 .map(|_| OnceLock::new())
@@ -351,12 +358,7 @@ impl ServerMetrics {
 struct ZoneFamilies {
     server: String,
     zone: String,
-    requests: Family<RequestLabels, Counter>,
-    responses: Family<ResponseLabels, Counter>,
-    duration: HistogramFamily<DurationLabels>,
-    request_size: HistogramFamily<SizeLabels>,
-    response_size: HistogramFamily<SizeLabels>,
-    do_requests: Family<ZoneLabels, Counter>,
+    dns: DnsFamilies,
 }
 
 /// The `proto` label of slot index 0 (UDP) or 1 (TCP).
@@ -366,7 +368,8 @@ fn proto_label(tcp: usize) -> &'static str {
 
 impl ZoneFamilies {
     fn request(&self, tcp: usize, ipv6: usize, index: usize) -> Counter {
-        self.requests
+        self.dns
+            .requests
             .get_or_create(&RequestLabels {
                 server: self.server.clone(),
                 zone: self.zone.clone(),
@@ -392,7 +395,8 @@ impl ZoneFamilies {
     }
 
     fn duration(&self, index: usize) -> AtomicHistogram {
-        self.duration
+        self.dns
+            .duration
             .get_or_create(&DurationLabels {
                 server: self.server.clone(),
                 zone: self.zone.clone(),
@@ -404,7 +408,8 @@ impl ZoneFamilies {
 
     fn response(&self, code: u16, plugin: &'static str) -> Counter {
         let rcode = ResponseCode::from((code >> 4) as u8, (code & 0xf) as u8);
-        self.responses
+        self.dns
+            .responses
             .get_or_create(&ResponseLabels {
                 server: self.server.clone(),
                 zone: self.zone.clone(),
@@ -416,7 +421,8 @@ impl ZoneFamilies {
     }
 
     fn do_requests(&self) -> Counter {
-        self.do_requests
+        self.dns
+            .do_requests
             .get_or_create(&ZoneLabels {
                 server: self.server.clone(),
                 view: String::new(),
@@ -521,10 +527,10 @@ impl ZoneMetrics {
                 .observe(exchange.seconds);
         }
         self.request_size[proto]
-            .get_or_init(|| families.size(&families.request_size, proto))
+            .get_or_init(|| families.size(&families.dns.request_size, proto))
             .observe(f64::from(exchange.request_size));
         self.response_size[proto]
-            .get_or_init(|| families.size(&families.response_size, proto))
+            .get_or_init(|| families.size(&families.dns.response_size, proto))
             .observe(exchange.response_size as f64);
         let code = u16::from(exchange.rcode);
         if let Some(slot) = self.responses.get(&(code, exchange.plugin)) {
