@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# CI check of the container image: build the scratch image with buildah from a staged root
-# filesystem, then run what the image holds (containers themselves cannot run on these
-# machines):
+# CI check of the container image: build the scratch image with deploy/image/build.sh (the
+# operators' command, here with buildah), then run what the image holds (containers themselves
+# cannot run on these machines):
 #   1. the image's config runs /clusterdns as 65532:65532;
 #   2. `-version` and `-validate` chrooted into the image's root filesystem: the static binary
 #      needs nothing from the host;
@@ -29,8 +29,9 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "image check: $*" >&2; exit 1; }
 
-deploy/image/stage-rootfs.sh target/rootfs
-b bud --isolation chroot -f deploy/image/Containerfile.rootfs -t "$image" target/rootfs
+# The operators' build command (README, docs/migration.md), with buildah's storage and
+# isolation for a machine without a container runtime.
+deploy/image/build.sh "$image" buildah --storage-driver vfs bud --isolation chroot
 user=$(b inspect --format '{{.OCIv1.Config.User}}' "$image")
 [ "$user" = 65532:65532 ] || fail "image user is '$user', not 65532:65532"
 

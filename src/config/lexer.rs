@@ -19,6 +19,9 @@ pub struct Token {
     pub quoted: bool,
     /// Whether it is the first token on its line.
     pub line_start: bool,
+    /// Its column (0-based; a tab advances to the next multiple of 8): a block's indentation
+    /// tells where a missing `}` probably belongs.
+    pub column: u32,
 }
 
 impl Token {
@@ -74,6 +77,7 @@ pub fn tokenize(file: &Arc<str>, text: &str) -> Result<Vec<Token>, ConfigError> 
     let mut chars = text.chars().peekable();
     let mut line = 1u32;
     let mut line_start = true;
+    let mut column = 0u32;
     while let Some(&c) = chars.peek() {
         if tokens.len() == MAX_TOKENS && !c.is_whitespace() && c != '#' {
             return Err(ConfigError::new(
@@ -87,9 +91,15 @@ pub fn tokenize(file: &Arc<str>, text: &str) -> Result<Vec<Token>, ConfigError> 
                 chars.next();
                 line += 1;
                 line_start = true;
+                column = 0;
+            }
+            '\t' => {
+                chars.next();
+                column = (column / 8 + 1).saturating_mul(8);
             }
             c if c.is_whitespace() => {
                 chars.next();
+                column = column.saturating_add(1);
             }
             '#' => {
                 while chars.peek().is_some_and(|&c| c != '\n') {
@@ -99,8 +109,11 @@ pub fn tokenize(file: &Arc<str>, text: &str) -> Result<Vec<Token>, ConfigError> 
             '"' => {
                 chars.next();
                 let start_line = line;
+                let start_column = column;
+                column = column.saturating_add(1);
                 let mut word = String::new();
                 loop {
+                    column = column.saturating_add(1);
                     match chars.next() {
                         None => {
                             return Err(ConfigError::new(
@@ -111,11 +124,13 @@ pub fn tokenize(file: &Arc<str>, text: &str) -> Result<Vec<Token>, ConfigError> 
                         }
                         Some('"') => break,
                         Some('\\') if matches!(chars.peek(), Some('"') | Some('\\')) => {
+                            column = column.saturating_add(1);
                             word.extend(chars.next());
                         }
                         Some(c) => {
                             if c == '\n' {
                                 line += 1;
+                                column = 0;
                             }
                             word.push(c);
                         }
@@ -127,10 +142,12 @@ pub fn tokenize(file: &Arc<str>, text: &str) -> Result<Vec<Token>, ConfigError> 
                     line: start_line,
                     quoted: true,
                     line_start,
+                    column: start_column,
                 });
                 line_start = false;
             }
             _ => {
+                let start_column = column;
                 let mut word = String::new();
                 while let Some(&c) = chars.peek() {
                     if c.is_whitespace() || c == '"' {
@@ -139,12 +156,14 @@ pub fn tokenize(file: &Arc<str>, text: &str) -> Result<Vec<Token>, ConfigError> 
                     word.push(c);
                     chars.next();
                 }
+                column = column.saturating_add(word.chars().count() as u32);
                 tokens.push(Token {
                     text: substitute_env(&word),
                     file: file.clone(),
                     line,
                     quoted: false,
                     line_start,
+                    column: start_column,
                 });
                 line_start = false;
             }

@@ -211,14 +211,39 @@ impl Corefile {
     /// Parse `text`, read from `path`: errors name the path, imports are relative to its
     /// folder.
     pub fn parse_at(path: &Path, text: &str) -> Result<Corefile, ConfigErrors> {
+        let (corefile, errors) = Corefile::parse_recovering_at(path, text);
+        if errors.is_empty() {
+            Ok(corefile)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// [`Corefile::parse_recovering`] of `text`, read from `path`.
+    pub fn parse_recovering_at(path: &Path, text: &str) -> (Corefile, Vec<ConfigError>) {
         let dir = path.parent().unwrap_or(Path::new("."));
-        Corefile::parse(&path.display().to_string(), text, dir)
+        Corefile::parse_recovering(&path.display().to_string(), text, dir)
     }
 
     /// Parse `text`, which came from `file`; imports are relative to `base_dir`.
     pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Corefile, ConfigErrors> {
-        let raw = parse::parse_text(file, text, base_dir).map_err(ConfigErrors)?;
-        let mut errors = Vec::new();
+        let (corefile, errors) = Corefile::parse_recovering(file, text, base_dir);
+        if errors.is_empty() {
+            Ok(corefile)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Parse `text` as [`Corefile::parse`] does, returning with the errors what could be made
+    /// of it anyway (a block without its `}` ends where its indentation does), so that the
+    /// directives' errors can be reported in the same pass.
+    pub fn parse_recovering(
+        file: &str,
+        text: &str,
+        base_dir: &Path,
+    ) -> (Corefile, Vec<ConfigError>) {
+        let (raw, mut errors) = parse::parse_text(file, text, base_dir);
         let mut blocks = Vec::new();
         for block in raw {
             let mut keys = Vec::new();
@@ -242,11 +267,7 @@ impl Corefile {
                 "no server blocks: a Corefile needs at least one, such as `.:53 { ... }`",
             ));
         }
-        if errors.is_empty() {
-            Ok(Corefile { blocks })
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        (Corefile { blocks }, errors)
     }
 }
 

@@ -226,14 +226,19 @@ fn matching_close(tokens: &[Token], open: usize) -> Option<usize> {
     None
 }
 
-/// Parse Corefile `text` (from `file`) into raw server blocks, collecting every error.
+/// Parse Corefile `text` (from `file`) into raw server blocks, collecting every error: the
+/// blocks are what could be made of the text even when there are errors, so that the
+/// directives' own errors can be reported beside the syntax errors.
 pub fn parse_text(
     file: &str,
     text: &str,
     base_dir: &Path,
-) -> Result<Vec<RawServerBlock>, Vec<ConfigError>> {
+) -> (Vec<RawServerBlock>, Vec<ConfigError>) {
     let file: Arc<str> = Arc::from(file);
-    let tokens = tokenize(&file, text).map_err(|e| vec![e])?;
+    let tokens = match tokenize(&file, text) {
+        Ok(tokens) => tokens,
+        Err(e) => return (Vec::new(), vec![e]),
+    };
     let mut expander = Expander {
         snippets: HashMap::new(),
         errors: Vec::new(),
@@ -245,23 +250,25 @@ pub fn parse_text(
     };
     let tokens = expander.expand(tokens, base_dir, 0);
     let mut errors = expander.errors;
+    let opens = tokens.iter().filter(|t| t.is_open()).count();
+    let closes = tokens.iter().filter(|t| t.is_close()).count();
     let mut parser = Parser {
         tokens: &tokens,
         pos: 0,
         errors: &mut errors,
+        unclosed: opens.saturating_sub(closes),
     };
     let blocks = parser.server_blocks(&file);
-    if errors.is_empty() {
-        Ok(blocks)
-    } else {
-        Err(errors)
-    }
+    (blocks, errors)
 }
 
 struct Parser<'t, 'e> {
     tokens: &'t [Token],
     pos: usize,
     errors: &'e mut Vec<ConfigError>,
+    /// How many `{` have no `}`: that many blocks may end where their indentation does, so
+    /// that a missing `}` costs one error, not the meaning of everything after it.
+    unclosed: usize,
 }
 
 impl Parser<'_, '_> {
@@ -307,8 +314,8 @@ impl Parser<'_, '_> {
                 .collect();
             let directives = if self.peek().is_some_and(Token::is_open) {
                 self.pos += 1;
-                let body = self.directives(1);
-                if self.peek().is_some_and(Token::is_close) {
+                let (body, ended) = self.directives(1, Some(first.column));
+                if !ended && self.peek().is_some_and(Token::is_close) {
                     self.pos += 1;
                 } else {
                     self.errors
@@ -317,7 +324,7 @@ impl Parser<'_, '_> {
                 body
             } else if blocks.is_empty() {
                 // A Corefile may hold one server block without braces: the rest is its body.
-                let body = self.directives(0);
+                let (body, _) = self.directives(0, None);
                 if let Some(t) = self.peek().cloned() {
                     self.errors.push(ConfigError::at(
                         &t,
@@ -343,13 +350,22 @@ impl Parser<'_, '_> {
         blocks
     }
 
-    /// Directives until a `}` (not consumed) or the end, inside `depth` blocks. Blocks deeper
-    /// than [`MAX_NESTING`] are an error and skipped, so the recursion is bounded.
-    fn directives(&mut self, depth: usize) -> Vec<Directive> {
+    /// Directives until a `}` (not consumed) or the end, inside `depth` blocks, the innermost
+    /// opened by a line at column `opener`. Blocks deeper than [`MAX_NESTING`] are an error and
+    /// skipped, so the recursion is bounded. With it, whether the block ended without its `}`
+    /// (see [`Parser::ends_unclosed_block`]).
+    fn directives(&mut self, depth: usize, opener: Option<u32>) -> (Vec<Directive>, bool) {
         let mut out = Vec::new();
+        let mut body_column = None;
         while let Some(name) = self.peek().cloned() {
+            if self.ends_unclosed_block(&name, opener, body_column) {
+                return (out, true);
+            }
             if name.is_close() {
                 break;
+            }
+            if name.line_start && body_column.is_none() {
+                body_column = Some(name.column);
             }
             if name.is_open() {
                 self.errors.push(ConfigError::at(
@@ -373,8 +389,9 @@ impl Parser<'_, '_> {
             if self.peek().is_some_and(|t| t.is_open() && !t.line_start) {
                 self.pos += 1;
                 has_block = true;
+                let mut ended = false;
                 if depth < MAX_NESTING {
-                    block = self.directives(depth + 1);
+                    (block, ended) = self.directives(depth + 1, Some(name.column));
                 } else {
                     self.errors.push(ConfigError::at(
                         &name,
@@ -382,7 +399,7 @@ impl Parser<'_, '_> {
                     ));
                     self.skip_block();
                 }
-                if self.peek().is_some_and(Token::is_close) {
+                if !ended && self.peek().is_some_and(Token::is_close) {
                     self.pos += 1;
                 } else {
                     self.errors.push(ConfigError::at(
@@ -398,7 +415,34 @@ impl Parser<'_, '_> {
                 has_block,
             });
         }
-        out
+        (out, false)
+    }
+
+    /// Whether `token` ends the block opened at column `opener` (whose lines start at
+    /// `body_column`) that has no `}`: only while some `{` lacks its `}`, a line less indented
+    /// than the block's lines and no more than its opener (a `}` left of the opener) belongs to
+    /// an outer block. A Corefile whose braces balance is read by its braces alone.
+    fn ends_unclosed_block(
+        &mut self,
+        token: &Token,
+        opener: Option<u32>,
+        body_column: Option<u32>,
+    ) -> bool {
+        let Some(opener) = opener else {
+            return false;
+        };
+        if self.unclosed == 0 || !token.line_start {
+            return false;
+        }
+        let ends = if token.is_close() {
+            token.column < opener
+        } else {
+            token.column <= opener && body_column.is_some_and(|body| token.column < body)
+        };
+        if ends {
+            self.unclosed -= 1;
+        }
+        ends
     }
 
     /// Skip to the `}` (not consumed) that closes the block just opened, or to the end.

@@ -412,3 +412,52 @@ fn files_larger_than_the_limit_are_errors() {
         )
     );
 }
+
+#[test]
+fn a_missing_inner_brace_ends_that_block_where_its_indentation_does() {
+    let text = ".:53 {\n    kubernetes cluster.local {\n        pods insecure\n    forward . 127.0.0.1\n    cache 30\n}\nexample.org:53 {\n    log\n}\n";
+    let (core, errors) = Corefile::parse_recovering("Corefile", text, Path::new("."));
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        ["Corefile:2: block of 'kubernetes' has no closing '}'"]
+    );
+    assert_eq!(core.blocks.len(), 2);
+    assert_eq!(
+        names(&core.blocks[0].directives),
+        ["kubernetes", "forward", "cache"]
+    );
+    assert_eq!(names(&core.blocks[0].directives[0].block), ["pods"]);
+    assert_eq!(names(&core.blocks[1].directives), ["log"]);
+}
+
+#[test]
+fn a_missing_server_block_brace_ends_it_at_the_next_block_keys() {
+    let text = ".:53 {\n    errors\n    forward . 127.0.0.1\n\nexample.org:53 {\n    log\n}\n";
+    let (core, errors) = Corefile::parse_recovering("Corefile", text, Path::new("."));
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(messages, ["Corefile:1: server block has no closing '}'"]);
+    assert_eq!(core.blocks.len(), 2);
+    assert_eq!(names(&core.blocks[0].directives), ["errors", "forward"]);
+    assert_eq!(names(&core.blocks[1].directives), ["log"]);
+}
+
+#[test]
+fn a_closing_brace_left_of_an_unclosed_block_closes_the_outer_one() {
+    let text = ".:53 {\n    health {\n        lameduck 5s\n    log\n}\n";
+    let (core, errors) = Corefile::parse_recovering("Corefile", text, Path::new("."));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].line, 2);
+    assert_eq!(names(&core.blocks[0].directives), ["health", "log"]);
+}
+
+#[test]
+fn balanced_braces_decide_alone_however_the_lines_are_indented() {
+    let text = ".:53 {\n    health {\n        lameduck 5s\n  log\n    }\n}\n";
+    let core = parse(text).expect("balanced braces parse");
+    assert_eq!(names(&core.blocks[0].directives), ["health"]);
+    assert_eq!(
+        names(&core.blocks[0].directives[0].block),
+        ["lameduck", "log"]
+    );
+}

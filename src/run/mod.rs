@@ -267,7 +267,7 @@ impl Running {
     }
 
     async fn try_reload(&mut self) -> Result<(), RunError> {
-        let (corefile, hash) = match read_corefile(&self.options.conf) {
+        let (corefile, hash) = match read_corefile(&self.options.conf, self.options.default_port) {
             Ok(read) => read,
             Err((errors, hash)) => {
                 // The same bad text is not tried again by the poll; a signal retries it.
@@ -351,7 +351,8 @@ impl Running {
 
 /// Start everything `options` describes. Must run inside the tokio runtime.
 pub async fn start(options: &Options) -> Result<Running, RunError> {
-    let (corefile, hash) = read_corefile(&options.conf).map_err(|(errors, _)| errors)?;
+    let (corefile, hash) =
+        read_corefile(&options.conf, options.default_port).map_err(|(errors, _)| errors)?;
     let metrics = Arc::new(ServerMetrics::new(&plugins::metric_families()));
     let (fatal_sender, fatal) = FatalSender::channel();
     let built = build(

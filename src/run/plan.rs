@@ -117,20 +117,33 @@ pub fn plan(corefile: &Corefile, default_port: u16) -> Result<Plan, ConfigErrors
 }
 
 /// Read and parse the Corefile at `path`, with the hash of the text read (also when it does
-/// not parse).
-pub fn read_corefile(path: &std::path::Path) -> Result<(Corefile, String), (ConfigErrors, String)> {
+/// not parse). When its syntax is wrong, what could be parsed is planned too (server blocks
+/// without `default_port`), so that one pass reports the directives' errors with the syntax's.
+pub fn read_corefile(
+    path: &std::path::Path,
+    default_port: u16,
+) -> Result<(Corefile, String), (ConfigErrors, String)> {
     let text = Corefile::read(path).map_err(|errors| (errors, String::new()))?;
     let hash = crate::reload::digest(text.as_bytes());
-    match Corefile::parse_at(path, &text) {
-        Ok(corefile) => Ok((corefile, hash)),
-        Err(errors) => Err((errors, hash)),
+    let (corefile, mut errors) = Corefile::parse_recovering_at(path, &text);
+    if errors.is_empty() {
+        return Ok((corefile, hash));
     }
+    if let Err(ConfigErrors(more)) = plan(&corefile, default_port) {
+        for error in more {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    }
+    Err((ConfigErrors(errors), hash))
 }
 
 /// Read, parse and plan the Corefile at `conf` as start-up would, without binding a socket or
 /// starting a plugin (`-validate`): every error found, each as `FILE:LINE: what is wrong`.
 pub fn validate(conf: &std::path::Path, default_port: u16) -> Result<(), ConfigErrors> {
-    let (corefile, _) = read_corefile(conf).map_err(|(errors, _)| errors)?;
+    let (corefile, _) = read_corefile(conf, default_port).map_err(|(errors, _)| errors)?;
     plan(&corefile, default_port).map(|_| ())
 }
 

@@ -51,6 +51,13 @@ fn render_text(dir: &str) -> String {
         "kubectl kustomize deploy/{dir} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // Deprecated kustomization fields (`bases`, `patchesStrategicMerge`) render with a warning
+    // on current kubectl: operators see it on every `kubectl apply -k`.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.trim().is_empty(),
+        "kubectl kustomize deploy/{dir} warned:\n{stderr}"
+    );
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 

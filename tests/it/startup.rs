@@ -44,6 +44,22 @@ fn a_syntax_error_exits_1_with_file_and_line() {
 }
 
 #[test]
+fn a_missing_brace_does_not_hide_the_other_errors() {
+    let corefile = ".:1053 {\n    kubernetes cluster.local {\n        ttl 9999\n    cache 0\n}\nexample.org:1053 {\n    whoareyou\n}\n";
+    let out = run_with_corefile(corefile);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for error in [
+        "Corefile:2: block of 'kubernetes' has no closing '}'",
+        "Corefile:3: kubernetes: ttl",
+        "Corefile:4: cache",
+        "Corefile:7: unknown directive \"whoareyou\"",
+    ] {
+        assert!(stderr.contains(error), "{error} missing from:\n{stderr}");
+    }
+}
+
+#[test]
 fn a_missing_manifests_directory_or_kubeconfig_stops_startup_and_validate_with_its_line() {
     for (option, error) in [
         (

@@ -255,7 +255,13 @@ pub fn config(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> 
         }
     }
     match (&mut config.tls, tls_option_seen) {
-        (Some(tls), _) => *tls = tls_options,
+        (Some(tls), _) => {
+            // Load the files now, so that `-validate` and a reload report them with the line.
+            if let Err(e) = super::upstream::TlsClient::new(&tls_options) {
+                errors.push(directive.error(format!("forward: {e}")));
+            }
+            *tls = tls_options;
+        }
         (None, true) => errors.push(
             directive.error("forward: tls and tls_servername apply to tls:// upstreams only"),
         ),
@@ -403,15 +409,74 @@ mod tests {
         assert_eq!(c.health_check_domain.to_ascii(), "example.org.");
     }
 
+    /// `forward` of a Corefile in `dir` (relative paths resolve there).
+    fn parse_in(dir: &Path, text: &str) -> Result<ForwardConfig, Vec<ConfigError>> {
+        let file = dir.join("Corefile").display().to_string();
+        let core = Corefile::parse(&file, text, dir).expect("syntax");
+        config(&core.blocks[0].directives[0])
+    }
+
+    /// A self-signed CA certificate and a client certificate with its key, as PEM files
+    /// `ca.pem`, `c.pem`, `k.pem` in `dir`.
+    fn write_certificates(dir: &Path) {
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .expect("params")
+            .self_signed(&ca_key)
+            .expect("ca");
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["client.test".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        std::fs::write(dir.join("c.pem"), cert.pem()).expect("write");
+        std::fs::write(dir.join("k.pem"), key.serialize_pem()).expect("write");
+    }
+
     #[test]
     fn dns_over_tls_upstreams() {
-        let c = parse_text(".:53 {\n forward . tls://1.1.1.1 tls://[2606:4700::1111]:8853 {\n  tls_servername cloudflare-dns.com\n  tls ca.pem\n }\n}\n").expect("valid");
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_certificates(dir.path());
+        let c = parse_in(dir.path(), ".:53 {\n forward . tls://1.1.1.1 tls://[2606:4700::1111]:8853 {\n  tls_servername cloudflare-dns.com\n  tls ca.pem\n }\n}\n").expect("valid");
         let ups: Vec<String> = c.upstreams.iter().map(ToString::to_string).collect();
         assert_eq!(ups, vec!["1.1.1.1:853", "[2606:4700::1111]:8853"]);
         let tls = c.tls.expect("tls");
         assert_eq!(tls.server_name.as_deref(), Some("cloudflare-dns.com"));
-        assert_eq!(tls.ca, Some(PathBuf::from("/etc/coredns/ca.pem")));
+        assert_eq!(tls.ca, Some(dir.path().join("ca.pem")));
         assert!(tls.client.is_none());
+        let c = parse_in(
+            dir.path(),
+            ".:53 {\n forward . tls://1.1.1.1 {\n  tls c.pem k.pem ca.pem\n }\n}\n",
+        )
+        .expect("valid");
+        let tls = c.tls.expect("tls");
+        assert_eq!(
+            tls.client,
+            Some((dir.path().join("c.pem"), dir.path().join("k.pem")))
+        );
+    }
+
+    #[test]
+    fn tls_files_that_do_not_load_are_errors_at_the_forward_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_certificates(dir.path());
+        std::fs::write(dir.path().join("junk.pem"), "not PEM\n").expect("write");
+        let file = dir.path().join("Corefile").display().to_string();
+        for (tls, wrong) in [
+            ("tls nowhere.pem", "nowhere.pem"),
+            ("tls junk.pem k.pem", "junk.pem: no certificate in the file"),
+            ("tls c.pem junk.pem", "junk.pem"),
+            ("tls .", "not a regular file"),
+        ] {
+            let text = format!(".:53 {{\n forward . tls://1.1.1.1 {{\n  {tls}\n }}\n}}\n");
+            let errors = parse_in(dir.path(), &text).expect_err(tls);
+            let message = errors[0].to_string();
+            assert!(
+                message.starts_with(&format!("{file}:2: forward: ")) && message.contains(wrong),
+                "{tls}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -350,6 +350,11 @@ impl TlsError {
     }
 }
 
+/// The bytes of a PEM file, read as the Corefile is (a regular file, at most 1 MiB).
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, TlsError> {
+    crate::config::read_bytes(path, true).map_err(|e| TlsError::file(path, e))
+}
+
 impl TlsClient {
     /// Build from the `tls` and `tls_servername` options; reads the certificate files.
     pub fn new(settings: &TlsSettings) -> Result<TlsClient, TlsError> {
@@ -357,8 +362,8 @@ impl TlsClient {
         let mut roots = rustls::RootCertStore::empty();
         match &settings.ca {
             Some(ca) => {
-                let certs = CertificateDer::pem_file_iter(ca).map_err(|e| TlsError::file(ca, e))?;
-                for cert in certs {
+                let pem = read_pem(ca)?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
                     let cert = cert.map_err(|e| TlsError::file(ca, e))?;
                     roots.add(cert).map_err(|e| TlsError::file(ca, e))?;
                 }
@@ -374,10 +379,18 @@ impl TlsClient {
             .with_root_certificates(roots);
         let config = match &settings.client {
             Some((cert, key)) => {
-                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                    .and_then(|certs| certs.collect::<Result<_, _>>())
-                    .map_err(|e| TlsError::file(cert, e))?;
-                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::file(key, e))?;
+                let chain: Vec<CertificateDer<'static>> =
+                    CertificateDer::pem_slice_iter(&read_pem(cert)?)
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| TlsError::file(cert, e))?;
+                if chain.is_empty() {
+                    return Err(TlsError::file(
+                        cert,
+                        std::io::Error::other("no certificate in the file"),
+                    ));
+                }
+                let key = PrivateKeyDer::from_pem_slice(&read_pem(key)?)
+                    .map_err(|e| TlsError::file(key, e))?;
                 builder.with_client_auth_cert(chain, key)?
             }
             None => builder.with_no_client_auth(),
