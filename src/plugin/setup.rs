@@ -30,6 +30,9 @@ pub struct Definition {
     pub parse: ParseFn,
     /// Its metric families, if it has any.
     pub metrics: Option<RegisterFamilies>,
+    /// Whether a server block may hold it more than once (`template`, `rewrite`): each
+    /// instance then joins the chain, in the order written.
+    pub repeatable: bool,
 }
 
 /// The future of [`Setup::start`].

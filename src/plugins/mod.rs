@@ -81,7 +81,7 @@ registry! {
     "dnssec",
     "autopath",
     "minimal",
-    "template",
+    "template" => template,
     "transfer",
     "hosts" => hosts,
     "route53",

@@ -37,7 +37,7 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             )));
             continue;
         };
-        if seen.contains(&name) {
+        if seen.contains(&name) && !definition.repeatable {
             errors.push(d.error(format!(
                 "{name}: this directive can only be used once per server block"
             )));
@@ -184,7 +184,7 @@ mod tests {
         let errs = plan_text(".:53 {\n  log\n  whoareyou\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoareyou\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload, whoami"
+            "Corefile:3: unknown directive \"whoareyou\"; supported: bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload, template, whoami"
         );
     }
 

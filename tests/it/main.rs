@@ -24,6 +24,7 @@ mod startup;
 mod stock_corefiles;
 mod support;
 mod tcp_connections;
+mod template;
 mod udp_source_address;
 mod whoami;
 mod wire_malformed;

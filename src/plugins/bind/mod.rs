@@ -10,6 +10,7 @@ use crate::plugin::{BlockSettings, Definition, Setup, StartContext, StartFuture,
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: None,
+    repeatable: false,
 };
 
 impl Setup for BindConfig {

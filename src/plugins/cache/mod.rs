@@ -35,6 +35,7 @@ use crate::plugin::{
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
+    repeatable: false,
 };
 
 impl Setup for CacheConfig {

@@ -30,6 +30,7 @@ use crate::plugin::{
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: None,
+    repeatable: false,
 };
 
 impl Setup for ErrorsConfig {

@@ -21,6 +21,7 @@ use crate::plugin::{
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
+    repeatable: false,
 };
 
 impl Setup for HealthConfig {

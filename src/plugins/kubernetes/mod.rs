@@ -33,6 +33,7 @@ use metrics::{KubernetesFamilies, KubernetesMetrics};
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
+    repeatable: false,
 };
 
 impl Setup for KubernetesConfig {

@@ -11,6 +11,7 @@ use crate::reload::ReloadSchedule;
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
+    repeatable: false,
 };
 
 impl Setup for ReloadSchedule {
