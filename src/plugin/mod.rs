@@ -237,6 +237,13 @@ pub trait Plugin: Send + Sync + 'static {
     /// its start-up probe there).
     fn on_listening(&self, _addresses: &[SocketAddr]) {}
 
+    /// Whether the plugin answers questions of `class`. Most serve only class IN (the
+    /// default); `chaos` serves CH, `template` the class it names. A question of another class
+    /// skips the plugins that do not serve it.
+    fn serves_class(&self, class: DNSClass) -> bool {
+        class == DNSClass::IN
+    }
+
     /// A wait the server must do before serving `request`, if any: the `kubernetes` plugin
     /// holds its zones' queries until the first sync, up to `startup_timeout`. Called on every
     /// query: must be cheap when there is nothing to wait for.
@@ -258,8 +265,21 @@ impl<'a> Next<'a> {
     }
 
     /// Run the rest of the chain. With nothing left, SERVFAIL (as CoreDNS's `NextOrFailure`).
+    /// A question of a class other than IN goes to the next plugin that serves its class, and
+    /// is REFUSED when none does.
     pub fn serve(self, request: &Request, resolver: &dyn Resolve) -> Served {
-        match self.rest.split_first() {
+        let mut rest = self.rest;
+        if request.qclass != DNSClass::IN {
+            let skip = rest
+                .iter()
+                .position(|plugin| plugin.serves_class(request.qclass))
+                .unwrap_or(rest.len());
+            rest = &rest[skip..];
+            if rest.is_empty() {
+                return Served::Ready(Answer::rcode(ResponseCode::Refused, "chain"));
+            }
+        }
+        match rest.split_first() {
             Some((plugin, rest)) => plugin.serve(request, Next { rest }, resolver),
             None => Served::Ready(Answer::server_failure(
                 "chain",
@@ -294,6 +314,11 @@ impl Chain {
         for plugin in &self.plugins {
             plugin.on_listening(addresses);
         }
+    }
+
+    /// Whether a plugin of the chain serves questions of `class`.
+    pub fn serves_class(&self, class: DNSClass) -> bool {
+        self.plugins.iter().any(|p| p.serves_class(class))
     }
 
     /// The first wait a plugin asks for before `request` is served.

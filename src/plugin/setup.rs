@@ -99,6 +99,8 @@ pub struct BlockSettings {
     pub lameduck: Duration,
     /// `reload`: how often to check the Corefile for a change.
     pub reload: Option<ReloadSchedule>,
+    /// `bufsize`: the largest EDNS UDP size a client's query keeps.
+    pub bufsize: Option<u16>,
 }
 
 /// A plugin that failed to start.

@@ -113,6 +113,7 @@ pub(super) async fn build(
         }
     }
     let mut chains = Vec::with_capacity(plan.blocks.len());
+    let bufsizes: Vec<Option<u16>> = plan.blocks.iter().map(|b| b.settings.bufsize).collect();
     for (block, server) in plan.blocks.into_iter().zip(block_server) {
         let context = StartContext {
             metrics: metrics.clone(),
@@ -157,6 +158,7 @@ pub(super) async fn build(
                     zone: zone.clone(),
                     chain,
                     metrics: Some(Arc::new(zone_metrics)),
+                    bufsize: bufsizes[*block],
                 }
             })
             .collect();

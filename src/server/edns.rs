@@ -42,6 +42,23 @@ impl ResponseEdns {
         }
     }
 
+    /// With the client's UDP size lowered to at most `limit` (`bufsize`).
+    pub fn limited_to(self, limit: Option<u16>) -> ResponseEdns {
+        match (self, limit) {
+            (
+                ResponseEdns::Present {
+                    dnssec_ok,
+                    udp_size,
+                },
+                Some(limit),
+            ) => ResponseEdns::Present {
+                dnssec_ok,
+                udp_size: udp_size.min(limit),
+            },
+            (edns, _) => edns,
+        }
+    }
+
     /// The largest UDP response this client takes: 512 without EDNS; with EDNS its size,
     /// counted as at least 512 and clamped to 1232 (RFC 6891 §6.2.3-6.2.5).
     pub fn udp_limit(self) -> usize {

@@ -92,8 +92,10 @@ pub fn handle(
     match check(bytes, source, transport) {
         Checked::Drop => Handled::Nothing,
         Checked::Reply(reply) => Handled::Reply(reply),
-        Checked::Query(request, edns) => {
-            let dispatched = router.dispatch(&request);
+        Checked::Query(mut request, edns) => {
+            let dispatched = router.dispatch(&mut request);
+            // `bufsize` may have lowered the size the client's answer is cut to.
+            let edns = edns.limited_to(request.edns_udp_size);
             match dispatched.served {
                 Served::Ready(answer) => {
                     let (chain, metrics) =

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
-use hickory_proto::rr::DNSClass;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::edns::ResponseEdns;
@@ -170,15 +169,8 @@ pub fn check(bytes: &[u8], source: SocketAddr, transport: Transport) -> Checked 
             response_edns,
         ));
     }
-    // Row 13: only class IN is served (CoreDNS answers REFUSED to other classes).
-    if query.query_class() != DNSClass::IN {
-        return Checked::Reply(encode_error(
-            &meta,
-            Some(&query),
-            ResponseCode::Refused,
-            response_edns,
-        ));
-    }
+    // Row 13: a class other than IN goes on to the router, which REFUSES it unless a plugin of
+    // the zone's block serves that class (`chaos`, `template`).
     let request = Request {
         id: meta.id,
         qclass: query.query_class(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{DNSClass, Name};
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -22,6 +22,8 @@ pub struct ZoneRoute {
     pub chain: Arc<Chain>,
     /// Its `coredns_dns_*` handles.
     pub metrics: Option<Arc<ZoneMetrics>>,
+    /// `bufsize`: the largest EDNS UDP size a client's query keeps.
+    pub bufsize: Option<u16>,
 }
 
 /// Zones (lowercase) and their chains; the most specific zone wins.
@@ -57,6 +59,7 @@ impl Router {
                     zone,
                     chain,
                     metrics: None,
+                    bufsize: None,
                 })
                 .collect(),
             None,
@@ -95,8 +98,9 @@ impl Router {
 
     /// Run `request` through its zone's chain, after any start-up wait the chain asks for. A
     /// panic in a plugin becomes SERVFAIL for this request only; the process stays up (CoreDNS's
-    /// recover in dnsserver).
-    pub fn dispatch(self: &Arc<Self>, request: &Request) -> Dispatched {
+    /// recover in dnsserver). The zone's `bufsize` lowers the request's EDNS UDP size, for the
+    /// plugins and for the response. A class no plugin of the chain serves is REFUSED.
+    pub fn dispatch(self: &Arc<Self>, request: &mut Request) -> Dispatched {
         let Some(route) = self.route_for(&request.name) else {
             return Dispatched {
                 chain: None,
@@ -105,6 +109,19 @@ impl Router {
             };
         };
         let chain = &route.chain;
+        if request.qclass != DNSClass::IN && !chain.serves_class(request.qclass) {
+            return Dispatched {
+                chain: Some(chain.clone()),
+                metrics: route.metrics.clone(),
+                served: Served::Ready(Answer::rcode(ResponseCode::Refused, "server")),
+            };
+        }
+        if let (Some(limit), Some(size)) = (route.bufsize, request.edns_udp_size)
+            && size > limit
+        {
+            request.edns_udp_size = Some(limit);
+        }
+        let request = &*request;
         let served = match chain.startup_wait(request) {
             None => self.serve_guarded(chain, request),
             Some(wait) => {
@@ -211,12 +228,13 @@ mod tests {
 
     #[test]
     fn a_panicking_plugin_gives_servfail_for_that_request_only() {
-        let dispatched = router(false).dispatch(&request("a.example."));
+        let dispatched = router(false).dispatch(&mut request("a.example."));
         match dispatched.served {
             Served::Ready(answer) => assert_eq!(answer.rcode, ResponseCode::ServFail),
             Served::Pending(_) => panic!("expected an answer at once"),
         }
-        let Served::Pending(future) = router(true).dispatch(&request("a.example.")).served else {
+        let Served::Pending(future) = router(true).dispatch(&mut request("a.example.")).served
+        else {
             panic!("expected a pending answer");
         };
         let answer = future.now_or_never().expect("ready");
@@ -236,7 +254,7 @@ mod tests {
         ]));
         let chain = r.chain_for(&Name::from_ascii("a.SUB.example.").expect("name"));
         assert!(chain.is_some_and(|c| Arc::ptr_eq(c, &inner)));
-        let refused = r.dispatch(&request("example.org."));
+        let refused = r.dispatch(&mut request("example.org."));
         assert!(refused.chain.is_none());
         match refused.served {
             Served::Ready(answer) => assert_eq!(answer.rcode, ResponseCode::Refused),

@@ -5,6 +5,7 @@
 
 mod api_source;
 mod cache;
+mod classes_and_bufsize;
 mod cluster_zone;
 mod deploy;
 mod e2e;

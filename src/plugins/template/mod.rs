@@ -292,6 +292,10 @@ impl Plugin for TemplatePlugin {
         NAME
     }
 
+    fn serves_class(&self, class: DNSClass) -> bool {
+        self.config.class == DNSClass::ANY || class == DNSClass::ANY || class == self.config.class
+    }
+
     fn serve(&self, request: &Request, next: Next<'_>, resolver: &dyn Resolve) -> Served {
         let data = match self.matching(request) {
             Matched::Pass => return next.serve(request, resolver),

@@ -119,11 +119,11 @@ impl TestServer {
 
     fn wait_until_answering(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
-        // Class CH: refused by the server's own checks before any plugin runs, so the probe is
-        // answered at once whatever the Corefile (no forwarding, no waiting for a sync).
+        // Opcode STATUS: answered NOTIMP by the server's own checks before any plugin runs or
+        // anything is counted, so the probe is answered at once whatever the Corefile (no
+        // forwarding, no waiting for a sync) and leaves the metrics alone.
         let mut probe = query_bytes("clusterdns-probe.invalid.", RecordType::A, 1);
-        let class_at = probe.len() - 1;
-        probe[class_at] = 3;
+        probe[2] |= 2 << 3;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
