@@ -264,6 +264,19 @@ impl<'a> Next<'a> {
         self.rest.is_empty()
     }
 
+    /// The plugins after those next ones named `name` (`rewrite … stop` skips the rewrite rules
+    /// after it).
+    pub fn after(self, name: &str) -> Next<'a> {
+        let skip = self
+            .rest
+            .iter()
+            .position(|plugin| plugin.name() != name)
+            .unwrap_or(self.rest.len());
+        Next {
+            rest: &self.rest[skip..],
+        }
+    }
+
     /// Run the rest of the chain. With nothing left, SERVFAIL (as CoreDNS's `NextOrFailure`).
     /// A question of a class other than IN goes to the next plugin that serves its class, and
     /// is REFUSED when none does.

@@ -21,6 +21,7 @@ mod node_local;
 mod pending;
 mod readme;
 mod reload;
+mod rewrite;
 mod startup;
 mod stock_corefiles;
 mod support;
