@@ -204,6 +204,12 @@ pub type StartupWait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Resolve: Send + Sync {
     /// Look `request` up as if a client had asked it.
     fn resolve(&self, request: &Request) -> Served;
+
+    /// The resolver itself, kept for a lookup that must wait for another answer first (`dns64`
+    /// asks for A records once the AAAA answer is in); `None` when it cannot be kept.
+    fn detached(&self) -> Option<Arc<dyn Resolve>> {
+        None
+    }
 }
 
 /// What a finished response looked like, for plugins that observe (log, metrics).

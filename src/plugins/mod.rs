@@ -69,7 +69,7 @@ registry! {
     "log" => log,
     "dnstap",
     "local",
-    "dns64",
+    "dns64" => dns64,
     "rewrite" => rewrite,
     "acl",
     "any",

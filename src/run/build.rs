@@ -163,11 +163,8 @@ pub(super) async fn build(
             })
             .collect();
         let dropped = Arc::new(metrics.zone(&server, "dropped", &[]));
-        let router = Arc::new(Router::with_metrics(
-            routes,
-            Some(metrics.panics.clone()),
-            Some(dropped),
-        ));
+        let router =
+            Router::with_metrics(routes, Some(metrics.panics.clone()), Some(dropped)).into_shared();
         for requested in addresses(&bind, port) {
             let fresh = if live.contains(&requested) {
                 None

@@ -2,7 +2,7 @@
 //! for names no block serves, and the per-request panic guard.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use futures_util::FutureExt;
 use hickory_proto::op::ResponseCode;
@@ -33,6 +33,8 @@ pub struct Router {
     panics: Option<Counter>,
     /// Where queries for names no zone serves are counted (CoreDNS's zone `dropped`).
     dropped: Option<Arc<ZoneMetrics>>,
+    /// Itself, once shared ([`Router::into_shared`]), for lookups that outlive a call.
+    me: Weak<Router>,
 }
 
 /// What answers a request: the chain that served it (for observers) and its answer.
@@ -79,7 +81,17 @@ impl Router {
             zones,
             panics,
             dropped,
+            me: Weak::new(),
         }
+    }
+
+    /// The router in an `Arc` that knows itself, so that plugins can keep it for a lookup made
+    /// later ([`Resolve::detached`]).
+    pub fn into_shared(self) -> Arc<Router> {
+        Arc::new_cyclic(|me| Router {
+            me: me.clone(),
+            ..self
+        })
     }
 
     fn route_for(&self, name: &Name) -> Option<&ZoneRoute> {
@@ -171,6 +183,10 @@ impl Resolve for Router {
             Some(chain) => chain.serve(request, self),
             None => Served::Ready(Answer::rcode(ResponseCode::Refused, "server")),
         }
+    }
+
+    fn detached(&self) -> Option<Arc<dyn Resolve>> {
+        self.me.upgrade().map(|me| me as Arc<dyn Resolve>)
     }
 }
 

@@ -8,6 +8,7 @@ mod cache;
 mod classes_and_bufsize;
 mod cluster_zone;
 mod deploy;
+mod dns64;
 mod e2e;
 mod forward;
 mod forward_tls;
