@@ -30,4 +30,5 @@ mod tcp_connections;
 mod template;
 mod udp_source_address;
 mod whoami;
+mod wild_corefiles;
 mod wire_malformed;
