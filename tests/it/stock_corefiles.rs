@@ -1,18 +1,19 @@
-//! The stock Corefiles of kubeadm (current and older), coredns/deployment and minikube start
-//! unmodified and serve: each runs inside a network namespace of its own (its `:53`, `:8080`,
-//! `:8181` and `:9153` are private), with `/etc/resolv.conf` swapped by `ip netns exec` for one
-//! naming an upstream, and `$KUBECONFIG` naming a fake API server; upstream and API live in a
-//! second namespace, linked by a veth pair. Needs root and iproute2.
+//! The stock Corefiles of kubeadm (current and older), coredns/deployment and minikube, and the
+//! defaults of AKS, OpenShift and kops (IPv6) from `tests/corefiles/wild/`, start unmodified
+//! and serve what their blocks are for: each runs inside a network namespace of its own (its
+//! `:53`, `:8080`, `:8181` and `:9153` are private), with `/etc/resolv.conf` swapped by
+//! `ip netns exec` for one naming an upstream, and `$KUBECONFIG` naming a fake API server;
+//! upstream and API live in a second namespace, linked by a veth pair. Needs root and iproute2.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::support::fake_api::FakeApi;
 use crate::support::fake_upstream::FakeUpstream;
 use crate::support::netns::{NetNs, NsServer};
-use crate::support::{ask_udp, http_get, repo_path, send_signal};
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
+use crate::support::{ask_udp, decode, http_get, query_bytes, repo_path, send_signal};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
 use serde_json::json;
 
 const SERVER_ADDR: &str = "10.77.0.1/30";
@@ -85,6 +86,30 @@ impl Stock {
     fn ask(&self, name: &'static str, qtype: RecordType) -> Option<(ResponseCode, Vec<String>)> {
         self.server_ns
             .run(move || ask_udp(SocketAddr::from(([127, 0, 0, 1], 53)), name, qtype))
+    }
+
+    /// The reply to `name`/`qtype` of `class`, sent from `from` (an address of the server's
+    /// namespace, `127.0.0.1` or `::1`) to its `port`.
+    fn ask_raw(
+        &self,
+        from: &'static str,
+        port: u16,
+        name: &'static str,
+        qtype: RecordType,
+        class: DNSClass,
+    ) -> Option<Message> {
+        self.server_ns.run(move || {
+            let mut bytes = query_bytes(name, qtype, 21);
+            let at = bytes.len() - 2;
+            bytes[at..].copy_from_slice(&u16::from(class).to_be_bytes());
+            let ip: IpAddr = from.parse().expect("address");
+            let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).ok()?;
+            socket.set_read_timeout(Some(Duration::from_secs(6))).ok()?;
+            socket.send_to(&bytes, SocketAddr::new(ip, port)).ok()?;
+            let mut buffer = [0u8; 4096];
+            let len = socket.recv(&mut buffer).ok()?;
+            Some(decode(&buffer[..len]))
+        })
     }
 
     fn wait_ready(&mut self) {
@@ -225,6 +250,112 @@ fn minikube_corefile_starts_and_serves() {
         stock.log().contains("\"A IN host.minikube.internal. udp "),
         "{}",
         stock.log()
+    );
+    stock.stop_gracefully();
+}
+
+fn records(message: &Message) -> Vec<String> {
+    message.answers.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn aks_default_corefile_ends_deep_cloudapp_names_at_once() {
+    let mut stock = Stock::start("wild/aks.Corefile");
+    stock.wait_ready();
+    common_checks(&stock);
+    assert_eq!(
+        stock
+            .ask("a.b.c.d.internal.cloudapp.net.", RecordType::A)
+            .map(|r| r.0),
+        Some(ResponseCode::NXDomain),
+        "four labels or more before internal.cloudapp.net: the template's NXDOMAIN"
+    );
+    assert_eq!(
+        stock.ask("vm1.internal.cloudapp.net.", RecordType::A),
+        ok(&["10.9.0.1"]),
+        "fewer: falls through to forward"
+    );
+    assert_eq!(
+        stock
+            .ask("x.reddog.microsoft.com.", RecordType::A)
+            .map(|r| r.0),
+        Some(ResponseCode::NXDomain)
+    );
+    stock.stop_gracefully();
+}
+
+#[test]
+fn openshift_default_corefile_serves_on_5353_with_chaos() {
+    let mut stock = Stock::start("wild/openshift.Corefile");
+    stock.wait_ready();
+    let cluster = stock
+        .ask_raw(
+            "127.0.0.1",
+            5353,
+            "kube-dns.kube-system.svc.cluster.local.",
+            RecordType::A,
+            DNSClass::IN,
+        )
+        .expect("a reply");
+    assert_eq!(
+        records(&cluster),
+        ["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"]
+    );
+    let outside = stock
+        .ask_raw(
+            "127.0.0.1",
+            5353,
+            "example.org.",
+            RecordType::A,
+            DNSClass::IN,
+        )
+        .expect("a reply");
+    assert_eq!(records(&outside), ["example.org. 60 IN A 10.9.0.1"]);
+    let hostname = stock
+        .ask_raw(
+            "127.0.0.1",
+            5353,
+            "hostname.bind.",
+            RecordType::TXT,
+            DNSClass::CH,
+        )
+        .expect("a reply");
+    assert_eq!(hostname.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(hostname.answers.len(), 1, "{hostname:?}");
+    assert_eq!(hostname.answers[0].dns_class, DNSClass::CH);
+    let metrics = stock.get(9153, "/metrics").expect("metrics").1;
+    assert!(
+        metrics.contains("coredns_plugin_enabled{server=\"dns://:5353\",zone=\"hostname.bind.\",view=\"\",name=\"chaos\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn kops_ipv6_default_corefile_synthesizes_aaaa_for_ipv6_clients() {
+    let mut stock = Stock::start("wild/kops-ipv6.Corefile");
+    stock.wait_ready();
+    common_checks(&stock);
+    // The upstream has A records only: an IPv6 client gets them inside 64:ff9b::/96 (TTL 60
+    // capped to 30 by `cache 30`).
+    let aaaa = stock
+        .ask_raw("::1", 53, "v4only.example.", RecordType::AAAA, DNSClass::IN)
+        .expect("a reply");
+    assert_eq!(
+        records(&aaaa),
+        ["v4only.example. 30 IN AAAA 64:ff9b::a09:1"]
+    );
+    let from_v4 = stock
+        .ask_raw(
+            "127.0.0.1",
+            53,
+            "v4only.example.",
+            RecordType::AAAA,
+            DNSClass::IN,
+        )
+        .expect("a reply");
+    assert!(
+        !records(&from_v4).iter().any(|r| r.contains("64:ff9b")),
+        "not for IPv4 clients: {from_v4:?}"
     );
     stock.stop_gracefully();
 }
