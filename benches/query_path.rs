@@ -59,6 +59,7 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
                 port: 80,
             }],
             has_selector: true,
+            external: Box::default(),
         });
         if headless {
             snapshot.slices.push(EndpointSlice {
@@ -104,6 +105,7 @@ fn big_headless(endpoints: u32) -> Arc<ClusterIndex> {
             port: 80,
         }],
         has_selector: true,
+        external: Box::default(),
     });
     for first in (0..endpoints).step_by(1000) {
         snapshot.slices.push(EndpointSlice {
@@ -151,6 +153,7 @@ fn cache_router(runtime: &tokio::runtime::Runtime) -> Arc<Router> {
         metrics: Arc::new(ServerMetrics::new(&plugins::metric_families())),
         server: "dns://:53".into(),
         fatal: FatalSender::channel().0,
+        block: Default::default(),
     };
     let chain = runtime.block_on(async {
         let mut started = Vec::new();

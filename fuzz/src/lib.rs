@@ -149,6 +149,7 @@ pub fn full_router(index: Arc<ClusterIndex>) -> Arc<Router> {
         metrics: Arc::new(ServerMetrics::new(&plugins::metric_families())),
         server: "dns://:53".into(),
         fatal: FatalSender::channel().0,
+        block: Default::default(),
     };
     let mut zones = Vec::new();
     for (n, block) in core.blocks.iter().enumerate() {

@@ -586,6 +586,7 @@ mod tests {
                 port: 80,
             }],
             has_selector: true,
+            external: Box::default(),
         }
     }
 

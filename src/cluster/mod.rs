@@ -13,6 +13,7 @@ pub mod one_or_many;
 pub mod seen;
 pub mod selector;
 pub mod source;
+pub mod view;
 
 pub use index::{ClusterIndex, ServiceKey};
 pub use objects::{
@@ -20,3 +21,4 @@ pub use objects::{
     Service, ServiceKind, ServicePort,
 };
 pub use selector::LabelSelector;
+pub use view::ClusterView;

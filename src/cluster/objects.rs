@@ -124,6 +124,9 @@ pub struct Service {
     pub ports: Vec<ServicePort>,
     /// Whether spec.selector is set (the `service_kind` of the DNS programming latency).
     pub has_selector: bool,
+    /// spec.externalIPs and status.loadBalancer.ingress[].ip, for `k8s_external` (empty, and
+    /// no allocation, for most Services).
+    pub external: Box<[IpAddr]>,
 }
 
 /// One endpoint of an EndpointSlice.
@@ -283,12 +286,31 @@ impl Service {
                 Err(e) => skipped.push(format!("port skipped: {e}")),
             }
         }
+        let ingress = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref());
+        let mut external = Vec::new();
+        for text in spec
+            .external_ips
+            .iter()
+            .flatten()
+            .chain(ingress.into_iter().flatten().filter_map(|i| i.ip.as_ref()))
+        {
+            match parse_ip("external address", text) {
+                Ok(ip) if !external.contains(&ip) => external.push(ip),
+                Ok(_) => {}
+                Err(e) => skipped.push(e.to_string()),
+            }
+        }
         Ok(Service {
             name: Arc::from(name),
             namespace: namespace_of(&svc.metadata),
             kind,
             ports,
             has_selector: spec.selector.as_ref().is_some_and(|s| !s.is_empty()),
+            external: external.into_boxed_slice(),
         })
     }
 }
@@ -468,6 +490,18 @@ mod tests {
         );
         assert_eq!(&*svc.ports[0].name, "http");
         assert_eq!(svc.ports[0].protocol, Protocol::Tcp);
+    }
+
+    #[test]
+    fn external_ips_and_load_balancer_addresses_are_kept_once() {
+        let svc = service(
+            "metadata: {name: web}\nspec:\n  type: LoadBalancer\n  clusterIP: 10.0.0.1\n  externalIPs: [192.0.2.10, 192.0.2.10]\n  ports: [{port: 80}]\nstatus:\n  loadBalancer:\n    ingress: [{ip: 203.0.113.7}, {hostname: lb.example.com}]\n",
+        )
+        .expect("valid");
+        let external: Vec<String> = svc.external.iter().map(ToString::to_string).collect();
+        assert_eq!(external, ["192.0.2.10", "203.0.113.7"]);
+        let plain = service("metadata: {name: db}\nspec: {clusterIP: None}\n").expect("valid");
+        assert!(plain.external.is_empty());
     }
 
     #[test]

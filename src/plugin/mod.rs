@@ -9,8 +9,8 @@
 pub mod setup;
 
 pub use setup::{
-    BlockSettings, Definition, Fatal, FatalSender, HttpEndpoint, ParseFn, Setup, StartContext,
-    StartError, StartFuture, no_plugin, parsed, parsed_all, started,
+    BlockSettings, BlockShared, Definition, Fatal, FatalSender, HttpEndpoint, ParseFn, Setup,
+    StartContext, StartError, StartFuture, no_plugin, parsed, parsed_all, started,
 };
 
 use std::future::Future;

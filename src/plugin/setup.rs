@@ -33,6 +33,9 @@ pub struct Definition {
     /// Whether a server block may hold it more than once (`template`, `rewrite`): each
     /// instance then joins the chain, in the order written.
     pub repeatable: bool,
+    /// A directive that must be in the same server block (`k8s_external` answers from the
+    /// `kubernetes` plugin's data).
+    pub requires: Option<&'static str>,
 }
 
 /// The future of [`Setup::start`].
@@ -149,6 +152,14 @@ impl FatalSender {
     }
 }
 
+/// What the plugins of one server block share once started: the cluster of its `kubernetes`
+/// plugin, set when that plugin starts (plugins that start before it read it per query).
+#[derive(Debug, Default)]
+pub struct BlockShared {
+    /// The block's `kubernetes` plugin's cluster.
+    pub cluster: std::sync::OnceLock<crate::cluster::ClusterView>,
+}
+
 /// What a plugin is given when it starts.
 pub struct StartContext {
     /// The process's metrics: a plugin takes its handles from its families there (so counts
@@ -158,4 +169,6 @@ pub struct StartContext {
     pub server: String,
     /// Where to report an event that must stop the server.
     pub fatal: FatalSender,
+    /// What the block's plugins share.
+    pub block: Arc<BlockShared>,
 }

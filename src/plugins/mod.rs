@@ -87,7 +87,7 @@ registry! {
     "route53",
     "azure",
     "clouddns",
-    "k8s_external",
+    "k8s_external" => k8s_external,
     "kubernetes" => kubernetes,
     "file",
     "auto",

@@ -119,6 +119,7 @@ pub(super) async fn build(
             metrics: metrics.clone(),
             server,
             fatal: fatal.clone(),
+            block: Default::default(),
         };
         let mut plugins = Vec::with_capacity(block.setups.len());
         for setup in block.setups {

@@ -49,6 +49,20 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
             Err(mut e) => errors.append(&mut e),
         }
     }
+    for d in &block.directives {
+        let needed = plugins::lookup(&d.name.text).and_then(|(_, definition)| definition.requires);
+        if let Some(needed) = needed
+            && !block
+                .directives
+                .iter()
+                .any(|other| other.name.text == needed)
+        {
+            errors.push(d.error(format!(
+                "{}: needs the {needed} plugin in the same server block",
+                d.name.text
+            )));
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -159,6 +173,15 @@ mod tests {
     }
 
     #[test]
+    fn a_directive_that_needs_another_says_so_at_its_line() {
+        let errors = plan_text(".:53 {\n  k8s_external example.org\n}\n").unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "Corefile:2: k8s_external: needs the kubernetes plugin in the same server block"
+        );
+    }
+
+    #[test]
     fn plugins_run_in_the_fixed_order_not_the_written_one() {
         let p = plan_text(".:53 {\n  forward . 127.0.0.1\n  log\n  errors\n  cache\n}\n")
             .expect("valid");
@@ -184,7 +207,7 @@ mod tests {
         let errs = plan_text(".:53 {\n  log\n  whoareyou\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoareyou\"; supported: bind, bufsize, cache, chaos, dns64, errors, forward, health, hosts, kubernetes, loadbalance, log, loop, prometheus, ready, reload, rewrite, template, whoami"
+            "Corefile:3: unknown directive \"whoareyou\"; supported: bind, bufsize, cache, chaos, dns64, errors, forward, health, hosts, k8s_external, kubernetes, loadbalance, log, loop, prometheus, ready, reload, rewrite, template, whoami"
         );
     }
 

@@ -14,6 +14,7 @@ mod forward;
 mod forward_tls;
 mod health_ready;
 mod hosts_and_stubs;
+mod k8s_external;
 mod logs;
 mod loop_and_balance;
 mod manifests_live;

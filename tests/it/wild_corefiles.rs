@@ -73,8 +73,6 @@ const REJECTED_BY_COREDNS: &[(&str, &str)] = &[
 const NOT_YET: &[(&str, &str)] = &[
     ("autopath.Corefile", "autopath"),
     ("user-helm-autopath.Corefile", "autopath"),
-    ("k8s-external.Corefile", "k8s_external"),
-    ("kubespray-k8s-external.Corefile", "k8s_external"),
     ("user-file-wildcard.Corefile", "file"),
 ];
 

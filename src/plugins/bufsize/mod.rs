@@ -14,6 +14,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: None,
     repeatable: false,
+    requires: None,
 };
 
 impl Setup for BufsizeConfig {

@@ -22,6 +22,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: None,
     repeatable: false,
+    requires: None,
 };
 
 const NAME: &str = "chaos";

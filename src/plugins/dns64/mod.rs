@@ -32,6 +32,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(register),
     repeatable: false,
+    requires: None,
 };
 
 const NAME: &str = "dns64";

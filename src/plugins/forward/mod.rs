@@ -41,6 +41,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
     repeatable: false,
+    requires: None,
 };
 
 impl Setup for ForwardConfig {

@@ -26,6 +26,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: None,
     repeatable: false,
+    requires: None,
 };
 
 impl Setup for HostsConfig {

@@ -117,12 +117,12 @@ impl Context<'_> {
     }
 
     fn namespace_exposed(&self, namespace: &str) -> bool {
-        if !self.config.namespaces.is_empty()
-            && !self.config.namespaces.iter().any(|n| n == namespace)
-        {
-            return false;
-        }
-        self.config.namespace_labels.is_none() || self.index.namespace(namespace).is_some()
+        crate::cluster::view::namespace_exposed(
+            self.index,
+            &self.config.namespaces,
+            self.config.namespace_labels.is_some(),
+            namespace,
+        )
     }
 }
 

@@ -21,7 +21,7 @@ use thiserror::Error;
 
 pub use setup::{KubernetesConfig, PodMode};
 
-use crate::cluster::ClusterIndex;
+use crate::cluster::{ClusterIndex, ClusterView};
 use crate::cluster::source::api::{self, ConnectError};
 use crate::cluster::source::manifests::{self, ManifestsError};
 use crate::plugin::{
@@ -34,6 +34,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
     repeatable: false,
+    requires: None,
 };
 
 impl Setup for KubernetesConfig {
@@ -42,10 +43,13 @@ impl Setup for KubernetesConfig {
             .metrics
             .families::<KubernetesFamilies>()
             .map(|f| f.handles());
+        let block = context.block.clone();
         Box::pin(async move {
             let plugin = Kubernetes::start(*self, metrics)
                 .await
                 .map_err(|e| PluginStartError::new("kubernetes", e))?;
+            // A block holds one `kubernetes`: the first to start is the one shared.
+            let _ = block.cluster.set(plugin.view());
             Ok(Some(Arc::new(plugin) as Arc<dyn Plugin>))
         })
     }
@@ -111,6 +115,16 @@ impl Kubernetes {
             index,
             own_addresses,
             _source: None,
+        }
+    }
+
+    /// What `k8s_external` answers from: the index, the namespaces exposed, our addresses.
+    pub fn view(&self) -> ClusterView {
+        ClusterView {
+            index: self.index.clone(),
+            namespaces: self.config.namespaces.clone(),
+            filtered_by_labels: self.config.namespace_labels.is_some(),
+            own_addresses: self.own_addresses.clone(),
         }
     }
 

@@ -33,6 +33,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: None,
     repeatable: false,
+    requires: None,
 };
 
 impl Setup for LoopConfig {

@@ -12,6 +12,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
     repeatable: false,
+    requires: None,
 };
 
 impl Setup for ReloadSchedule {

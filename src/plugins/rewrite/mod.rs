@@ -24,6 +24,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: None,
     repeatable: true,
+    requires: None,
 };
 
 const NAME: &str = "rewrite";

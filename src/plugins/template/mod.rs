@@ -33,6 +33,7 @@ pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
     repeatable: true,
+    requires: None,
 };
 
 const NAME: &str = "template";

@@ -1,0 +1,61 @@
+//! `k8s_external` through the real binary: a LoadBalancer Service and one with `externalIPs`
+//! from the manifests, answered under the external zone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+use crate::support::{TestServer, decode, query_bytes, raw_udp};
+
+const SERVICES: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: shop\n  namespace: default\nspec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.30\n  ports:\n  - name: https\n    port: 443\nstatus:\n  loadBalancer:\n    ingress:\n    - ip: 203.0.113.7\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: test\n  namespace: default\nspec:\n  clusterIP: None\n  externalIPs:\n  - 192.168.200.123\n  ports:\n  - port: 80\n";
+
+fn ask(addr: SocketAddr, name: &str, qtype: RecordType) -> Message {
+    decode(&raw_udp(addr, &query_bytes(name, qtype, 8), Duration::from_secs(5)).expect("reply"))
+}
+
+fn answers(message: &Message) -> Vec<String> {
+    message.answers.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn load_balancer_and_external_ips_under_the_external_zone() {
+    let corefile = ".:{PORT} {\n  bind 127.0.0.1\n  kubernetes cluster.local {\n    manifests manifests\n  }\n  k8s_external example.org\n}\n";
+    let server = TestServer::start(corefile, &[("services.yaml", SERVICES)]);
+    assert_eq!(
+        answers(&ask(
+            server.addr,
+            "shop.default.example.org.",
+            RecordType::A
+        )),
+        ["shop.default.example.org. 5 IN A 203.0.113.7"]
+    );
+    assert_eq!(
+        answers(&ask(
+            server.addr,
+            "test.default.example.org.",
+            RecordType::A
+        )),
+        ["test.default.example.org. 5 IN A 192.168.200.123"]
+    );
+    assert_eq!(
+        answers(&ask(
+            server.addr,
+            "_https._tcp.shop.default.example.org.",
+            RecordType::SRV
+        )),
+        ["_https._tcp.shop.default.example.org. 5 IN SRV 0 100 443 shop.default.example.org."]
+    );
+    let missing = ask(server.addr, "nosuch.default.example.org.", RecordType::A);
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        answers(&ask(
+            server.addr,
+            "shop.default.svc.cluster.local.",
+            RecordType::A
+        )),
+        ["shop.default.svc.cluster.local. 5 IN A 10.96.0.30"],
+        "the cluster name as before"
+    );
+}
