@@ -89,7 +89,7 @@ registry! {
     "clouddns",
     "k8s_external" => k8s_external,
     "kubernetes" => kubernetes,
-    "file",
+    "file" => file,
     "auto",
     "secondary",
     "etcd",

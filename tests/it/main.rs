@@ -10,6 +10,7 @@ mod cluster_zone;
 mod deploy;
 mod dns64;
 mod e2e;
+mod file;
 mod forward;
 mod forward_tls;
 mod health_ready;

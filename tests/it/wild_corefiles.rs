@@ -73,7 +73,6 @@ const REJECTED_BY_COREDNS: &[(&str, &str)] = &[
 const NOT_YET: &[(&str, &str)] = &[
     ("autopath.Corefile", "autopath"),
     ("user-helm-autopath.Corefile", "autopath"),
-    ("user-file-wildcard.Corefile", "file"),
 ];
 
 #[test]

@@ -72,6 +72,20 @@ impl TestServer {
         manifests: &[(&str, &str)],
         flags: &[&str],
     ) -> TestServer {
+        TestServer::launch(corefile, manifests, &[], flags)
+    }
+
+    /// [`TestServer::start`] with `files` (name, contents) beside the Corefile.
+    pub fn start_with_files(corefile: &str, files: &[(&str, &str)]) -> TestServer {
+        TestServer::launch(corefile, &[], files, &[])
+    }
+
+    fn launch(
+        corefile: &str,
+        manifests: &[(&str, &str)],
+        files: &[(&str, &str)],
+        flags: &[&str],
+    ) -> TestServer {
         let mut last_log = String::new();
         // A port picked free may be taken before we bind it: try a few.
         for _ in 0..5 {
@@ -80,6 +94,9 @@ impl TestServer {
             for (name, text) in manifests {
                 std::fs::write(dir.path().join("manifests").join(name), text)
                     .expect("write manifest");
+            }
+            for (name, text) in files {
+                std::fs::write(dir.path().join(name), text).expect("write file");
             }
             let port = free_port();
             std::fs::write(
@@ -138,6 +155,11 @@ impl TestServer {
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The folder of the Corefile.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
     }
 
     /// The manifests directory.
