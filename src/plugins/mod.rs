@@ -72,7 +72,7 @@ registry! {
     "dns64" => dns64,
     "rewrite" => rewrite,
     "acl",
-    "any",
+    "any" => any,
     "chaos" => chaos,
     "loadbalance" => loadbalance,
     "tsig",

@@ -1,4 +1,4 @@
-//! Classes other than IN (`chaos`, and REFUSED where no plugin serves them) and `bufsize`,
+//! Classes other than IN (`chaos`, and REFUSED where no plugin serves them), `bufsize` and `any`,
 //! through the real binary.
 
 use std::net::SocketAddr;
@@ -151,4 +151,33 @@ fn bufsize_cuts_udp_answers_to_its_size() {
         Some(1232),
     );
     assert_eq!(small.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn any_answers_type_any_with_the_rfc_8482_record() {
+    let server = TestServer::start(
+        ".:{PORT} {\n  bind 127.0.0.1\n  any\n  kubernetes cluster.local {\n    manifests manifests\n  }\n}\n",
+        &[("web.yaml", SERVICE)],
+    );
+    let any = ask(
+        server.addr,
+        "web.default.svc.cluster.local.",
+        RecordType::ANY,
+        DNSClass::IN,
+        Some(1232),
+    );
+    assert_eq!(any.answers.len(), 1);
+    assert_eq!(any.answers[0].record_type(), RecordType::HINFO);
+    assert_eq!(any.answers[0].ttl, 8482);
+    let a = ask(
+        server.addr,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        DNSClass::IN,
+        None,
+    );
+    assert_eq!(
+        texts(&a),
+        ["web.default.svc.cluster.local. 5 IN A 10.96.0.20"]
+    );
 }
