@@ -149,6 +149,8 @@ pub struct Answer {
     pub plugin: &'static str,
     /// An error worth logging by the `errors` plugin.
     pub error: Option<String>,
+    /// Send nothing at all (`acl`'s `drop`).
+    pub drop: bool,
 }
 
 impl Answer {
@@ -163,6 +165,7 @@ impl Answer {
             additional: Vec::new(),
             plugin,
             error: None,
+            drop: false,
         }
     }
 
@@ -268,6 +271,13 @@ impl<'a> Next<'a> {
     /// Whether there is no plugin after this one.
     pub fn is_empty(&self) -> bool {
         self.rest.is_empty()
+    }
+
+    /// Whether the next plugin is named `name`.
+    pub fn starts_with(&self, name: &str) -> bool {
+        self.rest
+            .first()
+            .is_some_and(|plugin| plugin.name() == name)
     }
 
     /// The plugins after those next ones named `name` (`rewrite … stop` skips the rewrite rules

@@ -71,7 +71,7 @@ registry! {
     "local",
     "dns64" => dns64,
     "rewrite" => rewrite,
-    "acl",
+    "acl" => acl,
     "any" => any,
     "chaos" => chaos,
     "loadbalance" => loadbalance,

@@ -35,10 +35,14 @@ pub struct LaterReply {
 }
 
 impl LaterReply {
-    /// Wait for the answer and encode it. The permit comes back with the bytes, to be dropped
-    /// once they are sent: a shutdown waits for every permit, so no answer is lost.
+    /// Wait for the answer and encode it (no bytes for an answer that is dropped). The permit
+    /// comes back with the bytes, to be dropped once they are sent: a shutdown waits for every
+    /// permit, so no answer is lost.
     pub async fn finish(self) -> (Vec<u8>, PendingPermit) {
         let answer = self.future.await;
+        if answer.drop {
+            return (Vec::new(), self._permit);
+        }
         let (chain, metrics) = (self.chain.as_deref(), self.metrics.as_deref());
         let bytes = finish(&self.request, self.edns, chain, metrics, &answer);
         (bytes, self._permit)
@@ -97,6 +101,7 @@ pub fn handle(
             // `bufsize` may have lowered the size the client's answer is cut to.
             let edns = edns.limited_to(request.edns_udp_size);
             match dispatched.served {
+                Served::Ready(answer) if answer.drop => Handled::Nothing,
                 Served::Ready(answer) => {
                     let (chain, metrics) =
                         (dispatched.chain.as_deref(), dispatched.metrics.as_deref());

@@ -314,7 +314,10 @@ pub async fn serve(
                     let (to, from) = (datagram.source, datagram.destination);
                     tokio::spawn(async move {
                         let (bytes, permit) = later.finish().await;
-                        send(&socket, &bytes, &to, from).await;
+                        // Nothing to send for an answer that is dropped (`acl`).
+                        if !bytes.is_empty() {
+                            send(&socket, &bytes, &to, from).await;
+                        }
                         drop(permit);
                     });
                 }

@@ -3,6 +3,7 @@
 //! One crate links the library once instead of once per file; the shared machinery is in
 //! `support/`.
 
+mod acl;
 mod api_source;
 mod cache;
 mod classes_and_bufsize;

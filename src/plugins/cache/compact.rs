@@ -70,6 +70,7 @@ impl CompactAnswer {
             additional,
             plugin: self.plugin,
             error: None,
+            drop: false,
         })
     }
 
