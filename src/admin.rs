@@ -23,8 +23,10 @@ pub struct Readiness {
     /// The running config's chains (replaced on reload).
     chains: RwLock<Vec<Arc<Chain>>>,
     /// Set once every plugin was ready: `/ready` then stays 200 (CoreDNS latches it), until
-    /// shutdown.
+    /// shutdown, unless `monitor continuously`.
     latched: AtomicBool,
+    /// `ready { monitor continuously }`: never latch.
+    continuously: AtomicBool,
     shutting_down: AtomicBool,
 }
 
@@ -34,6 +36,7 @@ impl Readiness {
         Readiness {
             chains: RwLock::new(chains),
             latched: AtomicBool::new(false),
+            continuously: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
         }
     }
@@ -52,17 +55,23 @@ impl Readiness {
         };
         names.sort_unstable();
         names.dedup();
-        if names.is_empty() {
+        if names.is_empty() && !self.continuously.load(Ordering::Acquire) {
             self.latched.store(true, Ordering::Release);
         }
         names
     }
 
-    /// Report on these chains from now on (a reload). Once latched, `/ready` stays 200: a
-    /// reload only swaps in chains that are ready, or keeps the old ones.
-    pub fn set_chains(&self, chains: Vec<Arc<Chain>>) {
+    /// Report on these chains from now on (a reload); `continuously` (`ready { monitor
+    /// continuously }`) asks them on every request even after they were all ready. Once
+    /// latched, `/ready` stays 200: a reload only swaps in chains that are ready, or keeps the
+    /// old ones.
+    pub fn set_chains(&self, chains: Vec<Arc<Chain>>, continuously: bool) {
         if let Ok(mut current) = self.chains.write() {
             *current = chains;
+        }
+        self.continuously.store(continuously, Ordering::Release);
+        if continuously {
+            self.latched.store(false, Ordering::Release);
         }
     }
 
@@ -240,6 +249,41 @@ mod tests {
                 metrics: bits & 4 != 0,
             };
             assert_eq!(SharedEndpoints::new(endpoints).get(), endpoints);
+        }
+    }
+
+    /// A plugin whose readiness the test sets.
+    struct Flag(Arc<AtomicBool>);
+
+    impl crate::plugin::Plugin for Flag {
+        fn name(&self) -> &'static str {
+            "flag"
+        }
+
+        fn serve(
+            &self,
+            request: &crate::plugin::Request,
+            next: crate::plugin::Next<'_>,
+            resolver: &dyn crate::plugin::Resolve,
+        ) -> crate::plugin::Served {
+            next.serve(request, resolver)
+        }
+
+        fn ready(&self) -> bool {
+            self.0.load(Ordering::Acquire)
+        }
+    }
+
+    #[test]
+    fn until_ready_latches_and_continuously_follows_the_plugins() {
+        for (continuously, after) in [(false, Vec::<&str>::new()), (true, vec!["flag"])] {
+            let flag = Arc::new(AtomicBool::new(true));
+            let chain = Arc::new(Chain::new(vec![Arc::new(Flag(flag.clone()))]));
+            let readiness = Readiness::new(Vec::new());
+            readiness.set_chains(vec![chain], continuously);
+            assert!(readiness.not_ready().is_empty());
+            flag.store(false, Ordering::Release);
+            assert_eq!(readiness.not_ready(), after, "continuously: {continuously}");
         }
     }
 

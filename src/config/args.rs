@@ -262,8 +262,24 @@ impl<'a> Args<'a> {
             [addr] => addr.to_string(),
             _ => return Err(self.error("takes at most one address")),
         };
-        parse_http_address(&text)
-            .ok_or_else(|| self.error(format!("{text:?} is not an address such as :8080")))
+        if let Some(addr) = parse_http_address(&text) {
+            return Ok(addr);
+        }
+        // A host name (`localhost:9153`), resolved once here as Go's net.Listen resolves it:
+        // its first IPv4 address, else its first address.
+        let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text.as_str())
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        resolved
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| resolved.first())
+            .copied()
+            .ok_or_else(|| {
+                self.error(format!(
+                    "{text:?} is not an address such as :8080, nor a host name with a port"
+                ))
+            })
     }
 
     /// `fallthrough [ZONES…]`: this option's arguments as a [`Fallthrough`].

@@ -104,6 +104,9 @@ pub struct BlockSettings {
     pub reload: Option<ReloadSchedule>,
     /// `bufsize`: the largest EDNS UDP size a client's query keeps.
     pub bufsize: Option<u16>,
+    /// `ready { monitor continuously }`: `/ready` follows the plugins after they were first
+    /// ready, instead of staying 200.
+    pub ready_continuously: bool,
 }
 
 /// A plugin that failed to start.

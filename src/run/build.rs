@@ -50,6 +50,8 @@ pub(super) struct Built {
     pub(super) admin: Vec<(SocketAddr, Endpoints, Option<TcpListener>)>,
     pub(super) plugins_enabled: Vec<(String, String, Vec<&'static str>)>,
     pub(super) lameduck: Duration,
+    /// Whether a `ready` asks `monitor continuously`.
+    pub(super) ready_continuously: bool,
     pub(super) reload: Option<ReloadSchedule>,
 }
 
@@ -88,6 +90,7 @@ pub(super) async fn build(
     // block naming it.
     let mut admin_servers: BTreeMap<SocketAddr, Endpoints> = BTreeMap::new();
     let mut lameduck = Duration::ZERO;
+    let mut ready_continuously = false;
     let mut reload = None;
     let mut http_origins: BTreeMap<SocketAddr, String> = BTreeMap::new();
     for block in &plan.blocks {
@@ -103,6 +106,7 @@ pub(super) async fn build(
             }
         }
         lameduck = lameduck.max(block.settings.lameduck);
+        ready_continuously |= block.settings.ready_continuously;
         reload = reload.or(block.settings.reload);
     }
     // The `server` label of each block: that of its first listener.
@@ -188,6 +192,7 @@ pub(super) async fn build(
         admin,
         plugins_enabled,
         lameduck,
+        ready_continuously,
         reload,
     })
 }

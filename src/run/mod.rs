@@ -165,6 +165,7 @@ impl Running {
             admin,
             plugins_enabled,
             lameduck,
+            ready_continuously,
             reload,
         } = built;
         // The metrics first: a client that sees the new answers sees the new version too.
@@ -242,7 +243,7 @@ impl Running {
         for (chain, addresses) in chains.iter().zip(&block_addresses) {
             chain.on_listening(addresses);
         }
-        self.readiness.set_chains(chains);
+        self.readiness.set_chains(chains, ready_continuously);
         self.tried_hash = hash;
         self.lameduck = lameduck;
         self.reload = reload;

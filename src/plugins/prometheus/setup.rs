@@ -40,8 +40,13 @@ mod tests {
             "127.0.0.1:9999".parse().expect("addr")
         );
         assert_eq!(
+            parse_text("prometheus localhost:9153").expect("valid").0.addr,
+            "127.0.0.1:9153".parse().expect("addr"),
+            "a host name, resolved from /etc/hosts"
+        );
+        assert_eq!(
             parse_text("prometheus nowhere").unwrap_err().to_string(),
-            "Corefile:2: prometheus: \"nowhere\" is not an address such as :8080"
+            "Corefile:2: prometheus: \"nowhere\" is not an address such as :8080, nor a host name with a port"
         );
         assert_eq!(
             parse_text("prometheus {\n x\n }").unwrap_err().to_string(),

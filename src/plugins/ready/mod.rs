@@ -22,6 +22,7 @@ pub const DEFINITION: Definition = Definition {
 impl Setup for ReadyConfig {
     fn configure(&self, block: &mut BlockSettings) {
         block.http.push((HttpEndpoint::Ready, self.0.clone()));
+        block.ready_continuously |= self.1 == setup::Monitor::Continuously;
     }
 
     fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {

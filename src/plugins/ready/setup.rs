@@ -5,18 +5,53 @@ use hickory_proto::rr::Name;
 use crate::config::{Args, ConfigError, Directive, HttpListen};
 use crate::plugin::{Setup, parsed};
 
-/// `ready`: where it listens.
+/// `ready`: where it listens, and whether it keeps checking once ready.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadyConfig(pub HttpListen);
+pub struct ReadyConfig(pub HttpListen, pub Monitor);
+
+/// `monitor until-ready|continuously`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Monitor {
+    /// 200 from the first time every plugin is ready until shutdown (the default).
+    #[default]
+    UntilReady,
+    /// Every request asks the plugins again.
+    Continuously,
+}
 
 /// The registry's entry point.
 pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
     parsed(config(d))
 }
 
-/// Parse `ready [ADDR]`.
+/// Parse `ready [ADDR] { monitor until-ready|continuously }`.
 pub fn config(d: &Directive) -> Result<ReadyConfig, ConfigError> {
-    Args::new(d).http_listen(":8181").map(ReadyConfig)
+    let args = Args::new(d);
+    let addr = args.http_address(":8181")?;
+    let mut monitor = Monitor::default();
+    for option in args.properties() {
+        match option.name() {
+            "monitor" => {
+                monitor = match option.one()? {
+                    "until-ready" => Monitor::UntilReady,
+                    "continuously" => Monitor::Continuously,
+                    other => {
+                        return Err(option.error(format!(
+                            "monitor {other:?}: expected until-ready or continuously"
+                        )));
+                    }
+                }
+            }
+            _ => return Err(option.unknown_property("monitor")),
+        }
+    }
+    Ok(ReadyConfig(
+        HttpListen {
+            addr,
+            origin: d.origin(),
+        },
+        monitor,
+    ))
 }
 
 #[cfg(test)]
@@ -41,11 +76,16 @@ mod tests {
         );
         assert_eq!(
             parse_text("ready nowhere").unwrap_err().to_string(),
-            "Corefile:2: ready: \"nowhere\" is not an address such as :8080"
+            "Corefile:2: ready: \"nowhere\" is not an address such as :8080, nor a host name with a port"
         );
         assert_eq!(
+            parse_text("ready {\n monitor continuously\n }").expect("valid").1,
+            Monitor::Continuously
+        );
+        assert!(parse_text("ready {\n monitor sometimes\n }").is_err());
+        assert_eq!(
             parse_text("ready {\n x\n }").unwrap_err().to_string(),
-            "Corefile:3: ready: takes no block"
+            "Corefile:3: ready: unknown property \"x\"; supported: monitor"
         );
     }
 }
