@@ -7,6 +7,8 @@
 //! spawning a task; a plugin that must wait (an upstream, later) returns [`Served::Pending`].
 
 pub mod setup;
+#[cfg(test)]
+pub mod testing;
 
 pub use setup::{
     BlockSettings, BlockShared, Definition, Fatal, FatalSender, HttpEndpoint, ParseFn, Setup,
@@ -374,5 +376,16 @@ impl Chain {
     /// The plugins, in order.
     pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
         &self.plugins
+    }
+}
+
+/// Aborts a plugin's background task (a source, a reload loop) when dropped: the task stops
+/// with the plugin.
+#[derive(Debug)]
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

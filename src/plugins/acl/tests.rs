@@ -1,35 +1,14 @@
-//! ACL rules in a chain whose next plugin answers REFUSED from "next" (what got through shows).
+//! ACL rules in a chain whose last plugin answers from "next" (what got through shows).
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Instant;
 
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::RecordType;
 
 use super::*;
 use crate::config::Corefile;
 use crate::metrics::ServerMetrics;
-use crate::plugin::{Chain, Transport};
-
-struct Next_;
-
-impl Plugin for Next_ {
-    fn name(&self) -> &'static str {
-        "next"
-    }
-
-    fn serve(&self, _request: &Request, _next: Next<'_>, _resolver: &dyn Resolve) -> Served {
-        Served::Ready(Answer::rcode(ResponseCode::NoError, "next"))
-    }
-}
-
-struct NoResolver;
-
-impl Resolve for NoResolver {
-    fn resolve(&self, _request: &Request) -> Served {
-        panic!("nothing is resolved")
-    }
-}
+use crate::plugin::Chain;
+use crate::plugin::testing::{NoResolver, Through, answer, request};
 
 fn chain(text: &str, metrics: &Arc<ServerMetrics>) -> Chain {
     let core = Corefile::parse("Corefile", &format!(".:53 {{\n{text}\n}}\n"), Path::new("."))
@@ -45,30 +24,14 @@ fn chain(text: &str, metrics: &Arc<ServerMetrics>) -> Chain {
             }) as Arc<dyn Plugin>
         })
         .collect();
-    plugins.push(Arc::new(Next_));
+    plugins.push(Arc::new(Through));
     Chain::new(plugins)
 }
 
 fn ask(chain: &Chain, name: &str, qtype: RecordType, source: &str) -> Answer {
-    let request = Request {
-        id: 1,
-        name: Name::from_ascii(name).expect("name"),
-        qtype,
-        qclass: DNSClass::IN,
-        recursion_desired: true,
-        checking_disabled: false,
-        dnssec_ok: false,
-        edns_udp_size: None,
-        source: source.parse::<SocketAddr>().expect("addr"),
-        transport: Transport::Udp,
-        wire_size: 40,
-        received_at: Instant::now(),
-        aliases: Vec::new(),
-    };
-    match chain.serve(&request, &NoResolver) {
-        Served::Ready(answer) => answer,
-        Served::Pending(_) => panic!("answered at once"),
-    }
+    let mut request = request(name, qtype);
+    request.source = source.parse().expect("address");
+    answer(chain, &request, &NoResolver)
 }
 
 #[test]

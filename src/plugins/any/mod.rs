@@ -58,52 +58,13 @@ impl Plugin for Any {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{Chain, Transport};
-    use hickory_proto::rr::{DNSClass, Name};
-    use std::net::SocketAddr;
+    use crate::plugin::Chain;
+    use crate::plugin::testing::{NoResolver, Through, answer, request};
     use std::sync::Arc;
-    use std::time::Instant;
-
-    struct Refuser;
-
-    impl Plugin for Refuser {
-        fn name(&self) -> &'static str {
-            "next"
-        }
-
-        fn serve(&self, _request: &Request, _next: Next<'_>, _resolver: &dyn Resolve) -> Served {
-            Served::Ready(Answer::rcode(ResponseCode::Refused, "next"))
-        }
-    }
-
-    struct NoResolver;
-
-    impl Resolve for NoResolver {
-        fn resolve(&self, _request: &Request) -> Served {
-            panic!("nothing is resolved")
-        }
-    }
 
     fn ask(qtype: RecordType) -> Answer {
-        let request = Request {
-            id: 1,
-            name: Name::from_ascii("Example.ORG.").expect("name"),
-            qtype,
-            qclass: DNSClass::IN,
-            recursion_desired: true,
-            checking_disabled: false,
-            dnssec_ok: false,
-            edns_udp_size: None,
-            source: "10.0.0.9:5353".parse::<SocketAddr>().expect("addr"),
-            transport: Transport::Udp,
-            wire_size: 40,
-            received_at: Instant::now(),
-            aliases: Vec::new(),
-        };
-        match Chain::new(vec![Arc::new(Any), Arc::new(Refuser)]).serve(&request, &NoResolver) {
-            Served::Ready(answer) => answer,
-            Served::Pending(_) => panic!("answered at once"),
-        }
+        let chain = Chain::new(vec![Arc::new(Any), Arc::new(Through)]);
+        answer(&chain, &request("Example.ORG.", qtype), &NoResolver)
     }
 
     #[test]

@@ -89,36 +89,13 @@ impl Plugin for Chaos {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{Chain, Transport};
-    use hickory_proto::rr::Name;
-    use std::net::SocketAddr;
+    use crate::plugin::Chain;
+    use crate::plugin::testing::{NoResolver, answer, request};
     use std::sync::Arc;
-    use std::time::Instant;
-
-    struct NoResolver;
-
-    impl Resolve for NoResolver {
-        fn resolve(&self, _request: &Request) -> Served {
-            panic!("chaos resolves nothing")
-        }
-    }
 
     fn ask(name: &str, qtype: RecordType, qclass: DNSClass) -> Answer {
-        let request = Request {
-            id: 1,
-            name: Name::from_ascii(name).expect("name"),
-            qtype,
-            qclass,
-            recursion_desired: false,
-            checking_disabled: false,
-            dnssec_ok: false,
-            edns_udp_size: None,
-            source: "127.0.0.1:5000".parse::<SocketAddr>().expect("address"),
-            transport: Transport::Udp,
-            wire_size: 30,
-            received_at: Instant::now(),
-            aliases: Vec::new(),
-        };
+        let mut request = request(name, qtype);
+        request.qclass = qclass;
         let chaos = Chaos {
             config: ChaosConfig {
                 version: "clusterdns-test".into(),
@@ -126,10 +103,7 @@ mod tests {
             },
             hostname: "node-1".into(),
         };
-        match Chain::new(vec![Arc::new(chaos)]).serve(&request, &NoResolver) {
-            Served::Ready(answer) => answer,
-            Served::Pending(_) => panic!("chaos answers at once"),
-        }
+        answer(&Chain::new(vec![Arc::new(chaos)]), &request, &NoResolver)
     }
 
     fn texts(answer: &Answer) -> Vec<String> {

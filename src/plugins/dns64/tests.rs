@@ -2,18 +2,18 @@
 //! AAAA), NXDOMAIN for `none.example.`, and PTR `4.3.2.1.in-addr.arpa.`; the resolver is the
 //! same chain, as the server is.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, PTR, SOA};
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::*;
 use crate::config::Corefile;
-use crate::plugin::{Chain, Transport};
+use crate::plugin::Chain;
+use crate::plugin::testing::request;
 
 struct Zone;
 
@@ -84,21 +84,8 @@ fn server(options: &str) -> Server {
 }
 
 fn ask(server: &Server, name: &str, qtype: RecordType, source: &str) -> Answer {
-    let request = Request {
-        id: 9,
-        name: Name::from_ascii(name).expect("name"),
-        qtype,
-        qclass: DNSClass::IN,
-        recursion_desired: true,
-        checking_disabled: false,
-        dnssec_ok: false,
-        edns_udp_size: None,
-        source: source.parse::<SocketAddr>().expect("addr"),
-        transport: Transport::Udp,
-        wire_size: 40,
-        received_at: Instant::now(),
-        aliases: Vec::new(),
-    };
+    let mut request = request(name, qtype);
+    request.source = source.parse().expect("address");
     match server.resolve(&request) {
         Served::Ready(answer) => answer,
         Served::Pending(_) => panic!("answered at once"),

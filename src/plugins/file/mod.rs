@@ -16,7 +16,7 @@ pub use setup::FileConfig;
 
 use self::zone::Zone;
 use crate::plugin::{
-    Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
+    AbortOnDrop, Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,
 };
 
@@ -79,16 +79,6 @@ impl Setup for FileConfig {
 fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
-}
-
-/// Stops the reload task with the plugin.
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The running plugin.

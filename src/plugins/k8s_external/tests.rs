@@ -1,13 +1,11 @@
 //! `k8s_external` over an index holding a Service with external IPs, one without, and a
 //! headless Service with ready endpoints.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 
 use super::*;
 use crate::cluster::{
@@ -15,27 +13,8 @@ use crate::cluster::{
 };
 use crate::cluster::one_or_many::OneOrMany;
 use crate::config::Corefile;
-use crate::plugin::{Chain, Transport};
-
-struct Refuser;
-
-impl Plugin for Refuser {
-    fn name(&self) -> &'static str {
-        "next"
-    }
-
-    fn serve(&self, _request: &Request, _next: Next<'_>, _resolver: &dyn Resolve) -> Served {
-        Served::Ready(Answer::rcode(ResponseCode::Refused, "next"))
-    }
-}
-
-struct NoResolver;
-
-impl Resolve for NoResolver {
-    fn resolve(&self, _request: &Request) -> Served {
-        panic!("nothing is resolved")
-    }
-}
+use crate::plugin::Chain;
+use crate::plugin::testing::{NoResolver, Through, answer, request};
 
 fn service(name: &str, kind: ServiceKind, external: &[&str]) -> Service {
     Service {
@@ -107,29 +86,11 @@ fn chain(options: &str) -> Chain {
             own_addresses: vec!["10.244.0.2".parse().expect("ip")],
         })
         .expect("first set");
-    Chain::new(vec![Arc::new(External { config, block }), Arc::new(Refuser)])
+    Chain::new(vec![Arc::new(External { config, block }), Arc::new(Through)])
 }
 
 fn ask(chain: &Chain, name: &str, qtype: RecordType) -> Answer {
-    let request = Request {
-        id: 1,
-        name: Name::from_ascii(name).expect("name"),
-        qtype,
-        qclass: DNSClass::IN,
-        recursion_desired: true,
-        checking_disabled: false,
-        dnssec_ok: false,
-        edns_udp_size: None,
-        source: "10.0.0.9:5353".parse::<SocketAddr>().expect("addr"),
-        transport: Transport::Udp,
-        wire_size: 40,
-        received_at: Instant::now(),
-        aliases: Vec::new(),
-    };
-    match chain.serve(&request, &NoResolver) {
-        Served::Ready(answer) => answer,
-        Served::Pending(_) => panic!("answered at once"),
-    }
+    answer(chain, &request(name, qtype), &NoResolver)
 }
 
 fn texts(records: &[Record]) -> Vec<String> {

@@ -25,7 +25,7 @@ use crate::cluster::{ClusterIndex, ClusterView};
 use crate::cluster::source::api::{self, ConnectError};
 use crate::cluster::source::manifests::{self, ManifestsError};
 use crate::plugin::{
-    Definition, Plugin, Setup, StartContext, StartError as PluginStartError, StartFuture,
+    AbortOnDrop, Definition, Plugin, Setup, StartContext, StartError as PluginStartError, StartFuture,
 };
 use metrics::{KubernetesFamilies, KubernetesMetrics};
 
@@ -67,16 +67,6 @@ pub enum StartError {
     /// No API client could be built from the configuration.
     #[error(transparent)]
     Api(#[from] ConnectError),
-}
-
-/// Aborts a background task when dropped (the plugin's sources stop with it).
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The running plugin.

@@ -1,10 +1,8 @@
 //! Rewrite rules in a chain: the next plugin answers the name it is asked (A 10.0.0.1, and a
 //! CNAME for `alias.` names), so what reached it and what came back both show.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, CNAME};
@@ -12,7 +10,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::*;
 use crate::config::Corefile;
-use crate::plugin::{Chain, Transport};
+use crate::plugin::Chain;
+use crate::plugin::testing::{NoResolver, answer, request};
 
 /// Answers every question with its own name: A 10.0.0.1 (a CNAME to `target.<zone>` first
 /// for names starting with `alias.`), NXDOMAIN for names starting with `none.`; the type and
@@ -52,14 +51,6 @@ impl Plugin for Echo {
     }
 }
 
-struct NoResolver;
-
-impl Resolve for NoResolver {
-    fn resolve(&self, _request: &Request) -> Served {
-        panic!("nothing is resolved")
-    }
-}
-
 fn rules(text: &str) -> Chain {
     let core = Corefile::parse("Corefile", &format!(".:53 {{\n{text}\n}}\n"), Path::new("."))
         .expect("syntax");
@@ -77,25 +68,9 @@ fn rules(text: &str) -> Chain {
 }
 
 fn ask_class(chain: &Chain, name: &str, qtype: RecordType, qclass: DNSClass) -> Answer {
-    let request = Request {
-        id: 3,
-        name: Name::from_ascii(name).expect("name"),
-        qtype,
-        qclass,
-        recursion_desired: true,
-        checking_disabled: false,
-        dnssec_ok: false,
-        edns_udp_size: None,
-        source: "10.0.0.9:5353".parse::<SocketAddr>().expect("addr"),
-        transport: Transport::Udp,
-        wire_size: 40,
-        received_at: Instant::now(),
-        aliases: Vec::new(),
-    };
-    match chain.serve(&request, &NoResolver) {
-        Served::Ready(answer) => answer,
-        Served::Pending(_) => panic!("answered at once"),
-    }
+    let mut request = request(name, qtype);
+    request.qclass = qclass;
+    answer(chain, &request, &NoResolver)
 }
 
 fn ask(chain: &Chain, name: &str) -> Answer {

@@ -1,10 +1,8 @@
 //! The `template` plugin on the query path: CoreDNS's template_test.go cases, AKS's blocks and
 //! the AAAA filter, through a chain whose next plugin answers REFUSED (a fall-through shows).
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::A;
@@ -13,7 +11,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use super::*;
 use crate::config::Corefile;
 use crate::metrics::ServerMetrics;
-use crate::plugin::{Chain, Transport};
+use crate::plugin::Chain;
+use crate::plugin::testing::{answer, request};
 
 /// The plugin after the templates: REFUSED, so that a fall-through is seen.
 struct Refuser;
@@ -43,24 +42,6 @@ impl Resolve for Server {
     }
 }
 
-fn request(name: &str, qtype: RecordType, qclass: DNSClass) -> Request {
-    Request {
-        id: 7,
-        name: Name::from_ascii(name).expect("name"),
-        qtype,
-        qclass,
-        recursion_desired: true,
-        checking_disabled: false,
-        dnssec_ok: false,
-        edns_udp_size: None,
-        source: "[::ffff:10.0.0.9]:5353".parse::<SocketAddr>().expect("addr"),
-        transport: Transport::Udp,
-        wire_size: 40,
-        received_at: Instant::now(),
-        aliases: Vec::new(),
-    }
-}
-
 /// The templates of a `test.:53` block (`text`, one directive per `template`), then REFUSED.
 fn chain(text: &str, metrics: &Arc<ServerMetrics>) -> Chain {
     let core = Corefile::parse("Corefile", &format!("test.:53 {{\n{text}\n}}\n"), Path::new("."))
@@ -86,10 +67,9 @@ fn chain(text: &str, metrics: &Arc<ServerMetrics>) -> Chain {
 }
 
 fn ask(chain: &Chain, name: &str, qtype: RecordType, qclass: DNSClass) -> Answer {
-    match chain.serve(&request(name, qtype, qclass), &Server) {
-        Served::Ready(answer) => answer,
-        Served::Pending(_) => panic!("answered at once"),
-    }
+    let mut request = request(name, qtype);
+    request.qclass = qclass;
+    answer(chain, &request, &Server)
 }
 
 fn texts(records: &[Record]) -> Vec<String> {
