@@ -135,12 +135,12 @@ fn servfail_is_cached_only_briefly() {
 }
 
 #[test]
-fn serve_stale_answers_only_after_the_refresh_failed() {
+fn serve_stale_verify_answers_only_after_the_refresh_failed() {
     let up = FakeUpstream::start([192, 0, 2, 1]);
     up.set_ttl(1);
     let server = TestServer::start(
         &format!(
-            ".:{{PORT}} {{\n  bind 127.0.0.1\n  cache {{\n    success 1024 60 1\n    serve_stale 1m\n  }}\n  forward . {} {{\n    read_timeout 300ms\n  }}\n}}\n",
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  cache {{\n    success 1024 60 1\n    serve_stale 1m verify\n  }}\n  forward . {} {{\n    read_timeout 300ms\n  }}\n}}\n",
             up.addr
         ),
         &[],
@@ -167,6 +167,59 @@ fn serve_stale_answers_only_after_the_refresh_failed() {
             .first()
             .is_some_and(|r| r.data.to_string() == "192.0.2.7")
     });
+}
+
+#[test]
+fn serve_stale_immediate_answers_at_once_and_refreshes_behind() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set_ttl(1);
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  cache {{\n    success 1024 60 1\n    serve_stale 1m\n  }}\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[],
+    );
+    assert_eq!(ask(server.addr, "now.example.").answers[0].ttl, 1);
+    // The upstream has new data and is slow: once expired, the stale answer comes back at once
+    // (TTL 0, as CoreDNS's) while the refresh runs; then the new data is served.
+    up.set_address([192, 0, 2, 7]);
+    up.set(Behaviour::Slow(1500));
+    crate::support::wait_for(Duration::from_secs(10), "a stale answer", || {
+        let started = std::time::Instant::now();
+        let m = ask(server.addr, "now.example.");
+        m.answers
+            .first()
+            .is_some_and(|r| r.ttl == 0 && r.data.to_string() == "192.0.2.1")
+            && started.elapsed() < Duration::from_millis(1000)
+    });
+    crate::support::wait_for(Duration::from_secs(10), "the refreshed answer", || {
+        ask(server.addr, "now.example.")
+            .answers
+            .first()
+            .is_some_and(|r| r.data.to_string() == "192.0.2.7")
+    });
+}
+
+#[test]
+fn keepttl_serves_the_stored_ttl() {
+    let up = FakeUpstream::start([192, 0, 2, 1]);
+    up.set_ttl(20);
+    let server = TestServer::start(
+        &format!(
+            ".:{{PORT}} {{\n  bind 127.0.0.1\n  cache {{\n    keepttl\n  }}\n  forward . {}\n}}\n",
+            up.addr
+        ),
+        &[],
+    );
+    assert_eq!(ask(server.addr, "kept.example.").answers[0].ttl, 20);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        ask(server.addr, "kept.example.").answers[0].ttl,
+        20,
+        "a second later, still the stored TTL"
+    );
+    assert_eq!(up.udp_queries(), 1, "from the cache");
 }
 
 #[test]

@@ -295,7 +295,9 @@ impl Plugin for Cache {
         metrics.requests.inc();
         match self.inner.find(&key) {
             Some((entry, age, kind)) if age < entry.ttl => {
-                if let Some(answer) = answer_of(&entry, request, age, None) {
+                // `keepttl`: the TTL it was stored with, not what is left of it.
+                let shown_age = if self.inner.config.keep_ttl { 0 } else { age };
+                if let Some(answer) = answer_of(&entry, request, shown_age, None) {
                     metrics.hits[kind as usize].inc();
                     if self.inner.prefetch_due(&entry, age) {
                         metrics.prefetch.inc();
@@ -313,9 +315,29 @@ impl Plugin for Cache {
                     return Served::Ready(answer);
                 }
             }
+            Some((entry, _, _)) if !self.inner.config.stale_verify => {
+                // Expired but within serve_stale, `immediate` (CoreDNS's default): the stale
+                // answer now, with TTL 0 as CoreDNS gives it, and a refresh in the background.
+                if let Some(stale) = answer_of(&entry, request, 0, Some(0)) {
+                    metrics.served_stale.inc();
+                    // A failed refresh leaves the stale entry for the next query.
+                    let refreshed = move |fresh: Answer| {
+                        if fresh.rcode != ResponseCode::ServFail {
+                            inner.store(key, &fresh, chasing);
+                        }
+                    };
+                    match next.serve(request, resolver) {
+                        Served::Ready(fresh) => refreshed(fresh),
+                        Served::Pending(future) => {
+                            tokio::spawn(async move { refreshed(future.await) });
+                        }
+                    }
+                    return Served::Ready(stale);
+                }
+            }
             Some((entry, _, _)) => {
-                // Expired but within serve_stale: refresh first; only if that fails, the stale
-                // answer (RFC 8767).
+                // Expired but within serve_stale, `verify`: refresh first; only if that fails,
+                // the stale answer (RFC 8767).
                 metrics.misses.inc();
                 let stale = answer_of(&entry, request, 0, Some(STALE_TTL));
                 return next.serve(request, resolver).map(move |answer| match stale {

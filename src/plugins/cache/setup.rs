@@ -35,9 +35,14 @@ pub struct CacheConfig {
     pub servfail: Duration,
     /// `prefetch AMOUNT [DURATION [PERCENTAGE%]]`.
     pub prefetch: Option<Prefetch>,
-    /// `serve_stale [DURATION]`: how long past expiry an answer may be served when the refresh
-    /// fails.
+    /// `serve_stale [DURATION] [immediate|verify]`: how long past expiry an answer may be
+    /// served, and when.
     pub serve_stale: Option<Duration>,
+    /// `serve_stale … verify`: a stale answer only once its refresh failed; otherwise
+    /// (`immediate`, CoreDNS's default) at once, refreshed in the background.
+    pub stale_verify: bool,
+    /// `keepttl`: answers keep the TTL they were stored with instead of counting down.
+    pub keep_ttl: bool,
 }
 
 /// When a popular answer is refreshed before it expires.
@@ -79,6 +84,8 @@ pub fn config(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig
         servfail: Duration::from_secs(5),
         prefetch: None,
         serve_stale: None,
+        stale_verify: false,
+        keep_ttl: false,
     };
     let mut zones_at = 0;
     if let Some(first) = directive.args.first()
@@ -176,14 +183,19 @@ pub fn config(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig
                         .map_err(|e| d.error(format!("serve_stale {text:?}: {e}")))?,
                     None => Duration::from_secs(3600),
                 };
-                if let Some(mode) = rest.get(1).filter(|m| **m != "verify") {
-                    return Err(d.error(format!(
-                        "serve_stale {mode:?}: only verify is supported (a stale answer is served only after its refresh failed)"
-                    )));
-                }
+                config.stale_verify = match rest.get(1).copied() {
+                    None | Some("immediate") => false,
+                    Some("verify") => true,
+                    Some(mode) => {
+                        return Err(d.error(format!(
+                            "serve_stale {mode:?}: expected immediate or verify"
+                        )));
+                    }
+                };
                 config.serve_stale = Some(duration);
             }
-            ("keepttl" | "serve_stale_policy", _) => {
+            ("keepttl", []) => config.keep_ttl = true,
+            ("serve_stale_policy", _) => {
                 return Err(d.error(format!("{} is not supported yet", d.name())));
             }
             (name, _) => {
@@ -251,9 +263,11 @@ mod tests {
         assert!(parse_text("cache {\n  disable everything\n }").is_err());
         assert!(parse_text("cache {\n  success many\n }").is_err());
         assert!(parse_text("cache {\n  servfail 10m\n }").is_err());
-        let e = parse_text("cache {\n  keepttl\n }").unwrap_err();
+        assert!(parse_text("cache {\n  keepttl\n }").expect("valid").keep_ttl);
+        let e = parse_text("cache {\n  serve_stale_policy x\n }").unwrap_err();
         assert!(e.to_string().contains("not supported yet"));
-        assert!(parse_text("cache {\n  serve_stale 1h immediate\n }").is_err());
+        assert!(!parse_text("cache {\n  serve_stale 1h immediate\n }").expect("valid").stale_verify);
+        assert!(parse_text("cache {\n  serve_stale 1h sometimes\n }").is_err());
         assert!(parse_text("cache {\n  prefetch 0\n }").is_err());
     }
 
