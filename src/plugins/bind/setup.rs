@@ -1,4 +1,4 @@
-//! Parsing of `bind ADDRESS…`.
+//! Parsing of `bind ADDRESS|INTERFACE… { except ADDRESS… }`.
 
 use std::net::IpAddr;
 
@@ -10,7 +10,7 @@ use crate::plugin::{Setup, parsed};
 /// `bind`: the addresses to listen on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BindConfig {
-    /// The IP addresses, as written.
+    /// The IP addresses: those written, and those of the interfaces named, less `except`.
     pub addresses: Vec<IpAddr>,
 }
 
@@ -19,23 +19,59 @@ pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<Confi
     parsed(config(d))
 }
 
-/// Parse `bind ADDRESS…`: at least one IP address.
+/// Parse `bind ADDRESS|INTERFACE… { except ADDRESS… }`: an interface stands for its addresses
+/// (IPv6 link-local ones left out: they cannot be bound without their scope), read now.
 pub fn config(d: &Directive) -> Result<BindConfig, ConfigError> {
     let args = Args::new(d);
-    args.no_block()?;
     if d.args.is_empty() {
         return Err(d.error("bind needs at least one address"));
     }
-    let addresses = d
-        .args
-        .iter()
-        .map(|a| {
-            a.text
-                .parse()
-                .map_err(|_| args.error_at(a, format!("{:?} is not an IP address", a.text)))
-        })
-        .collect::<Result<_, _>>()?;
+    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    for arg in &d.args {
+        if let Ok(ip) = arg.text.parse::<IpAddr>() {
+            addresses.push(ip);
+            continue;
+        }
+        let found: Vec<IpAddr> = interfaces
+            .iter()
+            .filter(|i| i.name == arg.text)
+            .map(|i| i.ip())
+            .filter(|ip| !is_link_local_v6(ip))
+            .collect();
+        if found.is_empty() {
+            return Err(args.error_at(
+                arg,
+                format!("{:?} is neither an IP address nor an interface with one", arg.text),
+            ));
+        }
+        addresses.extend(found);
+    }
+    for option in args.properties() {
+        match option.name() {
+            "except" => {
+                if option.texts().is_empty() {
+                    return Err(option.error("except needs at least one address"));
+                }
+                for text in option.texts() {
+                    let ip: IpAddr = text
+                        .parse()
+                        .map_err(|_| option.error(format!("{text:?} is not an IP address")))?;
+                    addresses.retain(|a| *a != ip);
+                }
+            }
+            _ => return Err(option.unknown_property("except")),
+        }
+    }
+    addresses.dedup();
+    if addresses.is_empty() {
+        return Err(args.error("no address left to listen on"));
+    }
     Ok(BindConfig { addresses })
+}
+
+fn is_link_local_v6(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
 
 #[cfg(test)]
@@ -60,9 +96,23 @@ mod tests {
             2
         );
         assert_eq!(
-            parse_text("bind lo").unwrap_err().to_string(),
-            "Corefile:2: bind: \"lo\" is not an IP address"
+            parse_text("bind no-such-interface0").unwrap_err().to_string(),
+            "Corefile:2: bind: \"no-such-interface0\" is neither an IP address nor an interface with one"
         );
         assert!(parse_text("bind").is_err());
+    }
+
+    #[test]
+    fn an_interface_stands_for_its_addresses_less_except() {
+        let lo = parse_text("bind lo").expect("the loopback interface").addresses;
+        assert!(lo.contains(&"127.0.0.1".parse().expect("ip")), "{lo:?}");
+        let fewer = parse_text("bind lo 192.0.2.1 192.0.2.2 {\n  except 127.0.0.1 192.0.2.1\n }")
+            .expect("valid")
+            .addresses;
+        assert!(!fewer.contains(&"127.0.0.1".parse().expect("ip")), "{fewer:?}");
+        assert!(!fewer.contains(&"192.0.2.1".parse().expect("ip")), "{fewer:?}");
+        assert!(fewer.contains(&"192.0.2.2".parse().expect("ip")), "{fewer:?}");
+        assert!(parse_text("bind 127.0.0.1 {\n  except 127.0.0.1\n }").is_err(), "nothing left");
+        assert!(parse_text("bind 127.0.0.1 {\n  except lo\n }").is_err());
     }
 }
