@@ -125,6 +125,27 @@ fn level(level: &Level) -> &'static str {
     }
 }
 
+/// Whether a panic is logged with its stack trace (`errors { stacktrace }`).
+static PANIC_BACKTRACES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Log panics with their stack trace from now on (`errors { stacktrace }` in any block).
+pub fn enable_panic_backtraces() {
+    PANIC_BACKTRACES.store(true, std::sync::atomic::Ordering::Release);
+}
+
+/// The line a panic is logged with: its message and place, and with `errors { stacktrace }`
+/// the stack trace.
+pub fn panic_line(info: &std::panic::PanicHookInfo<'_>) -> String {
+    if PANIC_BACKTRACES.load(std::sync::atomic::Ordering::Acquire) {
+        format!(
+            "panic: {info}\n{}",
+            std::backtrace::Backtrace::force_capture()
+        )
+    } else {
+        format!("panic: {info}")
+    }
+}
+
 /// `plugin/NAME: ` for events of a plugin's module; nothing for the query log and the server.
 pub fn prefix(target: &str) -> String {
     if target == "clusterdns::log" {

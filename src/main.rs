@@ -202,7 +202,9 @@ fn main() -> ExitCode {
         .init();
     // A panic (caught per query by the router's guard) is logged as one rate-limited line, not
     // written to stderr each time.
-    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("{}", clusterdns::logfmt::panic_line(info))
+    }));
     if let Some(pidfile) = &flags.pidfile
         && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
     {

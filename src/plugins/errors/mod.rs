@@ -36,6 +36,9 @@ pub const DEFINITION: Definition = Definition {
 
 impl Setup for ErrorsConfig {
     fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
+        if self.stacktrace {
+            crate::logfmt::enable_panic_backtraces();
+        }
         started(Errors::new(*self))
     }
 }

@@ -1,4 +1,4 @@
-//! Parsing of `errors { consolidate DURATION REGEXP [LEVEL] [show_first] }`.
+//! Parsing of `errors { consolidate DURATION REGEXP [LEVEL] [show_first]; stacktrace }`.
 
 use std::time::Duration;
 
@@ -40,6 +40,8 @@ pub struct Consolidate {
 pub struct ErrorsConfig {
     /// The `consolidate` lines, in order: the first matching one counts an error.
     pub consolidate: Vec<Consolidate>,
+    /// `stacktrace`: panics are logged with their stack trace.
+    pub stacktrace: bool,
 }
 
 /// The registry's entry point.
@@ -57,10 +59,14 @@ pub fn config(d: &Directive) -> Result<ErrorsConfig, ConfigError> {
     for option in args.properties() {
         match option.name() {
             "consolidate" => config.consolidate.push(consolidate(option)?),
+            "stacktrace" => {
+                option.none()?;
+                config.stacktrace = true;
+            }
             _ => {
-                return Err(
-                    option.unknown_property("consolidate DURATION REGEXP [LEVEL] [show_first]")
-                );
+                return Err(option.unknown_property(
+                    "consolidate DURATION REGEXP [LEVEL] [show_first], stacktrace",
+                ));
             }
         }
     }
@@ -146,6 +152,7 @@ mod tests {
         );
         assert!(parse_text("    consolidate 1m x loud").is_err());
         assert!(parse_text("    consolidate 1m").is_err());
-        assert!(parse_text("    stacktrace").is_err());
+        assert!(parse_text("    stacktrace").expect("valid").stacktrace);
+        assert!(parse_text("    stacktrace now").is_err());
     }
 }
