@@ -275,6 +275,12 @@ impl<'a> Next<'a> {
         self.rest.is_empty()
     }
 
+    /// The rest of the chain as a chain of its own, for a plugin that hands a request on
+    /// after an answer it waited for (`forward`'s `next`).
+    pub fn to_chain(&self) -> Chain {
+        Chain::new(self.rest.to_vec())
+    }
+
     /// Whether the next plugin is named `name`.
     pub fn starts_with(&self, name: &str) -> bool {
         self.rest

@@ -13,6 +13,7 @@ mod dns64;
 mod e2e;
 mod file;
 mod forward;
+mod forward_options;
 mod forward_tls;
 mod health_ready;
 mod hosts_and_stubs;

@@ -40,7 +40,8 @@ use crate::plugin::{
 pub const DEFINITION: Definition = Definition {
     parse: setup::parse,
     metrics: Some(metrics::register),
-    repeatable: false,
+    // Several, in the order written, for `next` to hand answers on (CoreDNS 1.12 on).
+    repeatable: true,
     requires: None,
 };
 
@@ -131,7 +132,7 @@ impl Forward {
                     .unwrap_or_else(UpstreamMetrics::unregistered);
                 Upstream {
                     addr: *addr,
-                    pool: upstream::Pool::new(&metrics),
+                    pool: upstream::Pool::new(&metrics, config.max_idle_conns),
                     fails: AtomicU32::new(0),
                     probing: AtomicBool::new(false),
                     metrics,
@@ -179,7 +180,13 @@ impl Inner {
         order.retain(|i| !self.is_down(&self.upstreams[*i]));
         if order.is_empty() && n > 0 {
             self.metrics.broken.inc();
-            order.push(rand::rng().random_range(0..n));
+            // `failfast_all_unhealthy_upstreams`: none tried, SERVFAIL at once.
+            if !self.config.failfast_all_unhealthy {
+                order.push(rand::rng().random_range(0..n));
+            }
+        }
+        if self.config.max_connect_attempts > 0 {
+            order.truncate(self.config.max_connect_attempts);
         }
         order
     }
@@ -232,6 +239,7 @@ impl Inner {
     ) -> Result<Arc<Message>, ExchangeError> {
         let deadline = Instant::now() + self.config.deadline;
         let mut last = ExchangeError::Timeout;
+        let mut failed_over = None;
         for index in self.order() {
             if Instant::now() >= deadline {
                 break;
@@ -244,6 +252,11 @@ impl Inner {
                         started.elapsed().as_secs_f64(),
                     );
                     self.succeeded(index);
+                    // `failover RCODE...`: try the next upstream, keeping this answer.
+                    if self.config.failover.contains(&reply.metadata.response_code) {
+                        failed_over = Some(reply);
+                        continue;
+                    }
                     return Ok(Arc::new(reply));
                 }
                 Err(e) => {
@@ -253,7 +266,10 @@ impl Inner {
                 }
             }
         }
-        Err(last)
+        match failed_over {
+            Some(reply) => Ok(Arc::new(reply)),
+            None => Err(last),
+        }
     }
 }
 
@@ -378,11 +394,26 @@ impl Plugin for Forward {
             })
             .clone();
         let request = request.clone();
+        // `next RCODE...`: an answer with one of these goes to the plugins after forward.
+        let hand_on = (!config.next.is_empty())
+            .then(|| Some((config.next.clone(), next.to_chain(), resolver.detached()?)))
+            .flatten();
         Served::Pending(Box::pin(async move {
-            let _guard = guard;
-            match shared.await {
-                Ok(reply) => answer_from(&request, &reply),
-                Err(e) => Answer::server_failure(NAME, format!("no upstream answered: {e}")),
+            let answer = {
+                let _guard = guard;
+                match shared.await {
+                    Ok(reply) => answer_from(&request, &reply),
+                    Err(e) => Answer::server_failure(NAME, format!("no upstream answered: {e}")),
+                }
+            };
+            match hand_on {
+                Some((rcodes, rest, resolver)) if rcodes.contains(&answer.rcode) => {
+                    match rest.serve(&request, resolver.as_ref()) {
+                        Served::Ready(answer) => answer,
+                        Served::Pending(pending) => pending.await,
+                    }
+                }
+                _ => answer,
             }
         }))
     }

@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 
 use crate::config::{Args, ConfigError, Directive, Token};
@@ -32,6 +33,27 @@ pub struct TlsSettings {
     pub client: Option<(PathBuf, PathBuf)>,
     /// CA bundle (PEM) the upstreams' certificates must chain to; default: the system's roots.
     pub ca: Option<PathBuf>,
+}
+
+/// Idle connections kept per upstream and transport unless `max_idle_conns` says otherwise.
+pub const DEFAULT_MAX_IDLE_CONNS: usize = 16;
+
+/// The most idle connections `max_idle_conns` may keep per upstream and transport.
+pub const MAX_IDLE_CONNS: usize = 1024;
+
+/// `next`/`failover RCODE...`: at least one rcode name.
+fn rcodes(d: &Args<'_>) -> Result<Vec<ResponseCode>, ConfigError> {
+    let texts = d.texts();
+    if texts.is_empty() {
+        return Err(d.error(format!("{} needs at least one rcode", d.name())));
+    }
+    texts
+        .iter()
+        .map(|text| {
+            crate::plugins::template::setup::rcode_named(&text.to_ascii_uppercase())
+                .ok_or_else(|| d.error(format!("{}: unknown rcode {text:?}", d.name())))
+        })
+        .collect()
 }
 
 /// Queries one `forward` keeps waiting on its upstreams when `max_concurrent` is not set:
@@ -74,6 +96,18 @@ pub struct ForwardConfig {
     pub read_timeout: Duration,
     /// Deadline for the whole query, under the client's usual 5 s retry.
     pub deadline: Duration,
+    /// `next RCODE...`: an answer with one of these rcodes goes to the next plugin instead.
+    pub next: Vec<ResponseCode>,
+    /// `failover RCODE...`: an answer with one of these rcodes makes the next upstream be
+    /// tried (the last such answer is returned when none does better).
+    pub failover: Vec<ResponseCode>,
+    /// `failfast_all_unhealthy_upstreams`: SERVFAIL at once when every upstream is down
+    /// (instead of trying one at random).
+    pub failfast_all_unhealthy: bool,
+    /// `max_idle_conns`: idle connections kept per upstream and transport (default 16).
+    pub max_idle_conns: usize,
+    /// `max_connect_attempts`: upstreams tried per query at most (0: every one).
+    pub max_connect_attempts: usize,
 }
 
 /// Parse one TO: `IP`, `IP:PORT`, `[IPv6]:PORT`, `dns://…`, `tls://IP[:PORT]` (port 853), or
@@ -217,6 +251,11 @@ pub fn config(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> 
         max_concurrent: DEFAULT_MAX_CONCURRENT,
         read_timeout: Duration::from_secs(2),
         deadline: Duration::from_millis(4500),
+        next: Vec::new(),
+        failover: Vec::new(),
+        failfast_all_unhealthy: false,
+        max_idle_conns: DEFAULT_MAX_IDLE_CONNS,
+        max_connect_attempts: 0,
         tls: all_tls.then(TlsSettings::default),
     };
     let mut tls_options = TlsSettings::default();
@@ -336,9 +375,26 @@ fn parse_option(d: Args<'_>, config: &mut ForwardConfig) -> Result<(), ConfigErr
             config.max_concurrent = n;
         }
         "read_timeout" => config.read_timeout = d.duration("read_timeout", d.one()?)?,
+        "next" => config.next = rcodes(&d)?,
+        "failover" => config.failover = rcodes(&d)?,
+        "failfast_all_unhealthy_upstreams" => {
+            d.none()?;
+            config.failfast_all_unhealthy = true;
+        }
+        "max_idle_conns" => {
+            let n: usize = d.number("max_idle_conns", d.one()?)?;
+            // 0 is CoreDNS's "no limit": here the default bound stays.
+            config.max_idle_conns = match n {
+                0 => DEFAULT_MAX_IDLE_CONNS,
+                n => n.min(MAX_IDLE_CONNS),
+            };
+        }
+        "max_connect_attempts" => {
+            config.max_connect_attempts = d.number("max_connect_attempts", d.one()?)?;
+        }
         _ => {
             return Err(d.unknown_property(
-                "except, force_tcp, prefer_udp, expire, max_fails, health_check, policy, max_concurrent, read_timeout, tls, tls_servername",
+                "except, force_tcp, prefer_udp, expire, max_fails, health_check, policy, max_concurrent, read_timeout, next, failover, failfast_all_unhealthy_upstreams, max_idle_conns, max_connect_attempts, tls, tls_servername",
             ));
         }
     }
@@ -407,6 +463,23 @@ mod tests {
         assert_eq!(c.max_fails, 3);
         assert!(!c.health_check_recursion);
         assert_eq!(c.health_check_domain.to_ascii(), "example.org.");
+    }
+
+    #[test]
+    fn rcode_and_connection_options() {
+        let c = parse_text(
+            ".:53 {\n forward . 10.0.0.1 10.0.0.2 {\n  next NXDOMAIN servfail\n  failover REFUSED\n  failfast_all_unhealthy_upstreams\n  max_idle_conns 0\n  max_connect_attempts 1\n }\n}\n",
+        )
+        .expect("valid");
+        assert_eq!(c.next, [ResponseCode::NXDomain, ResponseCode::ServFail]);
+        assert_eq!(c.failover, [ResponseCode::Refused]);
+        assert!(c.failfast_all_unhealthy);
+        assert_eq!(c.max_idle_conns, DEFAULT_MAX_IDLE_CONNS, "0 keeps the bound");
+        assert_eq!(c.max_connect_attempts, 1);
+        for bad in ["next", "next MAYBE", "failover", "max_idle_conns many"] {
+            let text = format!(".:53 {{\n forward . 10.0.0.1 {{\n  {bad}\n }}\n}}\n");
+            assert!(parse_text(&text).is_err(), "{bad}");
+        }
     }
 
     /// `forward` of a Corefile in `dir` (relative paths resolve there).

@@ -173,11 +173,12 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// An empty pool counting its reuses (hits) and new connections (misses) in `metrics`.
-    pub fn new(metrics: &UpstreamMetrics) -> Pool {
+    /// An empty pool keeping at most `limit` idle connections per transport, counting its
+    /// reuses (hits) and new connections (misses) in `metrics`.
+    pub fn new(metrics: &UpstreamMetrics, limit: usize) -> Pool {
         Pool {
-            tcp: Idle::new(metrics.tcp.clone()),
-            tls: Idle::new(metrics.tls.clone()),
+            tcp: Idle::new(metrics.tcp.clone(), limit),
+            tls: Idle::new(metrics.tls.clone(), limit),
         }
     }
 }
@@ -187,19 +188,19 @@ impl Pool {
 struct Idle<S> {
     streams: Mutex<Vec<(S, Instant)>>,
     counts: ConnCache,
+    /// The most idle connections kept (`max_idle_conns`).
+    limit: usize,
 }
 
 impl<S> Idle<S> {
-    fn new(counts: ConnCache) -> Idle<S> {
+    fn new(counts: ConnCache, limit: usize) -> Idle<S> {
         Idle {
             streams: Mutex::default(),
             counts,
+            limit,
         }
     }
 }
-
-/// Idle connections kept per upstream and transport.
-const POOL_SIZE: usize = 16;
 
 fn take<S>(pool: &Idle<S>, expire: Duration) -> Option<S> {
     let mut idle = pool.streams.lock().unwrap_or_else(|p| p.into_inner());
@@ -213,7 +214,7 @@ fn take<S>(pool: &Idle<S>, expire: Duration) -> Option<S> {
 
 fn give_back<S>(pool: &Idle<S>, stream: S) {
     let mut idle = pool.streams.lock().unwrap_or_else(|p| p.into_inner());
-    if idle.len() < POOL_SIZE {
+    if idle.len() < pool.limit {
         idle.push((stream, Instant::now()));
     }
 }
