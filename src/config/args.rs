@@ -576,3 +576,57 @@ mod tests {
         );
     }
 }
+
+/// A network: an address (host bits cleared) and a prefix length (`acl`'s `net`,
+/// `loadbalance`'s `prefer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    /// The network's address.
+    pub addr: std::net::IpAddr,
+    /// The prefix length.
+    pub len: u8,
+}
+
+impl Cidr {
+    /// `ADDRESS/LENGTH`, or an address alone (a full-length network).
+    pub fn parse(text: &str) -> Option<Cidr> {
+        use std::net::IpAddr;
+        let (addr, len) = match text.split_once('/') {
+            Some((addr, len)) => (addr.parse::<IpAddr>().ok()?, len.parse::<u8>().ok()?),
+            None => {
+                let addr = text.parse::<IpAddr>().ok()?;
+                (addr, if addr.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let addr = match addr {
+            IpAddr::V4(v4) if len <= 32 => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) if len <= 128 => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+            _ => return None,
+        };
+        Some(Cidr { addr, len })
+    }
+
+    /// Whether `ip` is inside (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
+                u32::from(ip) & mask == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
+                u128::from(ip) & mask == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use args::{Args, DurationError, Fallthrough, HttpListen, parse_duration};
+pub use args::{Args, Cidr, DurationError, Fallthrough, HttpListen, parse_duration};
 pub use keys::ServerKey;
 pub use keys::fqdn;
 pub use lexer::Token;

@@ -1,10 +1,8 @@
 //! Parsing of `acl [ZONES...] { ACTION [type QTYPE...] [net SOURCE...] }`.
 
-use std::net::IpAddr;
-
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::config::{Args, ConfigError, Directive};
+use crate::config::{Args, Cidr, ConfigError, Directive};
 use crate::plugin::{Setup, parsed};
 
 /// What a matching policy does with the query.
@@ -20,32 +18,6 @@ pub enum Action {
     Drop,
 }
 
-/// A network a policy matches: an address and a prefix length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Net {
-    /// The network's address (host bits cleared).
-    pub addr: IpAddr,
-    /// The prefix length.
-    pub len: u8,
-}
-
-impl Net {
-    /// Whether `ip` is inside (an IPv4-mapped IPv6 client counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
-                u32::from(ip) & mask == u32::from(net)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.len)).unwrap_or(0);
-                u128::from(ip) & mask == u128::from(net)
-            }
-            _ => false,
-        }
-    }
-}
-
 /// One line of the block: the action, the types (empty: all) and the sources (empty: all).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -54,7 +26,7 @@ pub struct Policy {
     /// `type QTYPE...`; empty matches every type.
     pub types: Vec<RecordType>,
     /// `net SOURCE...`; empty matches every source.
-    pub nets: Vec<Net>,
+    pub nets: Vec<Cidr>,
 }
 
 /// One `acl` directive.
@@ -103,7 +75,7 @@ pub fn config(d: &Directive, block_zones: &[Name]) -> Result<AclConfig, ConfigEr
                             .ok_or_else(|| line.error(format!("invalid type {word:?}")))?,
                     ),
                     Some(_) if word == "*" => {}
-                    Some(_) => policy.nets.push(net(word).ok_or_else(|| {
+                    Some(_) => policy.nets.push(Cidr::parse(word).ok_or_else(|| {
                         line.error(format!("invalid source {word:?}: expected an IP or a CIDR"))
                     })?),
                     None => {
@@ -117,29 +89,6 @@ pub fn config(d: &Directive, block_zones: &[Name]) -> Result<AclConfig, ConfigEr
         policies.push(policy);
     }
     Ok(AclConfig { zones, policies })
-}
-
-/// An address (a full-length network) or a CIDR.
-fn net(text: &str) -> Option<Net> {
-    let (addr, len) = match text.split_once('/') {
-        Some((addr, len)) => (addr.parse::<IpAddr>().ok()?, len.parse::<u8>().ok()?),
-        None => {
-            let addr = text.parse::<IpAddr>().ok()?;
-            (addr, if addr.is_ipv4() { 32 } else { 128 })
-        }
-    };
-    let addr = match addr {
-        IpAddr::V4(v4) if len <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            IpAddr::V4((u32::from(v4) & mask).into())
-        }
-        IpAddr::V6(v6) if len <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).into())
-        }
-        _ => return None,
-    };
-    Some(Net { addr, len })
 }
 
 #[cfg(test)]

@@ -2,13 +2,16 @@
 //! that take the first address spread over all of them (CoreDNS's `round_robin`). CNAMEs and
 //! other records keep their place.
 
-use hickory_proto::rr::{Record, RecordType};
+use std::net::IpAddr;
+
+use hickory_proto::rr::{RData, Record, RecordType};
 use rand::RngExt;
 
 pub mod setup;
 
 pub use setup::LoadBalanceConfig;
 
+use crate::config::Cidr;
 use crate::plugin::{
     Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,
@@ -24,13 +27,45 @@ pub const DEFINITION: Definition = Definition {
 
 impl Setup for LoadBalanceConfig {
     fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
-        started(LoadBalance)
+        started(LoadBalance {
+            prefer: self.prefer.into(),
+        })
     }
 }
 
 /// The running plugin.
 #[derive(Debug, Default)]
-pub struct LoadBalance;
+pub struct LoadBalance {
+    /// `prefer`'s networks (shared by the answers that wait).
+    prefer: std::sync::Arc<[Cidr]>,
+}
+
+/// Put the A and AAAA records in `prefer`'s networks first (in the order of the networks),
+/// keeping the order inside each group: the positions of the address records are refilled.
+pub fn prefer(records: &mut [Record], networks: &[Cidr]) {
+    if networks.is_empty() {
+        return;
+    }
+    let rank = |record: &Record| -> usize {
+        let ip = match &record.data {
+            RData::A(a) => IpAddr::V4(a.0),
+            RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
+            _ => return usize::MAX,
+        };
+        networks
+            .iter()
+            .position(|net| net.contains(ip))
+            .unwrap_or(networks.len())
+    };
+    let positions: Vec<usize> = (0..records.len())
+        .filter(|i| rank(&records[*i]) != usize::MAX)
+        .collect();
+    let mut addresses: Vec<Record> = positions.iter().map(|i| records[*i].clone()).collect();
+    addresses.sort_by_key(|r| rank(r));
+    for (position, record) in positions.into_iter().zip(addresses) {
+        records[position] = record;
+    }
+}
 
 /// Shuffle the records of each shuffled type among the positions they occupy.
 pub fn shuffle(records: &mut [Record]) {
@@ -52,8 +87,10 @@ impl Plugin for LoadBalance {
     }
 
     fn serve(&self, request: &Request, next: Next<'_>, resolver: &dyn Resolve) -> Served {
-        next.serve(request, resolver).map(|mut answer: Answer| {
+        let networks = self.prefer.clone();
+        next.serve(request, resolver).map(move |mut answer: Answer| {
             shuffle(&mut answer.answers);
+            prefer(&mut answer.answers, &networks);
             answer
         })
     }
@@ -65,6 +102,30 @@ mod tests {
     use hickory_proto::rr::rdata::{A, CNAME};
     use hickory_proto::rr::{Name, RData};
     use std::collections::HashSet;
+
+    #[test]
+    fn preferred_networks_come_first_in_their_order() {
+        let name = Name::from_ascii("x.").expect("name");
+        let a = |ip: [u8; 4]| Record::from_rdata(name.clone(), 5, RData::A(A::new(ip[0], ip[1], ip[2], ip[3])));
+        let mut records = vec![
+            Record::from_rdata(
+                name.clone(),
+                5,
+                RData::CNAME(CNAME(Name::from_ascii("y.").expect("name"))),
+            ),
+            a([192, 0, 2, 1]),
+            a([10, 1, 0, 1]),
+            a([172, 16, 0, 1]),
+            a([10, 2, 0, 1]),
+        ];
+        let networks = [
+            Cidr::parse("172.16.0.0/12").expect("cidr"),
+            Cidr::parse("10.0.0.0/8").expect("cidr"),
+        ];
+        prefer(&mut records, &networks);
+        let order: Vec<String> = records.iter().map(|r| r.data.to_string()).collect();
+        assert_eq!(order, ["y.", "172.16.0.1", "10.1.0.1", "10.2.0.1", "192.0.2.1"]);
+    }
 
     #[test]
     fn addresses_are_shuffled_and_cnames_stay_first() {
