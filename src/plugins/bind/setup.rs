@@ -26,7 +26,8 @@ pub fn config(d: &Directive) -> Result<BindConfig, ConfigError> {
     if d.args.is_empty() {
         return Err(d.error("bind needs at least one address"));
     }
-    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+    // The interfaces are listed only when a name is not an address.
+    let mut interfaces = None;
     let mut addresses: Vec<IpAddr> = Vec::new();
     for arg in &d.args {
         if let Ok(ip) = arg.text.parse::<IpAddr>() {
@@ -34,6 +35,7 @@ pub fn config(d: &Directive) -> Result<BindConfig, ConfigError> {
             continue;
         }
         let found: Vec<IpAddr> = interfaces
+            .get_or_insert_with(|| if_addrs::get_if_addrs().unwrap_or_default())
             .iter()
             .filter(|i| i.name == arg.text)
             .map(|i| i.ip())

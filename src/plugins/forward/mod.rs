@@ -118,8 +118,12 @@ impl Drop for InFlight {
 impl Forward {
     /// A forwarder with `config`, counting in `metrics` (one entry per upstream, in order).
     /// Fails when the TLS files cannot be read.
-    pub fn new(config: ForwardConfig, metrics: ForwardMetrics) -> Result<Forward, TlsError> {
-        let tls = config.tls.as_ref().map(TlsClient::new).transpose()?;
+    pub fn new(mut config: ForwardConfig, metrics: ForwardMetrics) -> Result<Forward, TlsError> {
+        // Built when the Corefile was read; a config made otherwise builds it here.
+        let tls = match config.tls_client.take() {
+            Some(client) => Some(client),
+            None => config.tls.as_ref().map(TlsClient::new).transpose()?,
+        };
         let upstreams = config
             .upstreams
             .iter()

@@ -71,6 +71,8 @@ pub struct ForwardConfig {
     pub upstreams: Vec<SocketAddr>,
     /// Set when the upstreams are `tls://` (DNS over TLS, RFC 7858); all or none are.
     pub tls: Option<TlsSettings>,
+    /// The TLS client built from `tls` when the Corefile was read (its files loaded once).
+    pub tls_client: Option<super::upstream::TlsClient>,
     /// `except`: names under these zones go to the next plugin.
     pub except: Vec<Name>,
     /// `force_tcp`.
@@ -257,6 +259,7 @@ pub fn config(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> 
         max_idle_conns: DEFAULT_MAX_IDLE_CONNS,
         max_connect_attempts: 0,
         tls: all_tls.then(TlsSettings::default),
+        tls_client: None,
     };
     let mut tls_options = TlsSettings::default();
     let mut tls_option_seen = false;
@@ -296,8 +299,9 @@ pub fn config(directive: &Directive) -> Result<ForwardConfig, Vec<ConfigError>> 
     match (&mut config.tls, tls_option_seen) {
         (Some(tls), _) => {
             // Load the files now, so that `-validate` and a reload report them with the line.
-            if let Err(e) = super::upstream::TlsClient::new(&tls_options) {
-                errors.push(directive.error(format!("forward: {e}")));
+            match super::upstream::TlsClient::new(&tls_options) {
+                Ok(client) => config.tls_client = Some(client),
+                Err(e) => errors.push(directive.error(format!("forward: {e}"))),
             }
             *tls = tls_options;
         }

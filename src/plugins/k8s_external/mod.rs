@@ -127,7 +127,7 @@ impl External {
         };
         let mut answer = Answer::rcode(ResponseCode::NoError, NAME);
         answer.authoritative = true;
-        if request.name.eq_case(zone) || request.name == *zone {
+        if request.name == *zone {
             match request.qtype {
                 RecordType::SOA => answer.answers.push(self.soa(zone)),
                 RecordType::NS => {
