@@ -150,15 +150,27 @@ struct ApiOptions {
 
 impl ApiOptions {
     fn connection(self, d: &Directive) -> Result<Connection, ConfigError> {
+        let tls_ignored = |why: &str| {
+            tracing::warn!(
+                "{}: kubernetes: tls is ignored {why}, as CoreDNS ignores it",
+                d.name.location()
+            );
+        };
         match (self.endpoint, self.kubeconfig, self.tls) {
-            // As CoreDNS: kubeconfig wins over endpoint.
-            (_, Some((path, context)), None) => Ok(Connection::Kubeconfig { path, context }),
-            (_, Some(_), Some(_)) => {
-                Err(d.error("kubernetes: tls applies to endpoint, not to kubeconfig"))
+            // As CoreDNS: kubeconfig wins over endpoint, and carries its own credentials.
+            (_, Some((path, context)), tls) => {
+                if tls.is_some() {
+                    tls_ignored("with kubeconfig (the kubeconfig's credentials are used)");
+                }
+                Ok(Connection::Kubeconfig { path, context })
             }
             (Some(url), None, tls) => Ok(Connection::Endpoint { url, tls }),
-            (None, None, Some(_)) => Err(d.error("kubernetes: tls needs an endpoint")),
-            (None, None, None) => Ok(Connection::Default),
+            (None, None, tls) => {
+                if tls.is_some() {
+                    tls_ignored("without endpoint (the in-cluster service account is used)");
+                }
+                Ok(Connection::Default)
+            }
         }
     }
 }
@@ -423,7 +435,16 @@ mod tests {
     fn conflicting_sources_are_refused() {
         let errs = parse_block("manifests d\nendpoint http://a").unwrap_err();
         assert!(errs[0].message.contains("manifests cannot be combined"));
-        let errs = parse_block("tls c.pem k.pem ca.pem").unwrap_err();
-        assert!(errs[0].message.contains("tls needs an endpoint"));
+    }
+
+    #[test]
+    fn tls_without_endpoint_is_ignored_as_in_coredns() {
+        let c = parse_block("tls c.pem k.pem ca.pem").expect("in-cluster with tls");
+        assert_eq!(c.connection, Connection::Default);
+        let c = parse_block("kubeconfig kube.conf prod\ntls c.pem k.pem ca.pem")
+            .expect("kubeconfig with tls");
+        assert!(matches!(c.connection, Connection::Kubeconfig { .. }));
+        // The files are still checked: a typo is reported, not silently ignored.
+        assert!(parse_block("tls c.pem nokey.pem ca.pem").is_err());
     }
 }
