@@ -88,3 +88,76 @@ fn loadbalance_rotates_addresses() {
     }
     assert_eq!(first.len(), 3, "each address leads sometimes: {first:?}");
 }
+
+/// Which address comes first in each of `n` answers for `name`, counted.
+fn first_addresses(
+    server: &TestServer,
+    name: &str,
+    n: u16,
+) -> std::collections::HashMap<String, u32> {
+    let mut counts = std::collections::HashMap::new();
+    for id in 0..n {
+        let reply = raw_udp(
+            server.addr,
+            &query_bytes(name, RecordType::A, id),
+            Duration::from_secs(5),
+        )
+        .expect("reply");
+        let m = decode(&reply);
+        assert_eq!(m.answers.len(), 3, "every address is still answered");
+        *counts.entry(m.answers[0].data.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn loadbalance_weighted_follows_the_weight_file_and_its_reload() {
+    let server = TestServer::start_with_files(
+        ".:{PORT} {\n  bind 127.0.0.1\n  loadbalance weighted weights {\n    reload 1s\n  }\n  hosts /nonexistent {\n    100.64.1.1 www.example.com\n    100.64.1.2 www.example.com\n    100.64.1.3 www.example.com\n  }\n}\n",
+        &[(
+            "weights",
+            "# CoreDNS's example\nwww.example.com\n100.64.1.1 3\n100.64.1.2 1\n100.64.1.3 2\n",
+        )],
+    );
+    // 1,200 draws of 3 : 1 : 2 — expected 600, 200, 400; the bounds are over 6 standard deviations.
+    let counts = first_addresses(&server, "www.example.com.", 1200);
+    let near = |ip: &str, expected: u32| {
+        let got = counts.get(ip).copied().unwrap_or(0);
+        assert!(
+            got.abs_diff(expected) < 110,
+            "{ip} first {got} times, expected about {expected}: {counts:?}"
+        );
+    };
+    near("100.64.1.1", 600);
+    near("100.64.1.2", 200);
+    near("100.64.1.3", 400);
+
+    // A broken file keeps the running weights; a good one replaces them.
+    std::fs::write(
+        server.dir.path().join("weights"),
+        "www.example.com\n100.64.1.2 many\n",
+    )
+    .expect("write");
+    wait_for(
+        Duration::from_secs(10),
+        "the bad weight file to be reported",
+        || {
+            server
+                .log()
+                .contains("weights:2: weight \"many\": expected 1-255; keeping the running weights")
+        },
+    );
+    let counts = first_addresses(&server, "www.example.com.", 60);
+    assert!(counts.len() > 1, "the old weights still apply: {counts:?}");
+    std::fs::write(
+        server.dir.path().join("weights"),
+        "www.example.com\n100.64.1.2 255\n",
+    )
+    .expect("write");
+    wait_for(Duration::from_secs(10), "the new weights to apply", || {
+        first_addresses(&server, "www.example.com.", 40)
+            .get("100.64.1.2")
+            .copied()
+            >= Some(36)
+    });
+}

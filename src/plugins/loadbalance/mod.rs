@@ -1,6 +1,7 @@
 //! The `loadbalance` plugin: shuffles the A, AAAA and MX records of each answer, so clients
-//! that take the first address spread over all of them (CoreDNS's `round_robin`). CNAMEs and
-//! other records keep their place.
+//! that take the first address spread over all of them (CoreDNS's `round_robin`), or draws the
+//! first address by the weights of a file (`weighted`). CNAMEs and other records keep their
+//! place.
 
 use std::net::IpAddr;
 
@@ -8,12 +9,18 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use rand::RngExt;
 
 pub mod setup;
+pub mod weights;
 
-pub use setup::LoadBalanceConfig;
+pub use setup::{LoadBalanceConfig, Policy};
+pub use weights::WeightTable;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::config::Cidr;
 use crate::plugin::{
-    Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
+    AbortOnDrop, Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,
 };
 
@@ -27,9 +34,60 @@ pub const DEFINITION: Definition = Definition {
 
 impl Setup for LoadBalanceConfig {
     fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
+        let (weights, reloader) = match self.policy {
+            Policy::RoundRobin => (None, None),
+            Policy::Weighted {
+                file,
+                reload,
+                table,
+            } => {
+                let weights = Arc::new(ArcSwap::from_pointee(table));
+                let reloader = (!reload.is_zero())
+                    .then(|| AbortOnDrop(tokio::spawn(reload_weights(file, reload, weights.clone()))));
+                (Some(weights), reloader)
+            }
+        };
         started(LoadBalance {
             prefer: self.prefer.into(),
+            weights,
+            limit_answers: self.limit_answers,
+            _reloader: reloader,
         })
+    }
+}
+
+/// Check the weight file every `every`; when its text changed, swap in the new weights. A file
+/// that no longer parses (or cannot be read) keeps the running weights and is logged.
+async fn reload_weights(file: std::path::PathBuf, every: std::time::Duration, weights: Arc<ArcSwap<WeightTable>>) {
+    let mut last_text = crate::config::read_text(&file, true).ok();
+    loop {
+        tokio::time::sleep(every).await;
+        let read = {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || crate::config::read_text(&file, true)).await
+        };
+        let text = match read {
+            Ok(Ok(text)) => text,
+            Ok(Err(e)) => {
+                tracing::error!("plugin/loadbalance: weight file {}: {e}; keeping the running weights", file.display());
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if last_text.as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        match WeightTable::parse(&text) {
+            Ok(table) => {
+                weights.store(Arc::new(table));
+                tracing::info!("plugin/loadbalance: reloaded weight file {}", file.display());
+            }
+            Err((line, what)) => tracing::error!(
+                "plugin/loadbalance: weight file {}:{line}: {what}; keeping the running weights",
+                file.display()
+            ),
+        }
+        last_text = Some(text);
     }
 }
 
@@ -37,7 +95,13 @@ impl Setup for LoadBalanceConfig {
 #[derive(Debug, Default)]
 pub struct LoadBalance {
     /// `prefer`'s networks (shared by the answers that wait).
-    prefer: std::sync::Arc<[Cidr]>,
+    prefer: Arc<[Cidr]>,
+    /// `weighted`'s weights, swapped whole by the reloader.
+    weights: Option<Arc<ArcSwap<WeightTable>>>,
+    /// `limit_answers`.
+    limit_answers: Option<usize>,
+    /// The weight file's reloader, stopped with the plugin.
+    _reloader: Option<AbortOnDrop>,
 }
 
 /// Put the A and AAAA records in `prefer`'s networks first (in the order of the networks),
@@ -88,9 +152,28 @@ impl Plugin for LoadBalance {
 
     fn serve(&self, request: &Request, next: Next<'_>, resolver: &dyn Resolve) -> Served {
         let networks = self.prefer.clone();
+        let weights = self.weights.clone();
+        let limit = self.limit_answers;
+        let weighted_type = matches!(
+            request.qtype,
+            RecordType::A | RecordType::AAAA | RecordType::SRV
+        );
         next.serve(request, resolver).map(move |mut answer: Answer| {
-            shuffle(&mut answer.answers);
+            match &weights {
+                None => shuffle(&mut answer.answers),
+                // As CoreDNS: the weighted choice is made for A, AAAA and SRV questions, in the
+                // answer and the additional sections.
+                Some(weights) if weighted_type => {
+                    let table = weights.load();
+                    table.put_weighted_first(&mut answer.answers);
+                    table.put_weighted_first(&mut answer.additional);
+                }
+                Some(_) => {}
+            }
             prefer(&mut answer.answers, &networks);
+            if let Some(limit) = limit {
+                answer.answers.truncate(limit);
+            }
             answer
         })
     }

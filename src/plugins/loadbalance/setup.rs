@@ -1,16 +1,42 @@
-//! Parsing of `loadbalance [round_robin] { prefer CIDR... }`.
+//! Parsing of `loadbalance [round_robin | weighted WEIGHTFILE] { reload DURATION; prefer CIDR...;
+//! limit_answers N }`.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use crate::config::{Args, Cidr, ConfigError, Directive};
+use super::weights::WeightTable;
+use crate::config::{Args, Cidr, ConfigError, Directive, read_text};
 use crate::plugin::{Setup, parsed};
 
-/// `loadbalance`: `round_robin`, with the subnets whose addresses come first.
+/// `loadbalance`: the policy, the subnets whose addresses come first, the answer limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadBalanceConfig {
+    /// `round_robin` (the default) or `weighted`.
+    pub policy: Policy,
     /// `prefer CIDR...`: addresses in these networks are put before the others (in this order
     /// of networks), each group shuffled.
     pub prefer: Vec<Cidr>,
+    /// `limit_answers N`: at most N records in the answer section, after the reordering.
+    pub limit_answers: Option<usize>,
+}
+
+/// How the address records are reordered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Shuffle uniformly.
+    #[default]
+    RoundRobin,
+    /// Draw the first address by the weights of a file.
+    Weighted {
+        /// The weight file.
+        file: PathBuf,
+        /// How often the file is checked for changes (0: never). CoreDNS's default: 30 s.
+        reload: Duration,
+        /// The weights read at start.
+        table: WeightTable,
+    },
 }
 
 /// The registry's entry point.
@@ -18,17 +44,24 @@ pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<Confi
     parsed(config(d))
 }
 
-/// Parse `loadbalance [round_robin] { prefer CIDR... }`.
+/// Read and parse a weight file; an error names the file's line.
+pub fn read_weights(path: &std::path::Path) -> Result<WeightTable, String> {
+    let text = read_text(path, true).map_err(|e| format!("weight file {}: {e}", path.display()))?;
+    WeightTable::parse(&text)
+        .map_err(|(line, what)| format!("weight file {}:{line}: {what}", path.display()))
+}
+
+/// Parse `loadbalance [round_robin | weighted WEIGHTFILE] { … }`.
 pub fn config(d: &Directive) -> Result<LoadBalanceConfig, ConfigError> {
     let args = Args::new(d);
-    match args.texts().as_slice() {
-        [] | ["round_robin"] => {}
-        ["weighted", ..] => {
-            return Err(args.error("the weighted policy is not supported by this build"));
-        }
-        _ => return Err(args.error("takes [round_robin]")),
-    }
+    let weighted_file = match args.texts().as_slice() {
+        [] | ["round_robin"] => None,
+        ["weighted", file] => Some(args.readable_file(file)?),
+        ["weighted"] => return Err(args.error("weighted needs a weight file")),
+        _ => return Err(args.error("takes [round_robin | weighted WEIGHTFILE]")),
+    };
     let mut config = LoadBalanceConfig::default();
+    let mut reload = Duration::from_secs(30);
     for option in args.properties() {
         match option.name() {
             "prefer" => {
@@ -41,8 +74,27 @@ pub fn config(d: &Directive) -> Result<LoadBalanceConfig, ConfigError> {
                     })?);
                 }
             }
-            _ => return Err(option.unknown_property("prefer")),
+            "reload" if weighted_file.is_some() => {
+                reload = option.duration("reload", option.one()?)?;
+            }
+            "reload" => return Err(option.error("reload applies to the weighted policy")),
+            "limit_answers" => {
+                let n: usize = option.number("limit_answers", option.one()?)?;
+                if n == 0 {
+                    return Err(option.error("limit_answers must be at least 1"));
+                }
+                config.limit_answers = Some(n);
+            }
+            _ => return Err(option.unknown_property("prefer, limit_answers, reload (weighted)")),
         }
+    }
+    if let Some(file) = weighted_file {
+        let table = read_weights(&file).map_err(|e| args.error(e))?;
+        config.policy = Policy::Weighted {
+            file,
+            reload,
+            table,
+        };
     }
     Ok(config)
 }
@@ -67,13 +119,39 @@ mod tests {
             .expect("valid")
             .prefer;
         assert_eq!(prefer.len(), 2);
-        assert_eq!(
-            parse_text("loadbalance weighted f")
-                .unwrap_err()
-                .to_string(),
-            "Corefile:2: loadbalance: the weighted policy is not supported by this build"
-        );
         assert!(parse_text("loadbalance {\n prefer nowhere\n }").is_err());
         assert!(parse_text("loadbalance sideways").is_err());
+        let limited = parse_text("loadbalance {\n limit_answers 3\n }").expect("valid");
+        assert_eq!(limited.limit_answers, Some(3));
+        assert!(parse_text("loadbalance {\n limit_answers 0\n }").is_err());
+        assert!(parse_text("loadbalance {\n reload 10s\n }").is_err());
+    }
+
+    #[test]
+    fn weighted_reads_its_file_and_names_the_bad_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("w");
+        std::fs::write(&good, "www.example.com\n100.64.1.1 3\n").expect("write");
+        let c = parse_text(&format!(
+            "loadbalance weighted {} {{\n reload 10s\n }}",
+            good.display()
+        ))
+        .expect("valid");
+        let Policy::Weighted { reload, .. } = c.policy else {
+            panic!("weighted: {c:?}")
+        };
+        assert_eq!(reload, Duration::from_secs(10));
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "www.example.com\n100.64.1.1 3\n100.64.1.2 300\n").expect("write");
+        let e = parse_text(&format!("loadbalance weighted {}", bad.display())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Corefile:2: loadbalance: weight file {}:3: weight \"300\": expected 1-255",
+                bad.display()
+            )
+        );
+        assert!(parse_text("loadbalance weighted /nonexistent/w").is_err());
+        assert!(parse_text("loadbalance weighted").is_err());
     }
 }
