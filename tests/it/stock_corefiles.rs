@@ -1,5 +1,5 @@
 //! The stock Corefiles of kubeadm (current and older), coredns/deployment and minikube, and the
-//! defaults of AKS, OpenShift and kops (IPv6) from `tests/corefiles/wild/`, start unmodified
+//! defaults of AKS, OpenShift, kops (IPv6) and k3s from `tests/corefiles/wild/`, start unmodified
 //! and serve what their blocks are for: each runs inside a network namespace of its own (its
 //! `:53`, `:8080`, `:8181` and `:9153` are private), with `/etc/resolv.conf` swapped by
 //! `ip netns exec` for one naming an upstream, and `$KUBECONFIG` naming a fake API server;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::fake_api::FakeApi;
 use crate::support::fake_upstream::FakeUpstream;
-use crate::support::netns::{NetNs, NsServer};
+use crate::support::netns::{EtcMountPoint, NetNs, NsServer};
 use crate::support::{ask_udp, decode, http_get, query_bytes, repo_path, send_signal};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
@@ -26,10 +26,17 @@ struct Stock {
     _upstream: FakeUpstream,
     server_ns: NetNs,
     _upstream_ns: NetNs,
+    /// Whether the Corefile sets `health { lameduck … }` (k3s's does not).
+    lameduck: bool,
 }
 
 impl Stock {
     fn start(corefile: &str) -> Stock {
+        Stock::start_with_etc(corefile, &[])
+    }
+
+    /// [`Stock::start`] with private files under the server's `/etc` (`DIR/FILE`).
+    fn start_with_etc(corefile: &str, etc: &[(&str, &str)]) -> Stock {
         let server_ns = NetNs::create("stock");
         let upstream_ns = NetNs::create("up");
         server_ns.link(SERVER_ADDR, &upstream_ns, &format!("{UPSTREAM_IP}/30"));
@@ -53,6 +60,9 @@ impl Stock {
             api.apply(object);
         }
         server_ns.write_etc("resolv.conf", &format!("nameserver {UPSTREAM_IP}\n"));
+        for (file, text) in etc {
+            server_ns.write_etc(file, text);
+        }
         let text = std::fs::read_to_string(repo_path("tests/corefiles").join(corefile))
             .expect("stock Corefile");
         let kubeconfig = format!(
@@ -70,6 +80,7 @@ impl Stock {
             _upstream: upstream,
             server_ns,
             _upstream_ns: upstream_ns,
+            lameduck: text.contains("lameduck 5s"),
         }
     }
 
@@ -119,7 +130,7 @@ impl Stock {
         });
     }
 
-    /// SIGTERM: still answering during the 5 s lameduck, then exit 0.
+    /// SIGTERM: exit 0, after the 5 s lameduck when the Corefile sets one.
     fn stop_gracefully(mut self) {
         send_signal(self.server.child.id(), "TERM");
         let started = Instant::now();
@@ -135,7 +146,7 @@ impl Stock {
             status.unwrap_or_else(|| panic!("no exit 15 s after SIGTERM:\n{}", self.log()));
         assert_eq!(status.code(), Some(0), "{}", self.log());
         assert!(
-            started.elapsed() >= Duration::from_secs(4),
+            !self.lameduck || started.elapsed() >= Duration::from_secs(4),
             "served the lameduck period: {:?}",
             started.elapsed()
         );
@@ -250,6 +261,32 @@ fn minikube_corefile_starts_and_serves() {
         stock.log().contains("\"A IN host.minikube.internal. udp "),
         "{}",
         stock.log()
+    );
+    stock.stop_gracefully();
+}
+
+#[test]
+fn k3s_default_corefile_answers_its_node_hosts() {
+    // k3s writes the nodes' names and addresses to /etc/coredns/NodeHosts (a ConfigMap key).
+    let _mount_point = EtcMountPoint::ensure("coredns");
+    let mut stock = Stock::start_with_etc(
+        "wild/k3s.Corefile",
+        &[(
+            "coredns/NodeHosts",
+            "10.77.0.1 k3s-server\n10.77.0.3 k3s-agent-1\n",
+        )],
+    );
+    stock.wait_ready();
+    common_checks(&stock);
+    assert_eq!(stock.ask("k3s-agent-1.", RecordType::A), ok(&["10.77.0.3"]));
+    assert_eq!(
+        stock.ask("3.0.77.10.in-addr.arpa.", RecordType::PTR),
+        ok(&["k3s-agent-1."])
+    );
+    assert_eq!(
+        stock.ask("10-1-2-3.default.pod.cluster.local.", RecordType::A),
+        ok(&["10.1.2.3"]),
+        "pods insecure"
     );
     stock.stop_gracefully();
 }

@@ -188,11 +188,39 @@ impl NetNs {
     }
 
     /// Write `/etc/netns/NAME/FILE`: processes started by [`NetNs::command`] see it as
-    /// `/etc/FILE` (a private `/etc/resolv.conf`, `/etc/hosts`).
+    /// `/etc/FILE` (a private `/etc/resolv.conf`, `/etc/hosts`). `FILE` may be `DIR/FILE`:
+    /// then the whole of `/etc/DIR` is replaced, and `/etc/DIR` must exist (see [`EtcMountPoint`]).
     pub fn write_etc(&self, file: &str, text: &str) {
-        let dir = PathBuf::from("/etc/netns").join(&self.name);
-        std::fs::create_dir_all(&dir).expect("mkdir /etc/netns/NAME");
-        std::fs::write(dir.join(file), text).expect("write /etc/netns/NAME/FILE");
+        let path = PathBuf::from("/etc/netns").join(&self.name).join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir /etc/netns/NAME/…");
+        }
+        std::fs::write(path, text).expect("write /etc/netns/NAME/FILE");
+    }
+}
+
+/// An empty `/etc/DIR` created for a namespace's private `/etc/DIR` to be mounted on (as
+/// `ip netns exec` needs), removed on drop if this created it; one that exists is left alone.
+pub struct EtcMountPoint(Option<PathBuf>);
+
+impl EtcMountPoint {
+    /// Make sure `/etc/dir` exists.
+    pub fn ensure(dir: &str) -> EtcMountPoint {
+        let path = PathBuf::from("/etc").join(dir);
+        if path.exists() {
+            return EtcMountPoint(None);
+        }
+        std::fs::create_dir(&path).expect("mkdir /etc/DIR");
+        EtcMountPoint(Some(path))
+    }
+}
+
+impl Drop for EtcMountPoint {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            // Only an empty directory goes: nothing but this test's mount point.
+            let _ = std::fs::remove_dir(path);
+        }
     }
 }
 
