@@ -264,6 +264,15 @@ impl ClusterIndex {
             .unwrap_or_default()
     }
 
+    /// The namespace of the live pods at `ip`, when they are all in one namespace (`autopath`).
+    /// An address held by live pods of several namespaces (reused while one was being deleted)
+    /// answers `None`: namespaces are never mixed.
+    pub fn pod_namespace(&self, ip: &IpAddr) -> Option<Arc<str>> {
+        let namespaces = self.pod_ips.get(ip)?;
+        let (first, rest) = namespaces.as_slice().split_first()?;
+        rest.iter().all(|ns| ns == first).then(|| first.clone())
+    }
+
     /// Whether a live (pending or running) pod in `namespace` has `ip`.
     pub fn live_pod_has_ip(&self, namespace: &str, ip: &IpAddr) -> bool {
         self.pod_ips

@@ -18,6 +18,8 @@ pub struct ClusterView {
     pub filtered_by_labels: bool,
     /// This server's addresses (the `ns.dns` glue).
     pub own_addresses: Vec<IpAddr>,
+    /// The zones the `kubernetes` plugin answers (lowercase).
+    pub zones: Vec<hickory_proto::rr::Name>,
 }
 
 impl ClusterView {

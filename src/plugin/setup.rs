@@ -48,6 +48,12 @@ pub trait Setup: Send + fmt::Debug {
     /// HTTP endpoints, reload). Most directives set nothing.
     fn configure(&self, _block: &mut BlockSettings) {}
 
+    /// Check what the directive needs of its block once every directive configured it
+    /// (`autopath @kubernetes` needs `pods verified`).
+    fn check(&self, _block: &BlockSettings) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
     /// Start the plugin that joins the chain (loading sources, spawning watchers); `None` for a
     /// directive that only configures the block. Runs inside the tokio runtime.
     fn start(self: Box<Self>, context: &StartContext) -> StartFuture<'_>;
@@ -107,6 +113,8 @@ pub struct BlockSettings {
     /// `ready { monitor continuously }`: `/ready` follows the plugins after they were first
     /// ready, instead of staying 200.
     pub ready_continuously: bool,
+    /// `kubernetes { pods verified }`: the block keeps an index of live pods by address.
+    pub pods_verified: bool,
 }
 
 /// A plugin that failed to start.

@@ -79,7 +79,7 @@ registry! {
     "cache" => cache,
     "header",
     "dnssec",
-    "autopath",
+    "autopath" => autopath,
     "minimal",
     "template" => template,
     "transfer",

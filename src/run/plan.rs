@@ -71,6 +71,13 @@ pub fn plan_block(block: &ServerBlock) -> Result<BlockPlan, Vec<ConfigError>> {
     for (_, setup) in &setups {
         setup.configure(&mut settings);
     }
+    let errors: Vec<ConfigError> = setups
+        .iter()
+        .filter_map(|(_, setup)| setup.check(&settings).err())
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     Ok(BlockPlan {
         keys: block.keys.clone(),
         settings,

@@ -84,6 +84,7 @@ fn chain(options: &str) -> Chain {
             namespaces: Vec::new(),
             filtered_by_labels: false,
             own_addresses: vec!["10.244.0.2".parse().expect("ip")],
+            zones: Vec::new(),
         })
         .expect("first set");
     Chain::new(vec![Arc::new(External { config, block }), Arc::new(Through)])

@@ -25,7 +25,7 @@ use crate::cluster::{ClusterIndex, ClusterView};
 use crate::cluster::source::api::{self, ConnectError};
 use crate::cluster::source::manifests::{self, ManifestsError};
 use crate::plugin::{
-    AbortOnDrop, Definition, Plugin, Setup, StartContext, StartError as PluginStartError, StartFuture,
+    AbortOnDrop, BlockSettings, Definition, Plugin, Setup, StartContext, StartError as PluginStartError, StartFuture,
 };
 use metrics::{KubernetesFamilies, KubernetesMetrics};
 
@@ -38,6 +38,10 @@ pub const DEFINITION: Definition = Definition {
 };
 
 impl Setup for KubernetesConfig {
+    fn configure(&self, block: &mut BlockSettings) {
+        block.pods_verified = self.pods == PodMode::Verified;
+    }
+
     fn start(self: Box<Self>, context: &StartContext) -> StartFuture<'_> {
         let metrics = context
             .metrics
@@ -115,6 +119,7 @@ impl Kubernetes {
             namespaces: self.config.namespaces.clone(),
             filtered_by_labels: self.config.namespace_labels.is_some(),
             own_addresses: self.own_addresses.clone(),
+            zones: self.config.zones.clone(),
         }
     }
 
