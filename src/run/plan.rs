@@ -214,7 +214,7 @@ mod tests {
         let errs = plan_text(".:53 {\n  log\n  whoareyou\n}\n").unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "Corefile:3: unknown directive \"whoareyou\"; supported: acl, any, bind, bufsize, cache, chaos, dns64, errors, file, forward, health, hosts, k8s_external, kubernetes, loadbalance, log, loop, prometheus, ready, reload, rewrite, template, whoami"
+            "Corefile:3: unknown directive \"whoareyou\"; supported: acl, any, autopath, bind, bufsize, cache, chaos, dns64, errors, file, forward, health, hosts, k8s_external, kubernetes, loadbalance, log, loop, prometheus, ready, reload, rewrite, template, whoami"
         );
     }
 

@@ -5,6 +5,7 @@
 
 mod acl;
 mod api_source;
+mod autopath;
 mod cache;
 mod classes_and_bufsize;
 mod cluster_zone;

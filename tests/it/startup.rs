@@ -16,7 +16,7 @@ fn a_bad_corefile_exits_1_with_file_and_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
-            "Corefile:3: unknown directive \"whoareyou\"; supported: acl, any, bind, bufsize, cache, chaos, dns64, errors, file, forward, health, hosts, k8s_external, kubernetes, loadbalance, log, loop, prometheus, ready, reload, rewrite, template, whoami"
+            "Corefile:3: unknown directive \"whoareyou\"; supported: acl, any, autopath, bind, bufsize, cache, chaos, dns64, errors, file, forward, health, hosts, k8s_external, kubernetes, loadbalance, log, loop, prometheus, ready, reload, rewrite, template, whoami"
         ),
         "{stderr}"
     );
