@@ -131,9 +131,21 @@ fn knot_files(dir: &std::path::Path) {
     .expect("root.zone");
 }
 
+/// [`COREFILE`] with `autopath @kubernetes` (and the `pods verified` it needs).
+pub fn autopath_corefile() -> String {
+    COREFILE
+        .replace("pods insecure", "pods verified")
+        .replace("    forward .", "    autopath @kubernetes\n    forward .")
+}
+
 impl Lab {
     /// Build the node, start knot and clusterdns, and wait until clusterdns is ready.
     pub fn start() -> Lab {
+        Lab::start_with(COREFILE)
+    }
+
+    /// [`Lab::start`] with clusterdns on `corefile`.
+    pub fn start_with(corefile: &str) -> Lab {
         crate::support::netns::remove_stale();
         let node = NetNs::create("node");
         let dns = NetNs::create("dns");
@@ -203,7 +215,7 @@ impl Lab {
             .expect("knotd (apt-get install knot)");
         dns.write_etc("resolv.conf", &format!("nameserver {UPSTREAM_IP}\n"));
         let clusterdns = dns.start_clusterdns(
-            COREFILE,
+            corefile,
             &[("manifests/cluster.yaml", &manifests(&pods))],
             &[],
         );
@@ -226,6 +238,13 @@ impl Lab {
             dns.run(|| http_get("127.0.0.1:8181".parse().expect("addr"), "/ready"))
                 .is_some_and(|(status, _)| status == 200)
         });
+    }
+
+    /// The names of every namespace the lab made.
+    pub fn namespace_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.pods.iter().map(|p| p.ns.name.clone()).collect();
+        names.extend([&self.dns, &self._upstream, &self._node].map(|ns| ns.name.clone()));
+        names
     }
 
     /// What clusterdns logged.

@@ -5,13 +5,14 @@
 //! bind9-dnsutils, iputils-ping and knot (`.ci/run` installs them).
 //!
 //! Each lookup prints how many queries clusterdns received for it: the search-list
-//! amplification of `ndots:5`.
+//! amplification of `ndots:5`, and what `autopath` leaves of it (musl's resolver too, through a
+//! small getaddrinfo client built with `musl-gcc`, from Debian's musl-tools).
 
 mod lab;
 
 use std::process::Output;
 
-use lab::{DNS_IP, FRONTEND_IP, Lab, OUTSIDE_IP};
+use lab::{DNS_IP, FRONTEND_IP, Lab, OUTSIDE_IP, autopath_corefile};
 
 fn text(output: &Output) -> String {
     format!(
@@ -23,6 +24,11 @@ fn text(output: &Output) -> String {
 
 /// Run one lookup from pod A, print how many queries it cost, and return its output.
 fn lookup(lab: &Lab, program: &str, args: &[&str], expect_success: bool) -> String {
+    lookup_counted(lab, program, args, expect_success).0
+}
+
+/// [`lookup`], with the number of queries that reached clusterdns.
+fn lookup_counted(lab: &Lab, program: &str, args: &[&str], expect_success: bool) -> (String, u64) {
     let before = lab.queries_received();
     let output = lab.exec(&lab.pods[0], program, args);
     let received = lab.queries_received() - before;
@@ -38,7 +44,7 @@ fn lookup(lab: &Lab, program: &str, args: &[&str], expect_success: bool) -> Stri
         args.join(" "),
         lab.log()
     );
-    shown
+    (shown, received)
 }
 
 fn assert_contains(output: &str, wanted: &str) {
@@ -127,22 +133,106 @@ fn from_inside_a_pod_every_client_resolves_through_clusterdns() {
     let out = lookup(&lab, "getent", &["hosts", "nowhere-at-all.invalid"], false);
     assert!(out.trim().is_empty(), "{out}");
 
-    // Everything the lab made goes with it.
+    // Everything the lab made goes with it (other tests' labs may be running).
+    let made = lab.namespace_names();
     drop(lab);
-    let prefix = format!("cdns-{}-", std::process::id());
     let listed = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
         .expect("ip netns list");
-    let left = String::from_utf8_lossy(&listed.stdout).to_string();
-    assert!(!left.contains(&prefix), "namespaces left behind:\n{left}");
-    let files = std::fs::read_dir("/etc/netns")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .count()
-        })
-        .unwrap_or(0);
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let left: Vec<&String> = made
+        .iter()
+        .filter(|name| listed.split_whitespace().any(|w| w == name.as_str()))
+        .collect();
+    assert!(left.is_empty(), "namespaces left behind: {left:?}");
+    let files = made
+        .iter()
+        .filter(|name| std::path::Path::new("/etc/netns").join(name).exists())
+        .count();
     assert_eq!(files, 0, "/etc/netns files left behind");
+}
+
+/// `getaddrinfo.c` built with musl-gcc (static), in `dir`.
+fn musl_client(dir: &std::path::Path) -> String {
+    let binary = dir.join("getaddrinfo-musl");
+    let source = crate::support::repo_path("tests/it/e2e/getaddrinfo.c");
+    let built = std::process::Command::new("musl-gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .output()
+        .expect("musl-gcc (apt-get install musl-tools)");
+    assert!(built.status.success(), "musl-gcc: {}", text(&built));
+    binary.display().to_string()
+}
+
+/// Whether a lookup's output lists `address` as the first word of a line.
+fn lists(output: &str, address: &str) -> bool {
+    output
+        .lines()
+        .any(|line| line.split_whitespace().next() == Some(address))
+}
+
+#[test]
+fn autopath_answers_a_pods_search_walk_in_at_most_two_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let musl = musl_client(dir.path());
+    let lookups: [(&str, &str, &str); 6] = [
+        ("getent", "outside.example", OUTSIDE_IP),
+        ("getent", "frontend", FRONTEND_IP),
+        ("getent", "kubernetes.default", "10.96.0.1"),
+        (&musl, "outside.example", OUTSIDE_IP),
+        (&musl, "frontend", FRONTEND_IP),
+        (&musl, "kubernetes.default", "10.96.0.1"),
+    ];
+    let run = |lab: &Lab, program: &str, name: &str| {
+        if program == "getent" {
+            lookup_counted(lab, "getent", &["ahosts", name], true)
+        } else {
+            lookup_counted(lab, program, &[name], true)
+        }
+    };
+
+    println!("without autopath:");
+    let plain = Lab::start();
+    let mut before = Vec::new();
+    for (program, name, address) in lookups {
+        let (out, received) = run(&plain, program, name);
+        assert!(lists(&out, address), "{program} {name}: {out}");
+        before.push(received);
+    }
+    drop(plain);
+
+    println!("with pods verified and autopath @kubernetes:");
+    let lab = Lab::start_with(&autopath_corefile());
+    for ((program, name, address), plain_count) in lookups.into_iter().zip(before) {
+        let (out, received) = run(&lab, program, name);
+        assert!(
+            lists(&out, address),
+            "{program} {name}: {out}\n{}",
+            lab.log()
+        );
+        assert!(
+            received <= 2,
+            "{program} {name}: {received} queries with autopath (without: {plain_count})\n{}",
+            lab.log()
+        );
+    }
+    let out = lookup(&lab, "nslookup", &["kubernetes.default"], true);
+    assert_contains(
+        &out,
+        "canonical name = kubernetes.default.svc.cluster.local.",
+    );
+    assert_contains(&out, "Address: 10.96.0.1");
+    let (out, received) =
+        lookup_counted(&lab, "dig", &["+search", "+short", "outside.example"], true);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["outside.example.", OUTSIDE_IP]
+    );
+    assert_eq!(received, 1);
+    // A name that exists nowhere: NXDOMAIN, as without autopath.
+    let out = lookup(&lab, "getent", &["hosts", "nowhere-at-all.invalid"], false);
+    assert!(out.trim().is_empty(), "{out}");
 }
