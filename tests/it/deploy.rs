@@ -407,6 +407,7 @@ fn rbac_grants_list_and_watch_only_and_pods_only_with_pods_verified() {
         .expect("Corefile")
         .to_string();
     assert!(corefile.contains("pods verified") && !corefile.contains("pods insecure"));
+    assert!(corefile.contains("autopath @kubernetes"), "{corefile}");
 }
 
 #[test]
