@@ -86,3 +86,26 @@ fn a_zone_with_a_wildcard_is_served_and_reloaded_on_a_new_serial() {
         ["192.0.2.2"]
     );
 }
+
+#[test]
+fn a_zone_file_not_there_yet_is_servfail_until_it_appears() {
+    // As CoreDNS: with `reload`, a file that cannot be read at start is a warning, not an error.
+    let corefile = ".:{PORT} {\n  bind 127.0.0.1\n  file example.db example.org {\n    reload 200ms\n  }\n  whoami\n}\n";
+    let server = TestServer::start_with_files(corefile, &[]);
+    assert!(
+        server
+            .log()
+            .contains("example.db: No such file or directory"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        ask(server.addr, "www.example.org.").metadata.response_code,
+        ResponseCode::ServFail,
+        "the zone is known, its data not yet: not handed to the next plugin"
+    );
+    std::fs::write(server.dir().join("example.db"), zone(1, "192.0.2.1")).expect("write");
+    crate::support::wait_for(Duration::from_secs(10), "the zone file to be read", || {
+        answers(&ask(server.addr, "www.example.org.")) == ["192.0.2.1"]
+    });
+}

@@ -9,8 +9,8 @@ pub mod zone;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
-use hickory_proto::rr::DNSClass;
+use arc_swap::ArcSwapOption;
+use hickory_proto::rr::{DNSClass, Name};
 
 pub use setup::FileConfig;
 
@@ -32,8 +32,12 @@ const NAME: &str = "file";
 
 impl Setup for FileConfig {
     fn start(self: Box<Self>, _context: &StartContext) -> StartFuture<'_> {
-        let zones: Arc<Vec<ArcSwap<Zone>>> =
-            Arc::new(self.zones.into_iter().map(ArcSwap::new).collect());
+        let zones: Arc<Vec<(Name, ArcSwapOption<Zone>)>> = Arc::new(
+            self.zones
+                .into_iter()
+                .map(|(origin, zone)| (origin, ArcSwapOption::new(zone)))
+                .collect(),
+        );
         let reload = (!self.reload.is_zero()).then(|| {
             let (zones, path, every) = (zones.clone(), self.path.clone(), self.reload);
             tokio::spawn(async move {
@@ -45,23 +49,22 @@ impl Setup for FileConfig {
                         continue;
                     }
                     seen = now;
-                    for slot in zones.iter() {
+                    for (origin, slot) in zones.iter() {
                         let current = slot.load_full();
-                        match Zone::load(&path, &current.origin) {
-                            Ok(fresh) if fresh.serial() != current.serial() => {
+                        let serial = current.as_ref().map(|z| z.serial());
+                        match Zone::load(&path, origin) {
+                            Ok(fresh) if Some(fresh.serial()) != serial => {
                                 tracing::info!(
-                                    "plugin/file: Successfully reloaded zone {} in {} with serial {}",
-                                    fresh.origin,
+                                    "plugin/file: Successfully reloaded zone {origin} in {} with serial {}",
                                     path.display(),
                                     fresh.serial()
                                 );
-                                slot.store(Arc::new(fresh));
+                                slot.store(Some(Arc::new(fresh)));
                             }
                             Ok(_) => {}
                             Err(e) => tracing::error!(
-                                "plugin/file: cannot reload zone {}, keeping serial {}: {e}",
-                                current.origin,
-                                current.serial()
+                                "plugin/file: cannot reload zone {origin}, keeping {}: {e}",
+                                serial.map_or("no data (SERVFAIL)".to_string(), |s| format!("serial {s}"))
                             ),
                         }
                     }
@@ -84,7 +87,8 @@ fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
 /// The running plugin.
 #[derive(Debug)]
 pub struct File {
-    zones: Arc<Vec<ArcSwap<Zone>>>,
+    /// Each zone's origin and its data (none while the file could not be read).
+    zones: Arc<Vec<(Name, ArcSwapOption<Zone>)>>,
     _reload: Option<AbortOnDrop>,
 }
 
@@ -94,14 +98,19 @@ impl Plugin for File {
     }
 
     fn serve(&self, request: &Request, next: Next<'_>, resolver: &dyn Resolve) -> Served {
-        let zone = self
+        let Some((_, slot)) = self
             .zones
             .iter()
-            .map(ArcSwap::load)
-            .filter(|z| z.origin.zone_of(&request.name))
-            .max_by_key(|z| z.origin.num_labels());
-        let Some(zone) = zone else {
+            .filter(|(origin, _)| origin.zone_of(&request.name))
+            .max_by_key(|(origin, _)| origin.num_labels())
+        else {
             return next.serve(request, resolver);
+        };
+        let Some(zone) = slot.load_full() else {
+            return Served::Ready(Answer::server_failure(
+                NAME,
+                "the zone file could not be read yet",
+            ));
         };
         let found = zone.lookup(&request.name, request.qtype);
         let mut answer = Answer::rcode(found.rcode, NAME);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use super::zone::Zone;
+use super::zone::{Zone, ZoneError};
 use crate::config::{Args, ConfigError, Directive};
 use crate::plugin::{Setup, parsed};
 
@@ -16,8 +16,9 @@ use crate::plugin::{Setup, parsed};
 pub struct FileConfig {
     /// The zone file.
     pub path: PathBuf,
-    /// Each zone (default the server block's), loaded from the file.
-    pub zones: Vec<Arc<Zone>>,
+    /// Each zone (default the server block's) and what the file holds for it: nothing yet when
+    /// the file could not be read and `reload` will try again (SERVFAIL until then, as CoreDNS).
+    pub zones: Vec<(Name, Option<Arc<Zone>>)>,
     /// How often the file is checked for a new serial (default 1 minute; 0: never).
     pub reload: Duration,
 }
@@ -44,11 +45,22 @@ pub fn config(d: &Directive, block_zones: &[Name]) -> Result<FileConfig, ConfigE
             _ => return Err(option.unknown_property("reload, upstream")),
         }
     }
-    let zones = origins
-        .iter()
-        .map(|origin| Zone::load(&path, origin).map(Arc::new))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| args.error(e))?;
+    let mut zones = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let zone = match Zone::load(&path, &origin) {
+            Ok(zone) => Some(Arc::new(zone)),
+            // As CoreDNS: a file that cannot be read yet is waited for when it is re-read.
+            Err(e @ ZoneError::Read { .. }) if !reload.is_zero() => {
+                tracing::warn!(
+                    "{}: file: {e}; answering SERVFAIL for {origin} until it can be read (tried again every {reload:?})",
+                    d.name.location()
+                );
+                None
+            }
+            Err(e) => return Err(args.error(e)),
+        };
+        zones.push((origin, zone));
+    }
     Ok(FileConfig {
         path,
         zones,
@@ -76,7 +88,7 @@ mod tests {
         )
         .expect("write");
         let c = parse_in(dir.path(), "file example.db example.org {\n  reload 10s\n}").expect("valid");
-        assert_eq!(c.zones[0].serial(), 1);
+        assert_eq!(c.zones[0].1.as_ref().map(|z| z.serial()), Some(1));
         assert_eq!(c.reload, Duration::from_secs(10));
         std::fs::write(
             dir.path().join("bad.db"),
@@ -85,8 +97,13 @@ mod tests {
         .expect("write");
         let e = parse_in(dir.path(), "file bad.db example.org").unwrap_err().to_string();
         assert!(e.contains("Corefile:2: file: ") && e.contains("bad.db:4: "), "{e}");
-        let e = parse_in(dir.path(), "file missing.db example.org").unwrap_err().to_string();
+        let e = parse_in(dir.path(), "file missing.db example.org {\n reload 0\n}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.db"), "{e}");
+        // With reload (default 1 minute), a file that is not there yet is waited for.
+        let waiting = parse_in(dir.path(), "file missing.db example.org").expect("waits");
+        assert!(waiting.zones[0].1.is_none());
         let e = parse_in(dir.path(), "file example.db other.org").unwrap_err().to_string();
         assert!(e.contains("no SOA record for other.org."), "{e}");
         assert!(parse_in(dir.path(), "file").is_err());
