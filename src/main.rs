@@ -173,6 +173,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if flags.validate {
+        // What start-up would warn about (a file waited for, an option ignored) is shown too.
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(std::io::stderr)
+            .event_format(clusterdns::logfmt::CoreDnsFormat::default())
+            .init();
         return match clusterdns::run::validate(&flags.conf, flags.dns_port) {
             Ok(()) => {
                 println!("ok");

@@ -91,6 +91,30 @@ fn a_missing_manifests_directory_or_kubeconfig_stops_startup_and_validate_with_i
 }
 
 #[test]
+fn validate_shows_what_start_up_would_warn_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("Corefile"),
+        ".:1053 {\n  file missing.db example.org\n}\n",
+    )
+    .expect("write");
+    let out = Command::new(BINARY)
+        .args(["-validate", "-conf", "Corefile"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "a file waited for is no error");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[WARNING] plugin/file: Corefile:2: file: ")
+            && stderr.contains("missing.db")
+            && stderr.contains("answering SERVFAIL for example.org. until it can be read"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_missing_corefile_exits_1() {
     let out = Command::new(BINARY)
         .args(["-conf", "/nonexistent/Corefile"])
