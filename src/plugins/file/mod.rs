@@ -7,7 +7,6 @@ pub mod setup;
 pub mod zone;
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use hickory_proto::rr::{DNSClass, Name};
@@ -15,6 +14,7 @@ use hickory_proto::rr::{DNSClass, Name};
 pub use setup::FileConfig;
 
 use self::zone::Zone;
+use crate::plugin::file_poll::poll_file;
 use crate::plugin::{
     AbortOnDrop, Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,
@@ -39,49 +39,34 @@ impl Setup for FileConfig {
                 .collect(),
         );
         let reload = (!self.reload.is_zero()).then(|| {
-            let (zones, path, every) = (zones.clone(), self.path.clone(), self.reload);
-            tokio::spawn(async move {
-                let mut seen = stamp(&path);
-                loop {
-                    tokio::time::sleep(every).await;
-                    let now = stamp(&path);
-                    if now == seen {
-                        continue;
-                    }
-                    seen = now;
-                    for (origin, slot) in zones.iter() {
-                        let current = slot.load_full();
-                        let serial = current.as_ref().map(|z| z.serial());
-                        match Zone::load(&path, origin) {
-                            Ok(fresh) if Some(fresh.serial()) != serial => {
-                                tracing::info!(
-                                    "plugin/file: Successfully reloaded zone {origin} in {} with serial {}",
-                                    path.display(),
-                                    fresh.serial()
-                                );
-                                slot.store(Some(Arc::new(fresh)));
-                            }
-                            Ok(_) => {}
-                            Err(e) => tracing::error!(
-                                "plugin/file: cannot reload zone {origin}, keeping {}: {e}",
-                                serial.map_or("no data (SERVFAIL)".to_string(), |s| format!("serial {s}"))
-                            ),
+            let (zones, path) = (zones.clone(), self.path.clone());
+            poll_file(self.path.clone(), self.reload, move || {
+                for (origin, slot) in zones.iter() {
+                    let current = slot.load_full();
+                    let serial = current.as_ref().map(|z| z.serial());
+                    match Zone::load(&path, origin) {
+                        Ok(fresh) if Some(fresh.serial()) != serial => {
+                            tracing::info!(
+                                "plugin/file: Successfully reloaded zone {origin} in {} with serial {}",
+                                path.display(),
+                                fresh.serial()
+                            );
+                            slot.store(Some(Arc::new(fresh)));
                         }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(
+                            "plugin/file: cannot reload zone {origin}, keeping {}: {e}",
+                            serial.map_or("no data (SERVFAIL)".to_string(), |s| format!("serial {s}"))
+                        ),
                     }
                 }
             })
         });
         started(File {
             zones,
-            _reload: reload.map(AbortOnDrop),
+            _reload: reload,
         })
     }
-}
-
-/// The file's modification time and length, or nothing when it cannot be read.
-fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// The running plugin.

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
@@ -16,8 +14,9 @@ pub mod setup;
 pub use setup::HostsConfig;
 
 use crate::config::fqdn;
+use crate::plugin::file_poll::poll_file;
 use crate::plugin::{
-    Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
+    AbortOnDrop, Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,
 };
 
@@ -74,25 +73,13 @@ fn parse_hosts(text: &str, table: &mut Table) {
     }
 }
 
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
 
 /// The running plugin.
 #[derive(Debug)]
 pub struct Hosts {
     config: HostsConfig,
     table: Arc<RwLock<Arc<Table>>>,
-    _reload: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        if let Some(task) = &self._reload {
-            task.abort();
-        }
-    }
+    _reload: Option<AbortOnDrop>,
 }
 
 fn load(config: &HostsConfig) -> Table {
@@ -119,18 +106,10 @@ impl Hosts {
         let table = Arc::new(RwLock::new(Arc::new(load(&config))));
         let reload = (!config.reload.is_zero()).then(|| {
             let (config, table) = (config.clone(), table.clone());
-            tokio::spawn(async move {
-                let mut stamp = file_stamp(&config.file);
-                loop {
-                    tokio::time::sleep(config.reload).await;
-                    let now = file_stamp(&config.file);
-                    if now != stamp {
-                        stamp = now;
-                        let fresh = Arc::new(load(&config));
-                        *table.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-                        tracing::info!("hosts: reloaded {}", config.file.display());
-                    }
-                }
+            poll_file(config.file.clone(), config.reload, move || {
+                let fresh = Arc::new(load(&config));
+                *table.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                tracing::info!("hosts: reloaded {}", config.file.display());
             })
         });
         Hosts {

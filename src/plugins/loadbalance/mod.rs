@@ -19,6 +19,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Cidr;
+use crate::plugin::file_poll::poll_file;
 use crate::plugin::{
     AbortOnDrop, Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,
@@ -42,8 +43,10 @@ impl Setup for LoadBalanceConfig {
                 table,
             } => {
                 let weights = Arc::new(ArcSwap::from_pointee(table));
-                let reloader = (!reload.is_zero())
-                    .then(|| AbortOnDrop(tokio::spawn(reload_weights(file, reload, weights.clone()))));
+                let reloader = (!reload.is_zero()).then(|| {
+                    let weights = weights.clone();
+                    poll_file(file.clone(), reload, move || reload_weights(&file, &weights))
+                });
                 (Some(weights), reloader)
             }
         };
@@ -56,38 +59,15 @@ impl Setup for LoadBalanceConfig {
     }
 }
 
-/// Check the weight file every `every`; when its text changed, swap in the new weights. A file
-/// that no longer parses (or cannot be read) keeps the running weights and is logged.
-async fn reload_weights(file: std::path::PathBuf, every: std::time::Duration, weights: Arc<ArcSwap<WeightTable>>) {
-    let mut last_text = crate::config::read_text(&file, true).ok();
-    loop {
-        tokio::time::sleep(every).await;
-        let read = {
-            let file = file.clone();
-            tokio::task::spawn_blocking(move || crate::config::read_text(&file, true)).await
-        };
-        let text = match read {
-            Ok(Ok(text)) => text,
-            Ok(Err(e)) => {
-                tracing::error!("plugin/loadbalance: weight file {}: {e}; keeping the running weights", file.display());
-                continue;
-            }
-            Err(_) => continue,
-        };
-        if last_text.as_deref() == Some(text.as_str()) {
-            continue;
+/// Re-read the weight file when it changed: a file that no longer parses (or cannot be read)
+/// keeps the running weights and is logged.
+fn reload_weights(file: &std::path::Path, weights: &ArcSwap<WeightTable>) {
+    match setup::read_weights(file) {
+        Ok(table) => {
+            weights.store(Arc::new(table));
+            tracing::info!("plugin/loadbalance: reloaded weight file {}", file.display());
         }
-        match WeightTable::parse(&text) {
-            Ok(table) => {
-                weights.store(Arc::new(table));
-                tracing::info!("plugin/loadbalance: reloaded weight file {}", file.display());
-            }
-            Err((line, what)) => tracing::error!(
-                "plugin/loadbalance: weight file {}:{line}: {what}; keeping the running weights",
-                file.display()
-            ),
-        }
-        last_text = Some(text);
+        Err(e) => tracing::error!("plugin/loadbalance: {e}; keeping the running weights"),
     }
 }
 
