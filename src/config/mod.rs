@@ -12,6 +12,7 @@ pub mod args;
 pub mod keys;
 pub mod lexer;
 mod parse;
+pub mod resolv_conf;
 
 use std::fmt;
 use std::io::Read;

@@ -9,6 +9,7 @@
 pub mod search;
 pub mod setup;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -124,8 +125,8 @@ impl AutoPath {
         {
             return None;
         }
-        let (path, cluster_zone) = match &self.config.source {
-            SearchSource::File(domains) => (domains.clone(), None),
+        let (path, cluster_zone): (Cow<'_, [Name]>, Option<&Name>) = match &self.config.source {
+            SearchSource::File(domains) => (Cow::Borrowed(domains), None),
             SearchSource::Kubernetes { node_domains } => {
                 let view = self.block.cluster.get()?;
                 let zone = view
@@ -139,8 +140,8 @@ impl AutoPath {
                 };
                 let namespace = view.index.pod_namespace(&ip)?;
                 (
-                    search::kubelet_path(&namespace, zone, node_domains)?,
-                    Some(zone.clone()),
+                    Cow::Owned(search::kubelet_path(&namespace, zone, node_domains)?),
+                    Some(zone),
                 )
             }
         };
@@ -149,7 +150,7 @@ impl AutoPath {
             names
                 .into_iter()
                 .map(|name| {
-                    let route = match &cluster_zone {
+                    let route = match cluster_zone {
                         Some(zone) if !zone.zone_of(&name) => Route::Resolver,
                         _ => Route::Next,
                     };

@@ -5,11 +5,9 @@ use std::path::Path;
 
 use hickory_proto::rr::Name;
 
+use crate::config::resolv_conf::search_domains;
 use crate::config::{Args, ConfigError, Directive, read_text};
 use crate::plugin::{BlockSettings, Setup, parsed};
-
-/// At most this many `search` domains are read from a file, as glibc's `MAXDNSRCH`.
-pub const MAX_SEARCH_DOMAINS: usize = 6;
 
 /// Where the search path comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +19,8 @@ pub enum SearchSource {
         /// The node's search domains.
         node_domains: Vec<Name>,
     },
-    /// A file's `search` line, the same for every client, then the name itself.
+    /// A file's `search` line (at most 6 domains), the same for every client, then the name
+    /// itself.
     File(Vec<Name>),
 }
 
@@ -39,27 +38,6 @@ pub struct AutoPathConfig {
 /// The registry's entry point.
 pub fn parse(d: &Directive, zones: &[Name]) -> Result<Box<dyn Setup>, Vec<ConfigError>> {
     parsed(config(d, zones))
-}
-
-/// The `search` domains of a resolv.conf text (the last `search` line wins, as in glibc), as
-/// fully qualified lowercase names; a domain that is not a valid name is skipped.
-pub fn search_domains(text: &str) -> Vec<Name> {
-    let mut domains = Vec::new();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        if words.next() == Some("search") {
-            domains = words
-                .filter_map(|w| Name::from_ascii(w).ok())
-                .map(|mut n| {
-                    n.set_fqdn(true);
-                    n.to_lowercase()
-                })
-                .filter(|n| !n.is_root())
-                .take(MAX_SEARCH_DOMAINS)
-                .collect();
-        }
-    }
-    domains
 }
 
 /// The node's search domains: those of `/etc/resolv.conf` (none when it cannot be read).
@@ -194,14 +172,5 @@ mod tests {
             ..BlockSettings::default()
         };
         assert!(c.check_block(&verified).is_ok());
-    }
-
-    #[test]
-    fn search_line_parsing() {
-        let domains = search_domains("search a.example B.example.\nsearch c.example\n");
-        assert_eq!(domains.len(), 1, "the last search line wins");
-        let many = search_domains("search a b c d e f g h\n");
-        assert_eq!(many.len(), MAX_SEARCH_DOMAINS);
-        assert!(search_domains("domain x\n").is_empty());
     }
 }

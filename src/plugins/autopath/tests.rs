@@ -99,6 +99,23 @@ struct Fixture {
     success: Counter,
 }
 
+/// `autopath @kubernetes` in a `.` block, with its search path from `source`.
+fn config_with(source: SearchSource) -> AutoPathConfig {
+    let directive = crate::config::Corefile::parse(
+        "Corefile",
+        ".:53 {\n autopath @kubernetes\n}\n",
+        std::path::Path::new("."),
+    )
+    .expect("syntax")
+    .blocks
+    .remove(0)
+    .directives
+    .remove(0);
+    let mut config = setup::config(&directive, &[Name::root()]).expect("valid");
+    config.source = source;
+    config
+}
+
 fn fixture(pods: &[(&str, &str, &str)]) -> Fixture {
     let index = Arc::new(ClusterIndex::new());
     for (pod, namespace, ip) in pods {
@@ -120,21 +137,10 @@ fn fixture(pods: &[(&str, &str, &str)]) -> Fixture {
             zones: vec![name("cluster.local.")],
         })
         .expect("first set");
-    let directive = crate::config::Corefile::parse(
-        "Corefile",
-        ".:53 {\n autopath @kubernetes\n}\n",
-        std::path::Path::new("."),
-    )
-    .expect("syntax")
-    .blocks
-    .remove(0)
-    .directives
-    .remove(0);
-    let mut config = setup::config(&directive, &[Name::root()]).expect("valid");
     // The host's resolv.conf plays no part here.
-    config.source = SearchSource::Kubernetes {
+    let config = config_with(SearchSource::Kubernetes {
         node_domains: Vec::new(),
-    };
+    });
     let success = Counter::default();
     let zone = Arc::new(Zone {
         asked: Mutex::new(Vec::new()),
@@ -307,4 +313,34 @@ async fn a_walk_that_waits_goes_on_in_a_task() {
         ]
     );
     assert_eq!(f.success.get(), 1);
+}
+
+#[test]
+fn a_resolv_conf_path_is_the_same_for_every_client() {
+    let mut f = fixture(&[]);
+    let config = config_with(SearchSource::File(vec![
+        name("app.svc.cluster.local."),
+        name("svc.cluster.local."),
+        name("cluster.local."),
+    ]));
+    let plugin = AutoPath {
+        config,
+        block: Arc::new(BlockShared::default()),
+        success: f.success.clone(),
+    };
+    f.chain = Chain::new(vec![Arc::new(plugin), f.zone.clone()]);
+    // No pod anywhere, no cluster view: the file's path applies to 10.0.0.9 all the same, and
+    // every step is asked of the plugins after autopath (NoResolver would panic otherwise).
+    let a = answer(
+        &f.chain,
+        &request("kubernetes.default.app.svc.cluster.local.", RecordType::A),
+        &NoResolver,
+    );
+    assert_eq!(
+        records(&a),
+        [
+            "kubernetes.default.app.svc.cluster.local. 30 IN CNAME kubernetes.default.svc.cluster.local.",
+            "kubernetes.default.svc.cluster.local. 30 IN A 10.0.0.1"
+        ]
+    );
 }

@@ -158,7 +158,7 @@ fn parse_plain(text: &str, plugin: &Args<'_>) -> Result<Vec<SocketAddr>, String>
     let path = plugin.path(text);
     // At most 1 MiB, and only a regular file (`/dev/zero` would be read forever).
     let content = crate::config::read_text(&path, true).map_err(|e| format!("{}: {e}", path.display()))?;
-    let servers = resolv_conf_nameservers(&content);
+    let servers = crate::config::resolv_conf::nameservers(&content);
     if servers.is_empty() {
         return Err(format!("{}: no nameserver lines", path.display()));
     }
@@ -172,28 +172,6 @@ fn parse_plain(text: &str, plugin: &Args<'_>) -> Result<Vec<SocketAddr>, String>
         }
     }
     Ok(servers)
-}
-
-/// The `nameserver` addresses of a resolv.conf file.
-pub fn resolv_conf_nameservers(content: &str) -> Vec<SocketAddr> {
-    content
-        .lines()
-        .filter_map(|line| {
-            let line = line.split(['#', ';']).next().unwrap_or("");
-            let mut words = line.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some("nameserver"), Some(address)) => {
-                    // A scoped IPv6 address (fe80::1%eth0) keeps only the address part.
-                    let address = address.split('%').next().unwrap_or(address);
-                    address
-                        .parse::<IpAddr>()
-                        .ok()
-                        .map(|ip| SocketAddr::new(ip, 53))
-                }
-                _ => None,
-            }
-        })
-        .collect()
 }
 
 /// The registry's entry point.
