@@ -2,7 +2,7 @@
 //! at 127.0.0.7 (a loopback address standing for the pod), its queries sent from that address;
 //! the same queries from 127.0.0.1 (no pod) get the plain answers.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -10,23 +10,17 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 use crate::support::fake_upstream::FakeUpstream;
-use crate::support::{BINARY, TestServer, decode, free_port, http_get, metric, query_bytes};
+use crate::support::{
+    BINARY, TestServer, decode, free_port, http_get, metric, query_bytes, raw_udp_from,
+};
 
 const POD_ADDRESS: &str = "127.0.0.7";
 
 const MANIFESTS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: app\nspec:\n  clusterIP: 10.96.1.1\n  ports:\n  - port: 80\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: kubernetes\n  namespace: default\nspec:\n  clusterIP: 10.96.0.1\n  ports:\n  - name: https\n    port: 443\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: client\n  namespace: app\nspec:\n  containers:\n  - name: c\n    image: busybox\nstatus:\n  phase: Running\n  podIP: 127.0.0.7\n  podIPs:\n  - ip: 127.0.0.7\n";
 
 fn ask_from(source: &str, server: SocketAddr, name: &str, qtype: RecordType) -> Message {
-    let socket = UdpSocket::bind((source, 0)).expect("bind the client address");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    socket
-        .send_to(&query_bytes(name, qtype, 77), server)
-        .expect("send");
-    let mut buf = [0u8; 4096];
-    let (n, _) = socket.recv_from(&mut buf).expect("a reply");
-    decode(&buf[..n])
+    let bytes = query_bytes(name, qtype, 77);
+    decode(&raw_udp_from(source, server, &bytes, Duration::from_secs(5)).expect("a reply"))
 }
 
 fn records(message: &Message) -> Vec<String> {

@@ -47,7 +47,12 @@ pub fn parse(d: &Directive, _zones: &[Name]) -> Result<Box<dyn Setup>, Vec<Confi
 /// Read and parse a weight file; an error names the file's line.
 pub fn read_weights(path: &std::path::Path) -> Result<WeightTable, String> {
     let text = read_text(path, true).map_err(|e| format!("weight file {}: {e}", path.display()))?;
-    WeightTable::parse(&text)
+    parse_weights(path, &text)
+}
+
+/// Parse the text of the weight file `path`.
+fn parse_weights(path: &std::path::Path, text: &str) -> Result<WeightTable, String> {
+    WeightTable::parse(text)
         .map_err(|(line, what)| format!("weight file {}:{line}: {what}", path.display()))
 }
 
@@ -56,7 +61,7 @@ pub fn config(d: &Directive) -> Result<LoadBalanceConfig, ConfigError> {
     let args = Args::new(d);
     let weighted_file = match args.texts().as_slice() {
         [] | ["round_robin"] => None,
-        ["weighted", file] => Some(args.readable_file(file)?),
+        ["weighted", file] => Some(args.path(file)),
         ["weighted"] => return Err(args.error("weighted needs a weight file")),
         _ => return Err(args.error("takes [round_robin | weighted WEIGHTFILE]")),
     };
@@ -89,7 +94,19 @@ pub fn config(d: &Directive) -> Result<LoadBalanceConfig, ConfigError> {
         }
     }
     if let Some(file) = weighted_file {
-        let table = read_weights(&file).map_err(|e| args.error(e))?;
+        let table = match read_text(&file, true) {
+            Ok(text) => parse_weights(&file, &text).map_err(|e| args.error(e))?,
+            // As CoreDNS: with `reload`, a file that cannot be read yet is waited for.
+            Err(e) if !reload.is_zero() => {
+                tracing::warn!(
+                    "{}: loadbalance: weight file {}: {e}; no weights until it can be read (tried again every {reload:?})",
+                    d.name.location(),
+                    file.display()
+                );
+                WeightTable::default()
+            }
+            Err(e) => return Err(args.error(format!("weight file {}: {e}", file.display()))),
+        };
         config.policy = Policy::Weighted {
             file,
             reload,
@@ -151,7 +168,10 @@ mod tests {
                 bad.display()
             )
         );
-        assert!(parse_text("loadbalance weighted /nonexistent/w").is_err());
+        assert!(parse_text("loadbalance weighted /nonexistent/w {\n reload 0\n }").is_err());
+        // With reload (default 30 s), a file not there yet is waited for, as in CoreDNS.
+        let waiting = parse_text("loadbalance weighted /nonexistent/w").expect("waits");
+        assert!(matches!(waiting.policy, Policy::Weighted { .. }));
         assert!(parse_text("loadbalance weighted").is_err());
     }
 }

@@ -224,7 +224,17 @@ pub fn query_bytes(name: &str, qtype: RecordType, id: u16) -> Vec<u8> {
 
 /// Send `bytes` over UDP and wait up to `wait` for one reply.
 pub fn raw_udp(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    raw_udp_from("127.0.0.1", addr, bytes, wait)
+}
+
+/// [`raw_udp`] from the loopback address `source` (a client standing for a pod, say).
+pub fn raw_udp_from(
+    source: &str,
+    addr: SocketAddr,
+    bytes: &[u8],
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind((source, 0)).expect("bind");
     socket.set_read_timeout(Some(wait)).expect("timeout");
     socket.send_to(bytes, addr).expect("send");
     let mut buffer = vec![0u8; 65535];
