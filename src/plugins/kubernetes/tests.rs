@@ -4,18 +4,17 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::Kubernetes;
 use super::setup::{self, KubernetesConfig, PodMode};
 use crate::cluster::ClusterIndex;
 use crate::cluster::source::manifests::{Loaded, load_text};
 use crate::config::Corefile;
-use crate::plugin::{Answer, Chain, Next, Plugin, Request, Resolve, Served, Transport};
+use crate::plugin::{Answer, Chain, Next, Plugin, Request, Resolve, Served};
 
 const CLUSTER: &str = r#"
 apiVersion: v1
@@ -140,22 +139,11 @@ fn plugin(options: &str) -> Kubernetes {
     )
 }
 
+/// A query from 127.0.0.1 (the kit's request, from a loopback client).
 fn request(name: &str, qtype: RecordType) -> Request {
-    Request {
-        id: 1,
-        name: Name::from_ascii(name).expect("name"),
-        qtype,
-        qclass: DNSClass::IN,
-        recursion_desired: true,
-        checking_disabled: false,
-        dnssec_ok: false,
-        edns_udp_size: None,
-        source: SocketAddr::from(([127, 0, 0, 1], 5353)),
-        transport: Transport::Udp,
-        wire_size: 40,
-        received_at: Instant::now(),
-        aliases: Vec::new(),
-    }
+    let mut request = crate::plugin::testing::request(name, qtype);
+    request.source = SocketAddr::from(([127, 0, 0, 1], 5353));
+    request
 }
 
 /// Answers A for `db.example.org.` and REFUSED for everything else (as a server with no
