@@ -228,8 +228,35 @@ impl Lab {
             _node: node,
             _knot_dir: dir,
         };
+        lab.wait_upstream();
         lab.wait_ready();
         lab
+    }
+
+    /// Wait until knot answers the outside name: a lookup that clusterdns forwards before knot
+    /// listens would fail and be retried by the client, which changes the counts under test.
+    fn wait_upstream(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.knot.try_wait() {
+                panic!("knotd exited with {status}");
+            }
+            let answer = self
+                .dns
+                .command("dig")
+                .args([&format!("@{UPSTREAM_IP}"), "+short", "+time=1", "+tries=1"])
+                .arg("outside.example")
+                .output()
+                .expect("dig (apt-get install bind9-dnsutils)");
+            if String::from_utf8_lossy(&answer.stdout).trim() == OUTSIDE_IP {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "knot did not answer within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     fn wait_ready(&mut self) {
