@@ -1,113 +1,128 @@
 #!/usr/bin/env bash
-# Load run: dnsperf against clusterdns and its peers from Debian (knot, nsd, dnsmasq), all
-# serving one record set, one after the other in the same run. Each server is pinned to CPU 1
-# and dnsperf to CPU 0.
+# Load run: the CPU each server spends per query at the loads a cluster DNS replica runs at, and
+# its capacity, against its peers from Debian and the kernel's floor, in one run.
 #
-# For each server: two maximum-throughput runs (median kept), then a run at a fixed rate (half
-# of clusterdns's maximum) and one at 10,000 QPS for latency (average and p99 from dnsperf -v),
-# then its peak RSS. Last, clusterdns and knot unpinned (both CPUs shared with a two-thread
-# dnsperf): QPS, the cores the server used and the cores left to everything else.
-# Capacity is QPS per server core: QPS / the server's CPU seconds per wall second, because one
-# dnsperf thread on this 2-core machine saturates before the fast servers do.
+# Rows, one after the other, each server pinned to CPU 1 with one worker, dnsperf pinned to CPU 0:
+#   reflector         benches/load/reflector.c: recvmmsg, set QR, sendmmsg; no DNS work (the floor)
+#   knot              udp-workers: 1, tcp-workers: 1, background-workers: 1
+#   nsd               server-count: 1, RRL off
+#   clusterdns        `bind 127.0.0.1`
+#   clusterdns-any    no `bind`: the wildcard listener [::] (dual-stack, reads each destination)
+# and, with BASELINE=path/to/an/older/clusterdns, the same two rows for that binary, so that a
+# change is measured old against new in the same run.
+# Every server answers one record set (benches/load/make_records.py: 10,000 Services, their
+# Pods; queries 80% A, 5% SRV, 5% PTR, 10% NXDOMAIN); peers from zone files of the same names.
+#
+# Figures, from the server's whole process tree (utime + stime, /proc/PID/stat):
+#   UDP: CPU µs per query answered at 10k, 30k and 60k offered QPS (dnsperf -Q, -c 4) and at
+#        saturation (QPS per server core: QPS / the server's CPU seconds per second, as one
+#        dnsperf thread on this 2-core machine saturates before the fast servers do); p50 and
+#        p99 latency at 10k QPS (dnsperf -v); queries lost at 10k/30k/60k; peak RSS.
+#   TCP: dnsperf -m tcp, 4 persistent connections: CPU µs per query at 20k QPS, and saturation.
+# Ratios against knot's figure from the same run.
 #
 # usage: benches/load/run.sh [SECONDS] [SERVICES]
-# needs: dnsperf knot nsd dnsmasq-base (apt-get install), a release build (built here).
+# env:   BASELINE=FILE adds rows for an older clusterdns binary.
+# needs: dnsperf knot nsd gcc (apt-get install dnsperf knot nsd gcc), a release build (built here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${1:-20}
+seconds=${1:-10}
 services=${2:-10000}
-latency_seconds=10
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cargo build --release --quiet
-python3 benches/load/make_records.py "$work" "$services" 200000
+gcc -O2 -o "$work/reflector" benches/load/reflector.c
+python3 benches/load/make_records.py "$work" "$services" 200000 >/dev/null
 hz=$(getconf CLK_TCK)
-
 . benches/load/common.sh
 
+# wait_answering PORT: until the server answers (any NOERROR: the reflector answers no records).
 wait_answering() {
     for _ in $(seq 300); do
-        dig @127.0.0.1 -p "$1" +short +tries=1 +time=1 svc0.ns0.svc.cluster.local A 2>/dev/null | grep -q . && return 0
+        dig @127.0.0.1 -p "$1" +tries=1 +time=1 svc0.ns0.svc.cluster.local A 2>/dev/null |
+            grep -q 'status: NOERROR' && return 0
         sleep 0.1
     done
     echo "server on port $1 did not answer" >&2
     exit 1
 }
 
-# max_run PORT PID -> "qps qps_per_core"
-max_run() {
-    local before after out qps
-    before=$(cpu_ticks "$2")
-    out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$seconds" -c 8 -q 500 -T 1 2>&1)
-    after=$(cpu_ticks "$2")
-    qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
-    awk -v q="$qps" -v b="$before" -v a="$after" -v s="$seconds" -v hz="$hz" \
-        'BEGIN { cpu = (a - b) / hz / s; printf "%.0f %.0f\n", q, (cpu > 0 ? q / cpu : 0) }'
+declare -A fig
+
+# load NAME KEY PORT PID MODE [dnsperf options...]: one dnsperf run; records under KEY the
+# server's CPU µs per query answered, QPS, QPS per core and queries lost (and with -v, p50 and
+# p99 latency in µs).
+load() {
+    local name=$1 key=$2 port=$3 pid=$4 mode=$5
+    shift 5
+    local before after out us qps core lost p50 p99
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c 0 dnsperf -m "$mode" -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
+        -l "$seconds" -T 1 "$@" 2>&1)
+    after=$(cpu_ticks "$pid")
+    read -r us qps core lost < <(echo "$out" | awk -v b="$before" -v a="$after" \
+        -v s="$seconds" -v hz="$hz" '
+        /Queries completed:/ { done = $3 }
+        /Queries lost:/ { lost = $3 }
+        /Queries per second:/ { qps = $4 }
+        END {
+            cpu = (a - b) / hz
+            printf "%.2f %.0f %.0f %d\n", (done > 0 ? cpu * 1e6 / done : 0), qps,
+                (cpu > 0 ? qps / (cpu / s) : 0), lost
+        }')
+    # With -v, each answer's latency in seconds is the last field of its "> " line.
+    read -r p50 p99 < <(echo "$out" | awk '/^> / { print $NF }' | sort -g | awk '
+        { v[n++] = $1 }
+        END { if (n == 0) print "- -"; else printf "%.0f %.0f\n", v[int(n * 0.50)] * 1e6, v[int(n * 0.99)] * 1e6 }')
+    fig[$name:$key]=$us
+    fig[$name:$key:qps]=$qps
+    fig[$name:$key:core]=$core
+    fig[$name:$key:lost]=$lost
+    fig[$name:$key:p50]=$p50
+    fig[$name:$key:p99]=$p99
 }
 
-# latency_run PORT RATE -> "avg_ms p99_ms lost"
-latency_run() {
-    taskset -c 0 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$latency_seconds" -Q "$2" -c 8 -q 500 -T 1 -v 2>&1 |
-        awk '/^> / { print $NF } /Queries lost/ { lost = $3 } END { print "lost", lost }' |
-        sort -g | awk '
-            $1 == "lost" { lost = $2; next }
-            { v[n++] = $1; sum += $1 }
-            END { if (n == 0) { print "- - -"; exit }
-                  printf "%.3f %.3f %s\n", sum / n * 1000, v[int(n * 0.99)] * 1000, lost }'
-}
-
-# busy_ticks -> CPU ticks the whole machine spent busy (not idle, not waiting for I/O).
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-
-# unpinned_run NAME PORT PID: server and dnsperf (two threads) free on both CPUs; appends
-# "name qps server_cores other_cores" to unpinned_rows.
-unpinned_rows=()
-unpinned_run() {
-    local before after busy_before busy_after qps
-    wait_answering "$2"
-    before=$(cpu_ticks "$3")
-    busy_before=$(busy_ticks)
-    qps=$(dnsperf -s 127.0.0.1 -p "$2" -d "$work/queries.txt" -l "$seconds" -c 16 -q 1000 -T 2 2>&1 |
-        awk '/Queries per second/ {print $4}')
-    after=$(cpu_ticks "$3")
-    busy_after=$(busy_ticks)
-    unpinned_rows+=("$(awk -v n="$1" -v q="$qps" -v b="$before" -v a="$after" -v bb="$busy_before" \
-        -v ba="$busy_after" -v s="$seconds" -v hz="$hz" 'BEGIN {
-            server = (a - b) / hz / s; all = (ba - bb) / hz / s
-            printf "%s %.0f %.2f %.2f\n", n, q, server, all - server }')")
-}
-
-rate=""
 rows=()
-# measure NAME PORT PID
+# measure NAME PORT PID [udp]: every figure of one server (UDP only with `udp`).
 measure() {
-    local name=$1 port=$2 pid=$3 a b qps core
+    local name=$1 port=$2 pid=$3 only=${4:-}
+    rows+=("$name")
     wait_answering "$port"
-    a=$(max_run "$port" "$pid")
-    b=$(max_run "$port" "$pid")
-    # The median of two runs: the one with the lower QPS per core, and its QPS.
-    read -r qps core < <(printf "%s\n%s\n" "$a" "$b" | sort -k2 -n | head -1)
-    if [ -z "$rate" ]; then rate=$((qps / 2)); fi
-    read -r avg p99 lost < <(latency_run "$port" "$rate")
-    # And at 10,000 QPS, a busy cluster's rate, where the target is p99 <= 1 ms.
-    read -r avg10k p99_10k _ < <(latency_run "$port" 10000)
-    rows+=("$name $qps $core $avg $p99 $lost $(peak_rss_mb "$pid") $avg10k $p99_10k")
+    load "$name" u10k "$port" "$pid" udp -c 4 -q 100 -Q 10000 -v
+    load "$name" u30k "$port" "$pid" udp -c 4 -q 100 -Q 30000
+    load "$name" u60k "$port" "$pid" udp -c 4 -q 200 -Q 60000
+    load "$name" usat "$port" "$pid" udp -c 8 -q 500
+    if [ "$only" != udp ]; then
+        load "$name" t20k "$port" "$pid" tcp -c 4 -q 100 -Q 20000
+        load "$name" tsat "$port" "$pid" tcp -c 8 -q 500
+    fi
+    fig[$name:rss]=$(peak_rss_mb "$pid")
 }
 
-cat > "$work/Corefile" <<COREFILE
-cluster.local:5301 in-addr.arpa:5301 {
-    bind 127.0.0.1
+# corefile PORT [BIND]
+corefile() {
+    cat <<COREFILE
+cluster.local:$1 in-addr.arpa:$1 {
+    ${2:+bind $2}
     kubernetes cluster.local in-addr.arpa {
         manifests manifests
         pods verified
     }
 }
 COREFILE
+}
+corefile 5301 127.0.0.1 > "$work/Corefile.bound"
+corefile 5305 > "$work/Corefile.any"
+corefile 5306 127.0.0.1 > "$work/Corefile.base-bound"
+corefile 5307 > "$work/Corefile.base-any"
 cat > "$work/knot.conf" <<KNOT
 server:
     listen: 127.0.0.1@5302
     rundir: "$work"
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
 database:
     storage: "$work"
 log:
@@ -142,58 +157,64 @@ zone:
     zonefile: 10.in-addr.arpa.zone
 NSD
 
-(cd "$work" && exec taskset -c 1 "$OLDPWD/target/release/clusterdns" -conf Corefile -quiet >/dev/null 2>&1) &
-pid=$!
-measure clusterdns 5301 $pid
-kill $pid; wait $pid 2>/dev/null || true
-
-taskset -c 1 knotd -c "$work/knot.conf" >/dev/null 2>&1 &
-pid=$!
-measure knot 5302 $pid
-kill $pid; wait $pid 2>/dev/null || true
-
-taskset -c 1 nsd -d -c "$work/nsd.conf" >/dev/null 2>&1 &
-pid=$!
-measure nsd 5303 $pid
-kill $pid; wait $pid 2>/dev/null || true
-
-# dnsmasq: once with the whole record set (its srv-host lines are scanned for every query),
-# once with the hosts file alone (A and PTR answered; the 5% SRV queries get no answer), which
-# shows what dnsmasq does with hosts data.
-dnsmasq_run() {
-    local name=$1
-    shift
-    taskset -c 1 dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root --port=5304 \
-        --listen-address=127.0.0.1 --bind-interfaces --addn-hosts="$work/hosts" \
-        --local=/cluster.local/ --local=/10.in-addr.arpa/ \
-        --cache-size=10000 --dns-forward-max=1000 "$@" >/dev/null 2>&1 &
-    pid=$!
-    measure "$name" 5304 $pid
-    kill $pid; wait $pid 2>/dev/null || true
+# run_server NAME PORT [udp] -- COMMAND...: start COMMAND pinned to CPU 1 in $work, measure it,
+# stop it.
+run_server() {
+    local name=$1 port=$2 only=""
+    shift 2
+    if [ "$1" = udp ]; then only=udp; shift; fi
+    shift # --
+    (cd "$work" && exec taskset -c 1 "$@" >/dev/null 2>&1) &
+    local pid=$!
+    measure "$name" "$port" "$pid" "$only"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
 }
-dnsmasq_run dnsmasq --conf-file="$work/dnsmasq-srv.conf"
-dnsmasq_run dnsmasq-A
 
-# Unpinned: clusterdns with its default two UDP workers (one SO_REUSEPORT socket each), knot with
-# its default workers, dnsperf with two threads; all share both CPUs.
-(cd "$work" && exec "$OLDPWD/target/release/clusterdns" -conf Corefile -quiet >/dev/null 2>&1) &
-pid=$!
-unpinned_run clusterdns 5301 $pid
-kill $pid; wait $pid 2>/dev/null || true
-knotd -c "$work/knot.conf" >/dev/null 2>&1 &
-pid=$!
-unpinned_run knot 5302 $pid
-kill $pid; wait $pid 2>/dev/null || true
+ours=$(realpath target/release/clusterdns)
+run_server reflector 5300 udp -- "$work/reflector" 127.0.0.1 5300
+run_server knot 5302 -- knotd -c "$work/knot.conf"
+run_server nsd 5303 -- nsd -d -c "$work/nsd.conf"
+run_server clusterdns 5301 -- "$ours" -conf Corefile.bound -quiet
+run_server clusterdns-any 5305 -- "$ours" -conf Corefile.any -quiet
+if [ -n "${BASELINE:-}" ]; then
+    base=$(realpath "$BASELINE")
+    run_server baseline 5306 -- "$base" -conf Corefile.base-bound -quiet
+    run_server baseline-any 5307 -- "$base" -conf Corefile.base-any -quiet
+fi
 
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $services services, $services pods; ${seconds}s x2 per server, latency at $rate QPS"
-printf "%-11s %9s %10s %9s %9s %6s %8s %10s %10s %s\n" server QPS QPS/core avg_ms p99_ms lost RSS_MB avg@10k p99@10k "QPS/core vs clusterdns"
-base=$(echo "${rows[0]}" | awk '{print $3}')
+# cell NAME KEY: "figure (ratio to knot)" for a per-query cost.
+cell() {
+    local v=${fig[$1:$2]:-} k=${fig[knot:$2]:-}
+    if [ -z "$v" ]; then printf "%s" "-"; return; fi
+    awk -v v="$v" -v k="$k" -v n="$1" 'BEGIN {
+        if (n == "knot" || k == "" || k == 0) printf "%.1f", v; else printf "%.1f (%.2fx)", v, v / k }'
+}
+# capacity NAME KEY: "QPS/core (ratio to knot)".
+capacity() {
+    local v=${fig[$1:$2:core]:-} k=${fig[knot:$2:core]:-}
+    if [ -z "$v" ]; then printf "%s" "-"; return; fi
+    awk -v v="$v" -v k="$k" -v n="$1" 'BEGIN {
+        if (n == "knot" || k == "" || k == 0) printf "%.0f", v; else printf "%.0f (%.2fx)", v, v / k }'
+}
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
+    "$services services; ${seconds}s per figure; server on CPU 1, dnsperf on CPU 0"
+echo
+echo "UDP: server CPU µs per query answered at an offered load; capacity at saturation"
+printf "%-15s %-15s %-15s %-15s %-17s %8s %8s %7s %7s\n" server 10k 30k 60k "QPS/core (sat.)" \
+    "p50@10k" "p99@10k" lost RSS_MB
 for r in "${rows[@]}"; do
-    echo "$r" | awk -v base="$base" '{ printf "%-11s %9s %10s %9s %9s %6s %8s %10s %10s %.2f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $3 / base }'
+    lost=$((${fig[$r:u10k:lost]} + ${fig[$r:u30k:lost]} + ${fig[$r:u60k:lost]}))
+    printf "%-15s %-15s %-15s %-15s %-17s %6sµs %6sµs %7s %7s\n" "$r" "$(cell "$r" u10k)" \
+        "$(cell "$r" u30k)" "$(cell "$r" u60k)" "$(capacity "$r" usat)" "${fig[$r:u10k:p50]}" \
+        "${fig[$r:u10k:p99]}" "$lost" "${fig[$r:rss]}"
 done
 echo
-echo "unpinned (server and dnsperf -T 2 on both CPUs, ${seconds}s):"
-printf "%-11s %9s %13s %14s\n" server QPS server_cores dnsperf_cores
-for r in "${unpinned_rows[@]}"; do
-    echo "$r" | awk '{ printf "%-11s %9s %13s %14s\n", $1, $2, $3, $4 }'
+echo "TCP (dnsperf -m tcp, 4 persistent connections at 20k, 8 at saturation)"
+printf "%-15s %-15s %-17s %7s\n" server 20k "QPS/core (sat.)" lost@20k
+for r in "${rows[@]}"; do
+    [ -n "${fig[$r:t20k]:-}" ] || continue
+    printf "%-15s %-15s %-17s %7s\n" "$r" "$(cell "$r" t20k)" "$(capacity "$r" tsat)" \
+        "${fig[$r:t20k:lost]}"
 done
