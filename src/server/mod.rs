@@ -45,11 +45,12 @@ pub fn no_ipv6(addr: SocketAddr, error: &io::Error) -> bool {
 pub type SharedRouter = Arc<arc_swap::ArcSwap<Router>>;
 pub use tcp::{DEFAULT_MAX_CONNECTIONS, TcpLimits};
 
-/// A bound listener: UDP sockets (one per worker) and a TCP listener on one address.
+/// A bound listener: UDP sockets (one per worker; a wildcard listener one per worker and
+/// family) and a TCP listener on one address.
 pub struct Listener {
     /// The address.
     pub addr: SocketAddr,
-    udp: Vec<tokio::net::UdpSocket>,
+    udp: Vec<std::net::UdpSocket>,
     tcp: tokio::net::TcpListener,
     router: SharedRouter,
 }
@@ -61,8 +62,12 @@ impl Listener {
         // would silently share.
         let tcp = tcp::bind(addr)?;
         let addr = tcp.local_addr()?;
-        let udp = (0..workers.max(1))
-            .map(|_| udp::bind(addr))
+        let addrs: Vec<SocketAddr> = std::iter::once(addr)
+            .chain(udp::wildcard_pair(addr))
+            .collect();
+        let udp = addrs
+            .iter()
+            .flat_map(|addr| (0..workers.max(1)).map(|_| udp::bind(*addr)))
             .collect::<io::Result<Vec<_>>>()?;
         Ok(Listener {
             addr,
@@ -87,12 +92,19 @@ impl Listener {
         shutdown: &watch::Receiver<bool>,
     ) {
         for socket in self.udp {
-            tasks.spawn(udp::serve(
-                socket,
-                self.router.clone(),
-                pending.clone(),
-                shutdown.clone(),
-            ));
+            let worker = match udp::UdpWorker::start(socket, self.router.clone(), pending.clone())
+            {
+                Ok(worker) => worker,
+                Err(e) => {
+                    tracing::error!("cannot start a UDP worker thread on {}: {e}", self.addr);
+                    continue;
+                }
+            };
+            let mut shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+                worker.stop().await;
+            });
         }
         tasks.spawn(tcp::serve(
             self.tcp,

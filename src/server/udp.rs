@@ -1,28 +1,31 @@
-//! The UDP receive loop: one `SO_REUSEPORT` socket per worker, so the kernel spreads
-//! datagrams over workers. Each loop takes up to `BATCH` datagrams per `recvmmsg(2)`, answers
-//! what it can at once and sends those answers with one `sendmmsg(2)`: under load this halves
-//! the system calls per query. No task is spawned per packet; only answers that must wait get
-//! a task of their own.
+//! The UDP transport. Each socket is served by a thread of its own that blocks in
+//! `recvmmsg(2)` for up to `BATCH` datagrams (returning as soon as one is there), answers what
+//! it can at once and sends those answers with one `sendmmsg(2)`: two system calls per wake-up
+//! and no readiness polling, the kernel's floor for a UDP server. Answers that must wait (an
+//! upstream) are finished on the runtime and sent on the same socket. One `SO_REUSEPORT` socket
+//! per worker, so the kernel spreads datagrams over workers.
 //!
-//! A socket bound to every address (`[::]`, `0.0.0.0`) asks the kernel for each datagram's
-//! destination address (`IPV6_RECVPKTINFO`, `IP_PKTINFO`) and sends the answer from that
-//! address, as CoreDNS does: on a host with several addresses the kernel would otherwise pick
-//! the source by route, and a client that asked another address drops the answer.
+//! A wildcard listener has a plain IPv4 socket (`0.0.0.0`) beside an IPv6-only one (`[::]`),
+//! each asking the kernel for every datagram's destination address (`IP_PKTINFO`,
+//! `IPV6_RECVPKTINFO`) and sending the answer from that address, as CoreDNS does: on a host with
+//! several addresses the kernel would otherwise pick the source by route, and a client that
+//! asked another address drops the answer. A socket bound to one address skips packet info.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg,
-    sendmmsg, sendmsg, setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, Shutdown, SockaddrStorage,
+    recvmmsg, sendmmsg, sendmsg, setsockopt, shutdown, sockopt,
 };
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use super::SharedRouter;
 use super::handle::{Handled, handle};
@@ -37,17 +40,21 @@ const BATCH: usize = 16;
 /// cut to fit is dropped as malformed (docs/bad-input.md row 25).
 const DATAGRAM_BUFFER: usize = 4096;
 
-/// Bind one UDP socket to `addr` with `SO_REUSEPORT` (dual-stack when `addr` is `[::]`).
+/// How long an answer that waited (an upstream) retries while the socket's send buffer is full
+/// before it is dropped, as the kernel drops datagrams it has no room for.
+const LATE_SEND_PATIENCE: Duration = Duration::from_millis(200);
+
+/// Bind one blocking UDP socket to `addr` with `SO_REUSEPORT`. `[::]` is IPv6 only: a wildcard
+/// listener binds `0.0.0.0` beside it ([`wildcard_pair`]).
 pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let domain = Domain::for_address(addr);
     let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
-        socket.set_only_v6(false)?;
+        socket.set_only_v6(true)?;
     }
     socket.set_reuse_port(true)?;
     if addr.ip().is_unspecified() {
         if addr.is_ipv6() {
-            // Also reports IPv4 datagrams of the dual-stack socket, as v4-mapped addresses.
             setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)?;
         } else {
             setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)?;
@@ -55,9 +62,15 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     }
     // A larger kernel queue absorbs bursts; the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
+}
+
+/// The IPv4 wildcard that serves beside `addr` when `addr` is the IPv6 wildcard `[::]`.
+pub fn wildcard_pair(addr: SocketAddr) -> Option<SocketAddr> {
+    (addr.is_ipv6() && addr.ip().is_unspecified()).then(|| {
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), addr.port())
+    })
 }
 
 /// The address a datagram was sent to (from its packet info), which its answer leaves from.
@@ -133,12 +146,13 @@ fn socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
         .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
 }
 
-/// Take up to `buffers.len()` datagrams with one `recvmmsg`, without blocking; with
-/// `packet_info`, also each one's destination address.
+
+/// Take up to `buffers.len()` datagrams with one `recvmmsg`, blocking until the first is there;
+/// with `packet_info`, also each one's destination address.
 fn receive_batch(
     fd: RawFd,
     packet_info: bool,
-    buffers: &mut [Vec<u8>],
+    buffers: &mut [[u8; DATAGRAM_BUFFER]],
     received: &mut Vec<Received>,
 ) -> io::Result<()> {
     received.clear();
@@ -148,8 +162,14 @@ fn receive_batch(
         .collect();
     let control = packet_info.then(packet_info_space);
     let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(slices.len(), control);
-    let results = recvmmsg(fd, &mut headers, slices.iter_mut(), MsgFlags::empty(), None)
-        .map_err(io::Error::from)?;
+    let results = recvmmsg(
+        fd,
+        &mut headers,
+        slices.iter_mut(),
+        MsgFlags::MSG_WAITFORONE,
+        None,
+    )
+    .map_err(io::Error::from)?;
     for message in results {
         let destination = if packet_info {
             message.cmsgs().ok().and_then(|mut cmsgs| {
@@ -178,8 +198,7 @@ fn receive_batch(
     Ok(())
 }
 
-/// Send `replies`, which all leave from `from`, with one `sendmmsg`, without blocking;
-/// returns how many went out.
+/// Send `replies`, which all leave from `from`, with one `sendmmsg`; returns how many went out.
 fn send_batch(fd: RawFd, replies: &[Reply], from: Option<Destination>) -> io::Result<usize> {
     let slices: Vec<[IoSlice<'_>; 1]> = replies
         .iter()
@@ -205,30 +224,24 @@ fn send_batch(fd: RawFd, replies: &[Reply], from: Option<Destination>) -> io::Re
     Ok(sent.count())
 }
 
-/// Send one reply, without blocking.
+/// Send one reply with `flags`.
 fn send_one(
     fd: RawFd,
     bytes: &[u8],
     to: &SockaddrStorage,
     from: Option<Destination>,
+    flags: MsgFlags,
 ) -> io::Result<()> {
     let info = from.map(SourceInfo::new);
     let control: Vec<ControlMessage<'_>> = info.iter().map(SourceInfo::message).collect();
-    sendmsg(
-        fd,
-        &[IoSlice::new(bytes)],
-        &control,
-        MsgFlags::empty(),
-        Some(to),
-    )
-    .map(|_| ())
-    .map_err(io::Error::from)
+    sendmsg(fd, &[IoSlice::new(bytes)], &control, flags, Some(to))
+        .map(|_| ())
+        .map_err(io::Error::from)
 }
 
-/// Send `replies`: each run of replies leaving from one address with one `sendmmsg`; what the
-/// kernel does not take at once (a full send buffer) goes out one by one, waiting for room.
-async fn send_replies(socket: &UdpSocket, replies: &mut Vec<Reply>) {
-    let fd = socket.as_raw_fd();
+/// Send `replies`: each run of replies leaving from one address with one `sendmmsg` (blocking
+/// while the send buffer is full); a reply the kernel refuses is dropped, as a datagram is.
+fn send_replies(fd: RawFd, replies: &mut Vec<Reply>) {
     let mut start = 0;
     while start < replies.len() {
         let from = replies[start].2;
@@ -236,107 +249,166 @@ async fn send_replies(socket: &UdpSocket, replies: &mut Vec<Reply>) {
             .iter()
             .position(|r| r.2 != from)
             .map_or(replies.len(), |n| start + n);
-        let sent = socket
-            .try_io(Interest::WRITABLE, || {
-                send_batch(fd, &replies[start..end], from)
-            })
-            .unwrap_or(0);
-        start += sent;
-        if start < end {
-            break;
+        match send_batch(fd, &replies[start..end], from) {
+            Ok(0) => start += 1,
+            Ok(sent) => start += sent,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // The first reply of the run failed (an unreachable destination): skip it.
+                tracing::debug!("udp send: {e}");
+                start += 1;
+            }
         }
     }
-    for (bytes, to, from) in replies.drain(..).skip(start) {
-        send(socket, &bytes, &to, from).await;
+    replies.clear();
+}
+
+/// A UDP socket served by a thread of its own, until [`UdpWorker::stop`].
+pub struct UdpWorker {
+    socket: Arc<UdpSocket>,
+    stopping: Arc<AtomicBool>,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl UdpWorker {
+    /// Serve `socket` on a new thread. Answers that must wait run on the current runtime.
+    pub fn start(
+        socket: UdpSocket,
+        router: SharedRouter,
+        pending: PendingLimit,
+    ) -> io::Result<UdpWorker> {
+        let runtime = tokio::runtime::Handle::current();
+        let socket = Arc::new(socket);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (done, stopped) = oneshot::channel();
+        let serving = Serving {
+            socket: socket.clone(),
+            router,
+            pending,
+            stopping: stopping.clone(),
+        };
+        std::thread::Builder::new()
+            .name("udp".to_string())
+            .spawn(move || {
+                // Plugins may start timers or tasks while they answer.
+                let _runtime = runtime.enter();
+                serving.run(&runtime);
+                let _ = done.send(());
+            })?;
+        Ok(UdpWorker {
+            socket,
+            stopping,
+            stopped,
+        })
+    }
+
+    /// Stop receiving and wait until the thread has sent what it took. Answers still waiting
+    /// on the runtime are accounted by the listener's [`PendingLimit`].
+    pub async fn stop(self) {
+        self.stopping.store(true, Ordering::Release);
+        // Wakes the thread out of its blocking receive; from now on a receive never blocks.
+        // On an unconnected socket the kernel reports ENOTCONN, and wakes it all the same.
+        match shutdown(self.socket.as_raw_fd(), Shutdown::Read) {
+            Ok(()) | Err(Errno::ENOTCONN) => {}
+            Err(e) => tracing::debug!("udp shutdown: {e}"),
+        }
+        let _ = self.stopped.await;
     }
 }
 
-/// Serve `socket` until `shutdown` turns true.
-pub async fn serve(
-    socket: UdpSocket,
+/// What a worker thread serves with.
+struct Serving {
+    socket: Arc<UdpSocket>,
     router: SharedRouter,
     pending: PendingLimit,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let socket = Arc::new(socket);
-    let fd = socket.as_raw_fd();
-    let packet_info = socket
-        .local_addr()
-        .is_ok_and(|addr| addr.ip().is_unspecified());
-    let mut buffers: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; DATAGRAM_BUFFER]).collect();
-    let mut received = Vec::with_capacity(BATCH);
-    let mut replies: Vec<Reply> = Vec::with_capacity(BATCH);
-    loop {
-        let ready = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            ready = socket.readable() => ready,
-        };
-        if let Err(e) = ready {
-            tracing::debug!("udp readiness: {e}");
-            continue;
-        }
-        match socket.try_io(Interest::READABLE, || {
-            receive_batch(fd, packet_info, &mut buffers, &mut received)
-        }) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => {
+    stopping: Arc<AtomicBool>,
+}
+
+impl Serving {
+    /// Receive, answer and send until [`UdpWorker::stop`].
+    fn run(&self, runtime: &tokio::runtime::Handle) {
+        let fd = self.socket.as_raw_fd();
+        let packet_info = self
+            .socket
+            .local_addr()
+            .is_ok_and(|addr| addr.ip().is_unspecified());
+        let mut buffers = vec![[0u8; DATAGRAM_BUFFER]; BATCH];
+        let mut received = Vec::with_capacity(BATCH);
+        let mut replies: Vec<Reply> = Vec::with_capacity(BATCH);
+        loop {
+            let result = receive_batch(fd, packet_info, &mut buffers, &mut received);
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            if let Err(e) = result {
                 // ICMP errors from earlier sends surface here on Linux; they are not fatal.
                 tracing::debug!("udp receive: {e}");
                 continue;
             }
-        }
-        let current = router.load();
-        for (datagram, buffer) in received.iter().zip(&buffers) {
-            let Some(source) = socket_addr(&datagram.source) else {
-                continue;
-            };
-            if datagram.truncated {
-                tracing::debug!(
-                    "udp: datagram from {source} larger than {DATAGRAM_BUFFER} octets dropped"
-                );
-                continue;
-            }
-            match handle(
-                &current,
-                &pending,
-                &buffer[..datagram.len],
-                source,
-                Transport::Udp,
-            ) {
-                Handled::Nothing => {}
-                Handled::Reply(bytes) => {
-                    replies.push((bytes, datagram.source, datagram.destination));
+            let current = self.router.load();
+            for (datagram, buffer) in received.iter().zip(&buffers) {
+                let Some(source) = socket_addr(&datagram.source) else {
+                    continue;
+                };
+                if datagram.truncated {
+                    tracing::debug!(
+                        "udp: datagram from {source} larger than {DATAGRAM_BUFFER} octets dropped"
+                    );
+                    continue;
                 }
-                Handled::Later(later) => {
-                    let socket = socket.clone();
-                    let (to, from) = (datagram.source, datagram.destination);
-                    tokio::spawn(async move {
-                        let (bytes, permit) = later.finish().await;
-                        // Nothing to send for an answer that is dropped (`acl`).
-                        if !bytes.is_empty() {
-                            send(&socket, &bytes, &to, from).await;
-                        }
-                        drop(permit);
-                    });
+                let query = &buffer[..datagram.len];
+                match handle(&current, &self.pending, query, source, Transport::Udp) {
+                    Handled::Nothing => {}
+                    Handled::Reply(bytes) => {
+                        replies.push((bytes, datagram.source, datagram.destination));
+                    }
+                    Handled::Later(later) => {
+                        let socket = self.socket.clone();
+                        let (to, from) = (datagram.source, datagram.destination);
+                        runtime.spawn(async move {
+                            let (bytes, permit) = later.finish().await;
+                            // Nothing to send for an answer that is dropped (`acl`).
+                            if !bytes.is_empty() {
+                                send_late(&socket, &bytes, &to, from).await;
+                            }
+                            drop(permit);
+                        });
+                    }
                 }
             }
-        }
-        drop(current);
-        if !replies.is_empty() {
-            send_replies(&socket, &mut replies).await;
+            drop(current);
+            if !replies.is_empty() {
+                send_replies(fd, &mut replies);
+            }
         }
     }
 }
 
-/// Send one reply, waiting for room in the send buffer.
-async fn send(socket: &UdpSocket, bytes: &[u8], to: &SockaddrStorage, from: Option<Destination>) {
+/// Send an answer that waited, from the runtime: without blocking (the socket belongs to its
+/// worker thread), retrying while the send buffer is full, for at most [`LATE_SEND_PATIENCE`].
+async fn send_late(
+    socket: &UdpSocket,
+    bytes: &[u8],
+    to: &SockaddrStorage,
+    from: Option<Destination>,
+) {
     let fd = socket.as_raw_fd();
-    let result = socket
-        .async_io(Interest::WRITABLE, || send_one(fd, bytes, to, from))
-        .await;
-    if let Err(e) = result {
-        tracing::debug!("udp send to {to}: {e}");
+    let deadline = tokio::time::Instant::now() + LATE_SEND_PATIENCE;
+    loop {
+        match send_one(fd, bytes, to, from, MsgFlags::MSG_DONTWAIT) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::debug!("udp send to {to}: send buffer full, answer dropped");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::debug!("udp send to {to}: {e}");
+                return;
+            }
+            Ok(()) => return,
+        }
     }
 }
