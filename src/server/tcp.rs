@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 
 use super::SharedRouter;
 use super::handle::{Handled, handle};
@@ -119,8 +119,87 @@ pub async fn serve(
     }
 }
 
+/// What one connection waits for next.
+enum Event {
+    /// Bytes arrived (0: the client closed its side).
+    Read(io::Result<usize>),
+    /// An answer that waited is ready.
+    Late(Option<(Vec<u8>, PendingPermit)>),
+    /// Stop reading: shutdown, closed to make room, or a timeout.
+    StopReading,
+}
+
+/// The bytes a connection has read: whole frames are taken from the front; a frame cut by the
+/// end of a read waits for the rest. Starts small and grows only to the frame being read.
+struct Input {
+    bytes: Vec<u8>,
+    filled: usize,
+}
+
+/// What an idle connection keeps for its next frames.
+const INITIAL_INPUT: usize = 4096;
+
+impl Input {
+    fn new() -> Input {
+        Input {
+            bytes: vec![0u8; INITIAL_INPUT],
+            filled: 0,
+        }
+    }
+
+    /// The length the frame at `offset` declares, once its 2-byte prefix is in.
+    fn declared_from(&self, offset: usize) -> Option<usize> {
+        (self.filled >= offset + 2).then(|| {
+            usize::from(u16::from_be_bytes([
+                self.bytes[offset],
+                self.bytes[offset + 1],
+            ]))
+        })
+    }
+
+    /// Whether part of a frame is in (its read timeout runs).
+    fn partial(&self) -> bool {
+        self.filled > 0
+    }
+
+    /// Room to read into, grown to hold the whole frame at the front.
+    fn room(&mut self) -> &mut [u8] {
+        let needed = self.declared_from(0).map_or(INITIAL_INPUT, |len| (2 + len).max(INITIAL_INPUT));
+        if self.bytes.len() < needed {
+            self.bytes.resize(needed, 0);
+        }
+        &mut self.bytes[self.filled..]
+    }
+
+    /// Drop the first `consumed` octets, keeping the rest at the front; give back what a large
+    /// frame grew once nothing is left.
+    fn consume(&mut self, consumed: usize) {
+        self.bytes.copy_within(consumed..self.filled, 0);
+        self.filled -= consumed;
+        if self.filled == 0 && self.bytes.len() > INITIAL_INPUT {
+            self.bytes.truncate(INITIAL_INPUT);
+            self.bytes.shrink_to_fit();
+        }
+    }
+}
+
+/// Append `answer` to `output` as one frame; `false` for an answer not to be sent (`acl`'s
+/// drop, or too long, which cannot happen).
+fn frame(output: &mut Vec<u8>, answer: &[u8]) -> bool {
+    let Some(len) = u16::try_from(answer.len()).ok().filter(|len| *len > 0) else {
+        return false;
+    };
+    output.extend_from_slice(&len.to_be_bytes());
+    output.extend_from_slice(answer);
+    true
+}
+
+/// Serve one connection: read what the client sent, answer every whole frame in it (the
+/// answers of one read go out in one write), send answers that waited as they come, and close
+/// on the idle or read timeout, at shutdown, or when the client closes, after the last answer
+/// owed is written.
 async fn connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     router: SharedRouter,
     limits: TcpLimits,
@@ -129,75 +208,109 @@ async fn connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
-    // An answer, and the permit of one that waited, given back once it is written.
-    let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Option<PendingPermit>)>(limits.max_in_flight);
-    let write_timeout = limits.write_timeout;
-    let written = tracked.clone();
-    let writer_task = tokio::spawn(async move {
-        while let Some((bytes, _permit)) = rx.recv().await {
-            // Nothing to send for an answer that is dropped (`acl`); too long cannot happen.
-            let Some(len) = u16::try_from(bytes.len()).ok().filter(|len| *len > 0) else {
-                written.answered();
-                continue;
-            };
-            let mut frame = Vec::with_capacity(bytes.len() + 2);
-            frame.extend_from_slice(&len.to_be_bytes());
-            frame.extend_from_slice(&bytes);
-            let result = timeout(write_timeout, writer.write_all(&frame)).await;
-            written.answered();
+    let (late_tx, mut late_rx) = mpsc::channel::<(Vec<u8>, PendingPermit)>(limits.max_in_flight);
+    let mut late_in_flight = 0usize;
+    let mut input = Input::new();
+    let mut output: Vec<u8> = Vec::new();
+    let mut reading = true;
+    // Answers in `output` not written yet, and the permits of those that waited.
+    let mut owed = 0usize;
+    let mut permits: Vec<PendingPermit> = Vec::new();
+    // The idle timeout runs from the last whole frame; the read timeout from a frame's first
+    // octets until its last.
+    let mut idle_since = Instant::now();
+    let mut frame_started = idle_since;
+    loop {
+        // Answer every whole frame read so far.
+        let mut consumed = 0;
+        while let Some(len) = input.declared_from(consumed) {
+            // docs/bad-input.md row 21: a frame that cannot hold a header ends the connection
+            // (RFC 7766).
+            if len < 12 {
+                reading = false;
+                consumed = input.filled;
+                break;
+            }
+            if input.filled - consumed < 2 + len {
+                break;
+            }
+            let query = &input.bytes[consumed + 2..consumed + 2 + len];
+            consumed += 2 + len;
+            tracked.frame_read();
+            match handle(&router.load(), &pending, query, peer, Transport::Tcp) {
+                Handled::Nothing => tracked.answered(),
+                Handled::Reply(bytes) => {
+                    if frame(&mut output, &bytes) {
+                        owed += 1;
+                    } else {
+                        tracked.answered();
+                    }
+                }
+                Handled::Later(later) => {
+                    late_in_flight += 1;
+                    let tx = late_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(later.finish().await).await;
+                    });
+                }
+            }
+        }
+        if consumed > 0 {
+            input.consume(consumed);
+            idle_since = Instant::now();
+            // What is left is the start of the next frame.
+            frame_started = idle_since;
+        }
+        if !output.is_empty() {
+            let result = timeout(limits.write_timeout, stream.write_all(&output)).await;
+            for _ in 0..owed {
+                tracked.answered();
+            }
+            owed = 0;
+            output.clear();
+            permits.clear();
             if !matches!(result, Ok(Ok(()))) {
                 return;
             }
         }
-        let _ = writer.shutdown().await;
-    });
-    let mut buffer = vec![0u8; 65535];
-    loop {
-        let mut length = [0u8; 2];
-        let first = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => break,
-            // Closed to make room for another connection while idle.
-            _ = tracked.closed() => break,
-            first = timeout(limits.idle_timeout, reader.read_exact(&mut length)) => first,
+        if !reading && late_in_flight == 0 {
+            break;
+        }
+        let can_read = reading && late_in_flight < limits.max_in_flight;
+        let deadline = if input.partial() {
+            frame_started + limits.read_timeout
+        } else {
+            idle_since + limits.idle_timeout
         };
-        if !matches!(first, Ok(Ok(_))) {
-            break;
-        }
-        let len = usize::from(u16::from_be_bytes(length));
-        // docs/bad-input.md row 21: a frame that cannot hold a header ends the connection
-        // (RFC 7766).
-        if len < 12 {
-            break;
-        }
-        match timeout(limits.read_timeout, reader.read_exact(&mut buffer[..len])).await {
-            Ok(Ok(_)) => {}
-            _ => break,
-        }
-        tracked.frame_read();
-        match handle(
-            &router.load(),
-            &pending,
-            &buffer[..len],
-            peer,
-            Transport::Tcp,
-        ) {
-            Handled::Nothing => tracked.answered(),
-            Handled::Reply(bytes) => {
-                if tx.send((bytes, None)).await.is_err() {
-                    break;
+        let event = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop), if reading => Event::StopReading,
+            // Closed to make room for another connection while idle.
+            _ = tracked.closed(), if reading => Event::StopReading,
+            late = late_rx.recv(), if late_in_flight > 0 => Event::Late(late),
+            _ = tokio::time::sleep_until(deadline), if can_read => Event::StopReading,
+            read = stream.read(input.room()), if can_read => Event::Read(read),
+        };
+        match event {
+            Event::StopReading | Event::Read(Ok(0) | Err(_)) => reading = false,
+            Event::Read(Ok(n)) => {
+                if !input.partial() {
+                    frame_started = Instant::now();
                 }
+                input.filled += n;
             }
-            Handled::Later(later) => {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let (bytes, permit) = later.finish().await;
-                    let _ = tx.send((bytes, Some(permit))).await;
-                });
+            // Cannot happen while this function holds a sender.
+            Event::Late(None) => late_in_flight = 0,
+            Event::Late(Some((bytes, permit))) => {
+                late_in_flight -= 1;
+                if frame(&mut output, &bytes) {
+                    owed += 1;
+                    permits.push(permit);
+                } else {
+                    tracked.answered();
+                }
             }
         }
     }
-    drop(tx);
-    let _ = writer_task.await;
+    let _ = stream.shutdown().await;
 }
