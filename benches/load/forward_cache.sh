@@ -105,6 +105,7 @@ run_server() {
     local pid=$!
     rows+=("$name")
     for _ in $(seq 100); do dig @127.0.0.1 -p "$port" +short host1.example 2>/dev/null | grep -q . && break; sleep 0.1; done
+    for p in $(tree "$pid"); do taskset -a -p -c 1 "$p" >/dev/null; done
     # Warm the cache: one pass over the names.
     taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -n 1 -c 4 -q 100 >/dev/null 2>&1 || true
     load "$name" 10k "$port" "$pid" -c 4 -q 100 -Q 10000

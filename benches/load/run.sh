@@ -2,7 +2,8 @@
 # Load run: the CPU each server spends per query at the loads a cluster DNS replica runs at, and
 # its capacity, against its peers from Debian and the kernel's floor, in one run.
 #
-# Rows, one after the other, each server pinned to CPU 1 with one worker, dnsperf pinned to CPU 0:
+# Rows, one after the other, each server pinned to CPU 1 with one worker (every thread, once it
+# answers: knot re-pins its UDP workers itself), dnsperf pinned to CPU 0:
 #   reflector         benches/load/reflector.c: recvmmsg, set QR, sendmmsg; no DNS work (the floor)
 #   knot              udp-workers: 1, tcp-workers: 1, background-workers: 1
 #   nsd               server-count: 1, RRL off
@@ -166,6 +167,10 @@ run_server() {
     shift # --
     (cd "$work" && exec taskset -c 1 "$@" >/dev/null 2>&1) &
     local pid=$!
+    wait_answering "$port"
+    # knot pins each UDP worker to CPU (id % online CPUs) itself, which would put its worker on
+    # dnsperf's CPU 0: every thread of every server back to CPU 1.
+    for p in $(tree "$pid"); do taskset -a -p -c 1 "$p" >/dev/null; done
     measure "$name" "$port" "$pid" "$only"
     kill "$pid"
     wait "$pid" 2>/dev/null || true

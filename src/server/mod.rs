@@ -92,8 +92,7 @@ impl Listener {
         shutdown: &watch::Receiver<bool>,
     ) {
         for socket in self.udp {
-            let worker = match udp::UdpWorker::start(socket, self.router.clone(), pending.clone())
-            {
+            let worker = match udp::UdpWorker::start(socket, self.router.clone(), pending.clone()) {
                 Ok(worker) => worker,
                 Err(e) => {
                     tracing::error!("cannot start a UDP worker thread on {}: {e}", self.addr);

@@ -164,7 +164,9 @@ impl Input {
 
     /// Room to read into, grown to hold the whole frame at the front.
     fn room(&mut self) -> &mut [u8] {
-        let needed = self.declared_from(0).map_or(INITIAL_INPUT, |len| (2 + len).max(INITIAL_INPUT));
+        let needed = self
+            .declared_from(0)
+            .map_or(INITIAL_INPUT, |len| (2 + len).max(INITIAL_INPUT));
         if self.bytes.len() < needed {
             self.bytes.resize(needed, 0);
         }

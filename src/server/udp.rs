@@ -69,7 +69,10 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 /// The IPv4 wildcard that serves beside `addr` when `addr` is the IPv6 wildcard `[::]`.
 pub fn wildcard_pair(addr: SocketAddr) -> Option<SocketAddr> {
     (addr.is_ipv6() && addr.ip().is_unspecified()).then(|| {
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), addr.port())
+        SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            addr.port(),
+        )
     })
 }
 
@@ -145,7 +148,6 @@ fn socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
         .as_sockaddr_in6()
         .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
 }
-
 
 /// Take up to `buffers.len()` datagrams with one `recvmmsg`, blocking until the first is there;
 /// with `packet_info`, also each one's destination address.

@@ -131,3 +131,89 @@ fn answers_leave_from_the_address_the_query_was_sent_to() {
 fn an_ipv4_only_wildcard_listener_does_the_same() {
     check_sources("bind 0.0.0.0", &["10.79.0.1", "10.79.0.2"]);
 }
+
+/// A wildcard listener serves IPv4 on a socket of its own and IPv6 on another: a dual-stack
+/// client (one IPv6 socket that also reaches IPv4 addresses, v4-mapped) that sends a burst to an
+/// IPv4 and an IPv6 address of the server, interleaved, gets every answer from the address and
+/// family it asked, answered at once and after an upstream alike; so does a plain IPv4 client.
+#[test]
+fn a_wildcard_listener_answers_each_family_from_the_address_asked() {
+    let server_ns = NetNs::create("family");
+    let client_ns = NetNs::create("client");
+    server_ns.link("10.79.0.1/24", &client_ns, "10.79.0.9/24");
+    server_ns.ip("addr add 10.79.0.2/24 dev veth0");
+    server_ns.ip("addr add fd00:79::1/64 dev veth0 nodad");
+    server_ns.ip("addr add fd00:79::2/64 dev veth0 nodad");
+    client_ns.ip("addr add fd00:79::9/64 dev veth0 nodad");
+    let _upstream = client_ns
+        .run(|| FakeUpstream::start_on("10.79.0.9:53".parse().expect("addr"), [198, 51, 100, 4]));
+    let mut clusterdns = server_ns.start_clusterdns(&COREFILE.replace("BIND", ""), &[], &[]);
+    let first: SocketAddr = "10.79.0.1:53".parse().expect("addr");
+    clusterdns.wait_until("server answering", || {
+        ask_from(&client_ns, first, "local.test.").is_some()
+    });
+
+    // (client socket, addresses asked in turn): the mapped form is how a dual-stack socket
+    // names an IPv4 peer, and the form its answer must come back from.
+    let cases: [(&'static str, [&'static str; 2]); 2] = [
+        ("[::]:0", ["[::ffff:10.79.0.2]:53", "[fd00:79::2]:53"]),
+        ("0.0.0.0:0", ["10.79.0.2:53", "10.79.0.1:53"]),
+    ];
+    for (client, addresses) in cases {
+        let targets: Vec<SocketAddr> = (0..64)
+            .map(|i| addresses[i % 2].parse().expect("addr"))
+            .collect();
+        let sent = targets.clone();
+        let replies = client_ns.run(move || {
+            let socket = UdpSocket::bind(client).expect("bind client");
+            socket
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .expect("timeout");
+            for (id, target) in sent.iter().enumerate() {
+                let id = u16::try_from(id).expect("small id");
+                // Every fourth asks a name the upstream answers.
+                let name = if id % 4 == 3 {
+                    "example.org."
+                } else {
+                    "local.test."
+                };
+                socket
+                    .send_to(&query_bytes(name, RecordType::A, id), target)
+                    .expect("send");
+            }
+            let mut replies = Vec::new();
+            let mut buffer = [0u8; 2048];
+            while let Ok((len, from)) = socket.recv_from(&mut buffer) {
+                let reply = decode(&buffer[..len]);
+                let answers: Vec<String> =
+                    reply.answers.iter().map(|r| r.data.to_string()).collect();
+                replies.push((usize::from(reply.metadata.id), from, answers));
+                if replies.len() == sent.len() {
+                    break;
+                }
+            }
+            replies
+        });
+        assert_eq!(
+            replies.len(),
+            targets.len(),
+            "{client}: every query answered:\n{}",
+            clusterdns.log()
+        );
+        for (id, from, answers) in replies {
+            let asked = targets[id];
+            assert_eq!(from, asked, "{client}: query {id}: source address");
+            assert_eq!(
+                from.is_ipv6(),
+                asked.is_ipv6(),
+                "{client}: query {id}: family"
+            );
+            let expected = if id % 4 == 3 {
+                "198.51.100.4"
+            } else {
+                "192.0.2.1"
+            };
+            assert_eq!(answers, [expected], "{client}: query {id}");
+        }
+    }
+}
