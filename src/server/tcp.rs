@@ -33,7 +33,8 @@ pub struct TcpLimits {
     pub max_connections: usize,
     /// Connections open at once from one client address (a quarter of `max_connections`).
     pub max_per_source: usize,
-    /// Responses queued on one connection before reading pauses.
+    /// Answers waiting (on an upstream) for one connection before it stops reading; answers
+    /// ready at once are written before the next read.
     pub max_in_flight: usize,
 }
 
@@ -96,7 +97,12 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
-            Ok(a) => a,
+            // An IPv4 client of the dual-stack `[::]` listener arrives v4-mapped: it is an IPv4
+            // client (metrics' family, logs, `acl`, per-address caps), as on the UDP socket.
+            Ok((stream, peer)) => (
+                stream,
+                SocketAddr::new(peer.ip().to_canonical(), peer.port()),
+            ),
             Err(e) => {
                 tracing::debug!("tcp accept: {e}");
                 continue;
