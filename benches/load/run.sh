@@ -30,7 +30,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-10}
 services=${2:-10000}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 cargo build --release --quiet
 gcc -O2 -o "$work/reflector" benches/load/reflector.c
