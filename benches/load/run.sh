@@ -85,11 +85,10 @@ load() {
 }
 
 rows=()
-# measure NAME PORT PID [udp]: every figure of one server (UDP only with `udp`).
+# measure NAME PORT PID [udp]: every figure of one server, which answers (UDP only with `udp`).
 measure() {
     local name=$1 port=$2 pid=$3 only=${4:-}
     rows+=("$name")
-    wait_answering "$port"
     load "$name" u10k "$port" "$pid" udp -c 4 -q 100 -Q 10000 -v
     load "$name" u30k "$port" "$pid" udp -c 4 -q 100 -Q 30000
     load "$name" u60k "$port" "$pid" udp -c 4 -q 200 -Q 60000

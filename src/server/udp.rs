@@ -226,16 +226,16 @@ fn send_batch(fd: RawFd, replies: &[Reply], from: Option<Destination>) -> io::Re
     Ok(sent.count())
 }
 
-/// Send one reply with `flags`.
+/// Send one reply without blocking (the socket itself blocks, for its worker thread).
 fn send_one(
     fd: RawFd,
     bytes: &[u8],
     to: &SockaddrStorage,
     from: Option<Destination>,
-    flags: MsgFlags,
 ) -> io::Result<()> {
     let info = from.map(SourceInfo::new);
     let control: Vec<ControlMessage<'_>> = info.iter().map(SourceInfo::message).collect();
+    let flags = MsgFlags::MSG_DONTWAIT;
     sendmsg(fd, &[IoSlice::new(bytes)], &control, flags, Some(to))
         .map(|_| ())
         .map_err(io::Error::from)
@@ -397,7 +397,7 @@ async fn send_late(
     let fd = socket.as_raw_fd();
     let deadline = tokio::time::Instant::now() + LATE_SEND_PATIENCE;
     loop {
-        match send_one(fd, bytes, to, from, MsgFlags::MSG_DONTWAIT) {
+        match send_one(fd, bytes, to, from) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if tokio::time::Instant::now() >= deadline {
                     tracing::debug!("udp send to {to}: send buffer full, answer dropped");

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use crate::support::fake_upstream::FakeUpstream;
-use crate::support::netns::NetNs;
+use crate::support::netns::{NetNs, NsServer};
 use crate::support::{decode, query_bytes};
 use hickory_proto::rr::RecordType;
 
@@ -54,10 +54,17 @@ fn ask_from(
     })
 }
 
-/// Start clusterdns on `COREFILE` (with `bind`, if given) in a server namespace with two
-/// addresses per family on one interface, and check the source of every answer over
-/// `addresses`.
-fn check_sources(bind: &str, addresses: &[&str]) {
+/// A server namespace with two addresses per family on one interface, running clusterdns on
+/// `COREFILE` (with `bind`, if given), and a client namespace that also holds the upstream.
+/// Fields drop in this order: the server, the upstream, then the namespaces.
+struct Setup {
+    clusterdns: NsServer,
+    _upstream: FakeUpstream,
+    client_ns: NetNs,
+    _server_ns: NetNs,
+}
+
+fn start(bind: &str) -> Setup {
     let server_ns = NetNs::create("srcaddr");
     let client_ns = NetNs::create("client");
     server_ns.link("10.79.0.1/24", &client_ns, "10.79.0.9/24");
@@ -65,61 +72,111 @@ fn check_sources(bind: &str, addresses: &[&str]) {
     server_ns.ip("addr add fd00:79::1/64 dev veth0 nodad");
     server_ns.ip("addr add fd00:79::2/64 dev veth0 nodad");
     client_ns.ip("addr add fd00:79::9/64 dev veth0 nodad");
-    let _upstream = client_ns
+    let upstream = client_ns
         .run(|| FakeUpstream::start_on("10.79.0.9:53".parse().expect("addr"), [198, 51, 100, 4]));
-
     let mut clusterdns = server_ns.start_clusterdns(&COREFILE.replace("BIND", bind), &[], &[]);
     let first: SocketAddr = "10.79.0.1:53".parse().expect("addr");
     clusterdns.wait_until("server answering", || {
         ask_from(&client_ns, first, "local.test.").is_some()
     });
+    Setup {
+        clusterdns,
+        _upstream: upstream,
+        client_ns,
+        _server_ns: server_ns,
+    }
+}
 
+/// The name query `id` of a burst asks: every fourth one the upstream answers.
+fn burst_name(id: usize) -> (&'static str, &'static str) {
+    if id % 4 == 3 {
+        ("example.org.", "198.51.100.4")
+    } else {
+        ("local.test.", "192.0.2.1")
+    }
+}
+
+/// Send one query to each of `targets` at once from one socket bound to `client` (query `id`
+/// asks [`burst_name`]), then collect the replies: (id, source, answers).
+fn burst(
+    client_ns: &NetNs,
+    client: &'static str,
+    targets: &[SocketAddr],
+) -> Vec<(usize, SocketAddr, Vec<String>)> {
+    let targets = targets.to_vec();
+    client_ns.run(move || {
+        let socket = UdpSocket::bind(client).expect("bind client");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        for (id, target) in targets.iter().enumerate() {
+            let query = query_bytes(
+                burst_name(id).0,
+                RecordType::A,
+                u16::try_from(id).expect("small id"),
+            );
+            socket.send_to(&query, target).expect("send");
+        }
+        let mut replies = Vec::new();
+        let mut buffer = [0u8; 2048];
+        while let Ok((len, from)) = socket.recv_from(&mut buffer) {
+            let reply = decode(&buffer[..len]);
+            let answers = reply.answers.iter().map(|r| r.data.to_string()).collect();
+            replies.push((usize::from(reply.metadata.id), from, answers));
+            if replies.len() == targets.len() {
+                break;
+            }
+        }
+        replies
+    })
+}
+
+/// Check every reply of a burst to `targets`: all came, each from the address (and family)
+/// asked, with its name's answer.
+fn check_burst(setup: &Setup, client: &'static str, targets: &[SocketAddr]) {
+    let replies = burst(&setup.client_ns, client, targets);
+    assert_eq!(
+        replies.len(),
+        targets.len(),
+        "{client}: every query of the burst answered:\n{}",
+        setup.clusterdns.log()
+    );
+    for (id, from, answers) in replies {
+        let asked = targets[id];
+        assert_eq!(from, asked, "{client}: query {id}: source address");
+        assert_eq!(
+            from.is_ipv6(),
+            asked.is_ipv6(),
+            "{client}: query {id}: family"
+        );
+        assert_eq!(answers, [burst_name(id).1], "{client}: query {id}");
+    }
+}
+
+/// Start clusterdns (with `bind`, if given) and check the source of every answer over
+/// `addresses`, one query at a time, then in a burst over the two IPv4 addresses.
+fn check_sources(bind: &str, addresses: &[&str]) {
+    let setup = start(bind);
     for address in addresses {
         let server = SocketAddr::new(address.parse::<IpAddr>().expect("ip"), 53);
         for (name, answer) in [
             ("local.test.", "192.0.2.1"),
             ("example.org.", "198.51.100.4"),
         ] {
-            let reply = ask_from(&client_ns, server, name);
+            let reply = ask_from(&setup.client_ns, server, name);
             assert_eq!(
                 reply,
                 Some((server, vec![answer.to_string()])),
                 "{name} asked at {server}:\n{}",
-                clusterdns.log()
+                setup.clusterdns.log()
             );
         }
     }
-
     // A burst: the batches hold queries to both addresses, interleaved.
-    let replies = client_ns.run(|| {
-        let socket = UdpSocket::bind("0.0.0.0:0").expect("bind client");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .expect("timeout");
-        let targets: Vec<SocketAddr> = (0..64u16)
-            .map(|i| format!("10.79.0.{}:53", 1 + i % 2).parse().expect("addr"))
-            .collect();
-        for (id, target) in targets.iter().enumerate() {
-            let id = u16::try_from(id).expect("small id");
-            socket
-                .send_to(&query_bytes("local.test.", RecordType::A, id), target)
-                .expect("send");
-        }
-        let mut replies = Vec::new();
-        let mut buffer = [0u8; 2048];
-        while let Ok((len, from)) = socket.recv_from(&mut buffer) {
-            let id = decode(&buffer[..len]).metadata.id;
-            replies.push((usize::from(id), from, targets[usize::from(id)]));
-            if replies.len() == targets.len() {
-                break;
-            }
-        }
-        replies
-    });
-    assert_eq!(replies.len(), 64, "every query of the burst answered");
-    for (id, from, asked) in replies {
-        assert_eq!(from, asked, "query {id}");
-    }
+    let targets: Vec<SocketAddr> = (0..64)
+        .map(|i| format!("10.79.0.{}:53", 1 + i % 2).parse().expect("addr"))
+        .collect();
+    check_burst(&setup, "0.0.0.0:0", &targets);
 }
 
 #[test]
@@ -138,21 +195,7 @@ fn an_ipv4_only_wildcard_listener_does_the_same() {
 /// family it asked, answered at once and after an upstream alike; so does a plain IPv4 client.
 #[test]
 fn a_wildcard_listener_answers_each_family_from_the_address_asked() {
-    let server_ns = NetNs::create("family");
-    let client_ns = NetNs::create("client");
-    server_ns.link("10.79.0.1/24", &client_ns, "10.79.0.9/24");
-    server_ns.ip("addr add 10.79.0.2/24 dev veth0");
-    server_ns.ip("addr add fd00:79::1/64 dev veth0 nodad");
-    server_ns.ip("addr add fd00:79::2/64 dev veth0 nodad");
-    client_ns.ip("addr add fd00:79::9/64 dev veth0 nodad");
-    let _upstream = client_ns
-        .run(|| FakeUpstream::start_on("10.79.0.9:53".parse().expect("addr"), [198, 51, 100, 4]));
-    let mut clusterdns = server_ns.start_clusterdns(&COREFILE.replace("BIND", ""), &[], &[]);
-    let first: SocketAddr = "10.79.0.1:53".parse().expect("addr");
-    clusterdns.wait_until("server answering", || {
-        ask_from(&client_ns, first, "local.test.").is_some()
-    });
-
+    let setup = start("");
     // (client socket, addresses asked in turn): the mapped form is how a dual-stack socket
     // names an IPv4 peer, and the form its answer must come back from.
     let cases: [(&'static str, [&'static str; 2]); 2] = [
@@ -163,57 +206,6 @@ fn a_wildcard_listener_answers_each_family_from_the_address_asked() {
         let targets: Vec<SocketAddr> = (0..64)
             .map(|i| addresses[i % 2].parse().expect("addr"))
             .collect();
-        let sent = targets.clone();
-        let replies = client_ns.run(move || {
-            let socket = UdpSocket::bind(client).expect("bind client");
-            socket
-                .set_read_timeout(Some(Duration::from_secs(3)))
-                .expect("timeout");
-            for (id, target) in sent.iter().enumerate() {
-                let id = u16::try_from(id).expect("small id");
-                // Every fourth asks a name the upstream answers.
-                let name = if id % 4 == 3 {
-                    "example.org."
-                } else {
-                    "local.test."
-                };
-                socket
-                    .send_to(&query_bytes(name, RecordType::A, id), target)
-                    .expect("send");
-            }
-            let mut replies = Vec::new();
-            let mut buffer = [0u8; 2048];
-            while let Ok((len, from)) = socket.recv_from(&mut buffer) {
-                let reply = decode(&buffer[..len]);
-                let answers: Vec<String> =
-                    reply.answers.iter().map(|r| r.data.to_string()).collect();
-                replies.push((usize::from(reply.metadata.id), from, answers));
-                if replies.len() == sent.len() {
-                    break;
-                }
-            }
-            replies
-        });
-        assert_eq!(
-            replies.len(),
-            targets.len(),
-            "{client}: every query answered:\n{}",
-            clusterdns.log()
-        );
-        for (id, from, answers) in replies {
-            let asked = targets[id];
-            assert_eq!(from, asked, "{client}: query {id}: source address");
-            assert_eq!(
-                from.is_ipv6(),
-                asked.is_ipv6(),
-                "{client}: query {id}: family"
-            );
-            let expected = if id % 4 == 3 {
-                "198.51.100.4"
-            } else {
-                "192.0.2.1"
-            };
-            assert_eq!(answers, [expected], "{client}: query {id}");
-        }
+        check_burst(&setup, client, &targets);
     }
 }
