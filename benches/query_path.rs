@@ -242,6 +242,13 @@ fn bench(c: &mut Criterion) {
                 RecordType::A,
                 Transport::Tcp,
             ),
+            // Every endpoint is IPv4: NODATA, found without walking the endpoints.
+            (
+                "AAAA-udp",
+                "big.ns0.svc.cluster.local.",
+                RecordType::AAAA,
+                Transport::Udp,
+            ),
             ("PTR-last", ptr.as_str(), RecordType::PTR, Transport::Udp),
             (
                 "endpoint-last",

@@ -26,7 +26,9 @@ fn map<K: Eq + std::hash::Hash, V>() -> Map<K, V> {
 
 use super::endpoint_tables::{self, EndpointKey, EndpointTables, SCAN_LIMIT, endpoint_at};
 use super::metrics::ProgrammingMetrics;
-use super::objects::{Endpoint, EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind};
+use super::objects::{
+    AddressFamily, Endpoint, EndpointSlice, Namespace, Pod, PodPhase, Service, ServiceKind,
+};
 use super::one_or_many::OneOrMany;
 use super::seen::Seen;
 
@@ -101,6 +103,29 @@ impl ServiceEndpoints {
     pub fn ready(&self) -> impl Iterator<Item = (IpAddr, &Endpoint)> + '_ {
         let mut seen = Seen::default();
         self.ready_all().filter(move |(ip, _)| seen.insert(ip))
+    }
+
+    /// The ready addresses of one family, each once, in slice order. A slice holds addresses
+    /// of its `addressType` only, so a slice of the other family is skipped at its first
+    /// address: an AAAA question to an IPv4-only Service walks no endpoint.
+    pub fn ready_of(
+        &self,
+        family: AddressFamily,
+    ) -> impl Iterator<Item = (IpAddr, &Endpoint)> + '_ {
+        let mut seen = Seen::default();
+        self.slices
+            .iter()
+            .filter(move |slice| {
+                slice
+                    .endpoints
+                    .iter()
+                    .flat_map(|e| e.addresses.as_slice())
+                    .next()
+                    .is_some_and(|ip| AddressFamily::of(ip) == family)
+            })
+            .flat_map(|slice| slice.endpoints.iter().filter(|e| e.ready))
+            .flat_map(|ep| ep.addresses.as_slice().iter().map(move |ip| (*ip, ep)))
+            .filter(move |(ip, _)| AddressFamily::of(ip) == family && seen.insert(ip))
     }
 
     /// Every ready address with its endpoint, in slice order, an address held by several

@@ -7,6 +7,7 @@
 //! spawning a task; a plugin that must wait (an upstream, later) returns [`Served::Pending`].
 
 pub mod file_poll;
+pub mod name_text;
 pub mod setup;
 #[cfg(test)]
 pub mod testing;

@@ -331,6 +331,31 @@ fn api_down_at_start_then_up() {
 }
 
 #[test]
+fn a_forbidden_list_is_logged_in_words_with_the_missing_permission() {
+    let api = FakeApi::start();
+    cluster(&api);
+    api.set_forbidden(true);
+    let server = TestServer::start(&corefile(&api, "startup_timeout 0s"), &[]);
+    wait_for(LIMIT, "the 403 in the log", || {
+        server.log().contains("403 Forbidden")
+    });
+    let log = server.log();
+    assert!(
+        log.contains(
+            "plugin/kubernetes: Kubernetes API unavailable, no data yet; retrying with backoff: list: 403 Forbidden: services is forbidden: User \"system:serviceaccount:kube-system:coredns\" cannot list resource \"services\""
+        ),
+        "{log}"
+    );
+    for debug_text in ["Status {", "Some(", "ApiError"] {
+        assert!(!log.contains(debug_text), "{debug_text:?} in {log}");
+    }
+    api.set_forbidden(false);
+    wait_for(Duration::from_secs(40), "the sync once allowed", || {
+        lookup(&server, "web.default.svc.cluster.local.") == answers(&["10.0.0.1"])
+    });
+}
+
+#[test]
 fn refused_connections_at_start_then_up() {
     let api = FakeApi::start();
     cluster(&api);

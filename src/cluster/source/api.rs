@@ -468,6 +468,54 @@ impl<K: Watched> Follower<K> {
     }
 }
 
+/// What went wrong, in words for an operator: the API server's status (code, reason, message:
+/// a 403 names the missing permission) or the connection's failure and its causes, never the
+/// Rust debug text kube's own messages carry.
+fn describe(error: &watcher::Error) -> String {
+    let (action, client) = match error {
+        watcher::Error::InitialListFailed(e) => ("list", e),
+        watcher::Error::WatchStartFailed(e) => ("watch", e),
+        watcher::Error::WatchFailed(e) => ("watch stream", e),
+        watcher::Error::WatchError(status) => return format!("watch: {}", status_words(status)),
+        watcher::Error::NoResourceVersion => {
+            return "the API server sent a list without metadata.resourceVersion".to_string();
+        }
+    };
+    let what = match client {
+        kube::Error::Api(status) => status_words(status),
+        kube::Error::HyperError(e) => format!("connection failed: {}", causes(e)),
+        kube::Error::Service(e) => format!("connection failed: {}", causes(e.as_ref())),
+        kube::Error::ReadEvents(e) => format!("reading the stream failed: {}", causes(e)),
+        other => causes(other),
+    };
+    format!("{action}: {what}")
+}
+
+/// `403 Forbidden: pods is forbidden: …`.
+fn status_words(status: &kube::core::Status) -> String {
+    let reason = if status.reason.is_empty() {
+        "error"
+    } else {
+        status.reason.as_str()
+    };
+    format!("{} {reason}: {}", status.code, status.message)
+}
+
+/// `error` and each error it wraps, joined by ": ", a message that repeats its cause's once.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 /// Consume one kind's watch stream forever.
 async fn watch<K: Watched>(
     api: Api<K>,
@@ -504,11 +552,12 @@ async fn watch<K: Watched>(
                     };
                     tracing::warn!(
                         kind = K::KIND,
-                        "Kubernetes API unavailable, {serving}; retrying with backoff: {e}"
+                        "Kubernetes API unavailable, {serving}; retrying with backoff: {}",
+                        describe(&e)
                     );
                     failing = true;
                 } else {
-                    tracing::debug!(kind = K::KIND, "still failing: {e}");
+                    tracing::debug!(kind = K::KIND, "still failing: {}", describe(&e));
                 }
                 continue;
             }

@@ -19,7 +19,7 @@ pub use setup::ExternalConfig;
 use crate::cluster::{ClusterView, Service, ServicePort};
 use crate::plugin::{
     Answer, BlockShared, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext,
-    StartFuture, started,
+    StartFuture, records_worth_building, started,
 };
 use crate::plugins::kubernetes::name::dashed_ip;
 
@@ -184,12 +184,15 @@ impl External {
     }
 
     /// The addresses a Service answers with under the external zone (its endpoint's, with
-    /// `headless` and an endpoint label), with the ports that match.
+    /// `headless` and an endpoint label), with the ports that match; at most `limit` of a
+    /// headless Service's, so a Service of 100,000 endpoints costs no more than the largest
+    /// answer the client takes.
     fn addresses(
         &self,
         view: &ClusterView,
         service: &Service,
         endpoint: Option<&str>,
+        limit: usize,
     ) -> Vec<IpAddr> {
         if !service.external.is_empty() {
             return if endpoint.is_some() {
@@ -214,6 +217,7 @@ impl External {
                 })
             })
             .map(|(ip, _)| ip)
+            .take(limit)
             .collect()
     }
 }
@@ -274,7 +278,8 @@ impl Plugin for External {
                 } else {
                     let key = crate::cluster::index::service_key(service, namespace);
                     view.index.service(&key).and_then(|svc| {
-                        let ips = self.addresses(view, &svc, endpoint);
+                        let limit = records_worth_building(request.response_limit());
+                        let ips = self.addresses(view, &svc, endpoint, limit);
                         (!ips.is_empty()).then(|| self.records(request, zone, &svc, &ips, port))
                     })
                 }

@@ -343,9 +343,9 @@ fn service_lookup(
     Lookup::records(match (&svc.kind, eps) {
         (ServiceKind::ClusterIp(ips), _) => ips.iter().filter_map(record).collect(),
         (ServiceKind::Headless, Some(eps)) => eps
-            .ready()
-            .filter_map(|(ip, _)| record(&ip))
+            .ready_of(fam)
             .take(ctx.max_records)
+            .map(|(ip, _)| ctx.address_record(ctx.qname, ip))
             .collect(),
         _ => Vec::new(),
     })

@@ -66,6 +66,10 @@ impl NameMatch {
 
 /// `text` with `{N}` of `to` replaced by group N of `regex`'s match in `name`, if it matches.
 pub fn regex_replace(regex: &Regex, name: &str, to: &str) -> Option<String> {
+    // `captures` allocates its slots before it knows of a match; `is_match` does not.
+    if !regex.is_match(name) {
+        return None;
+    }
     let captures = regex.captures(name)?;
     let mut out = to.to_string();
     for (index, group) in captures.iter().enumerate() {
@@ -161,27 +165,6 @@ fn target_of(data: &mut RData) -> Option<&mut Name> {
         RData::NAPTR(naptr) => Some(&mut naptr.replacement),
         _ => None,
     }
-}
-
-thread_local! {
-    /// The text of the question name being matched: one buffer per thread, so that matching
-    /// allocates nothing per query.
-    static NAME_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
-/// `f` of the lower-case presentation of `name` with its final dot, as CoreDNS matches it.
-pub fn with_name_text<T>(name: &Name, f: impl FnOnce(&str) -> T) -> T {
-    use std::fmt::Write as _;
-    NAME_TEXT.with(|buffer| match buffer.try_borrow_mut() {
-        Ok(mut text) => {
-            text.clear();
-            let _ = write!(text, "{name}");
-            text.make_ascii_lowercase();
-            f(&text)
-        }
-        // Re-entered on this thread (a rule resolving through the server): a buffer of its own.
-        Err(_) => f(&name.to_lowercase().to_string()),
-    })
 }
 
 #[cfg(test)]

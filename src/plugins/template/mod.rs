@@ -23,6 +23,7 @@ pub use setup::TemplateConfig;
 use self::engine::{Data, TemplateError, Value};
 use self::metrics::{Failure, Labels, TemplateFamilies};
 use self::setup::{RecordTemplate, Section};
+use crate::plugin::name_text::with_name_text;
 use crate::plugin::{
     Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,
@@ -176,9 +177,20 @@ impl TemplatePlugin {
         if !class_matches || !type_matches {
             return Matched::Pass;
         }
-        // CoreDNS matches `state.Name()`: the lower-case name with its final dot.
+        // CoreDNS matches `state.Name()`: the lower-case name with its final dot. Nothing is
+        // allocated until a regex matches.
+        let first = with_name_text(&request.name, |name| {
+            config.regexes.iter().position(|regex| regex.is_match(name))
+        });
+        let Some(first) = first else {
+            return if config.fallthrough.covers(&request.name) {
+                Matched::Pass
+            } else {
+                Matched::NoMatch
+            };
+        };
         let name = request.name.to_lowercase().to_string();
-        for regex in &config.regexes {
+        for regex in &config.regexes[first..] {
             let Some(captures) = regex.captures(&name) else {
                 continue;
             };

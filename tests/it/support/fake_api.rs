@@ -87,6 +87,8 @@ struct State {
     /// (rv, kind, event type, object) for watch replay.
     history: Vec<(u64, Kind, &'static str, Value)>,
     unavailable: bool,
+    /// Answer every request with 403, as an API server does to a client without RBAC rights.
+    forbidden: bool,
     /// Watches of this kind get one line that never ends (see [`FakeApi::endless_watch_line`]).
     endless: Option<Kind>,
     /// How many watches got it, and how many bytes of it were sent in all.
@@ -318,6 +320,13 @@ impl FakeApi {
         let _ = self.changed.send(());
     }
 
+    /// Answer every request with 403 Forbidden (a service account without the ClusterRole), or
+    /// stop doing so.
+    pub fn set_forbidden(&self, forbidden: bool) {
+        self.state().forbidden = forbidden;
+        let _ = self.changed.send(());
+    }
+
     /// Close the port: connections are refused until [`FakeApi::listen`].
     pub fn refuse_connections(&self) {
         let _ = self.control.send(Control::StopListening);
@@ -455,6 +464,19 @@ async fn handle(
             return json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 status(503, "ServiceUnavailable", "the API server is down"),
+            );
+        }
+        if s.forbidden {
+            let resource = path.rsplit('/').next().unwrap_or_default().to_string();
+            return json_response(
+                StatusCode::FORBIDDEN,
+                status(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "{resource} is forbidden: User \"system:serviceaccount:kube-system:coredns\" cannot list resource \"{resource}\" at the cluster scope"
+                    ),
+                ),
             );
         }
     }
