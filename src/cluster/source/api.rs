@@ -69,6 +69,35 @@ pub struct TlsFiles {
     pub ca: PathBuf,
 }
 
+impl TlsFiles {
+    /// Whether the files hold what the client will load (a certificate, a private key, at
+    /// least one CA certificate), so that `-validate` and start-up say which file is wrong
+    /// instead of the TLS library failing at the first connection.
+    pub fn check(&self) -> Result<(), String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let read = |path: &std::path::Path| {
+            crate::config::read_bytes(path, true).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let certificates = |path: &std::path::Path| -> Result<(), String> {
+            let pem = read(path)?;
+            let mut count = 0;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err(format!("{}: no PEM certificate in it", path.display()));
+            }
+            Ok(())
+        };
+        certificates(&self.cert)?;
+        PrivateKeyDer::from_pem_slice(&read(&self.key)?)
+            .map_err(|e| format!("{}: no PEM private key in it ({e})", self.key.display()))?;
+        certificates(&self.ca)
+    }
+}
+
 /// Why no API client could be built. These stop start-up: they are configuration errors, not
 /// outages.
 #[derive(Debug, Error)]

@@ -181,17 +181,40 @@ fn check_kubeconfig(path: &std::path::Path, context: Option<&str>) -> Result<(),
     let kubeconfig = kube::config::Kubeconfig::read_from(path)
         .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
     let wanted = context.or(kubeconfig.current_context.as_deref());
-    match wanted {
-        Some(name) if kubeconfig.contexts.iter().any(|c| c.name == name) => Ok(()),
-        Some(name) => Err(format!(
-            "kubeconfig {}: no context {name:?}",
-            path.display()
-        )),
-        None => Err(format!(
+    let Some(name) = wanted else {
+        return Err(format!(
             "kubeconfig {}: no current-context; name one: kubeconfig PATH CONTEXT",
             path.display()
-        )),
+        ));
+    };
+    let Some(found) = kubeconfig.contexts.iter().find(|c| c.name == name) else {
+        return Err(format!(
+            "kubeconfig {}: no context {name:?}",
+            path.display()
+        ));
+    };
+    let Some(context) = &found.context else {
+        return Err(format!(
+            "kubeconfig {}: context {name:?} is empty",
+            path.display()
+        ));
+    };
+    if !kubeconfig.clusters.iter().any(|c| c.name == context.cluster) {
+        return Err(format!(
+            "kubeconfig {}: context {name:?} names cluster {:?}, which it does not define",
+            path.display(),
+            context.cluster
+        ));
     }
+    if let Some(user) = &context.user
+        && !kubeconfig.auth_infos.iter().any(|u| &u.name == user)
+    {
+        return Err(format!(
+            "kubeconfig {}: context {name:?} names user {user:?}, which it does not define",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn parse_option(
@@ -225,11 +248,13 @@ fn parse_option(
         }
         "tls" => {
             let [cert, key, ca] = d.exactly::<3>("CERT KEY CACERT")?;
-            api.tls = Some(TlsFiles {
+            let files = TlsFiles {
                 cert: d.readable_file(cert)?,
                 key: d.readable_file(key)?,
                 ca: d.readable_file(ca)?,
-            });
+            };
+            files.check().map_err(|e| d.error(format!("tls: {e}")))?;
+            api.tls = Some(files);
         }
         "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight" => {
             let text = d.one()?;
@@ -318,10 +343,21 @@ mod tests {
             for sub in ["demo", "d"] {
                 std::fs::create_dir(dir.path().join(sub)).expect("dir");
             }
-            for file in ["c.pem", "k.pem", "ca.pem"] {
-                std::fs::write(dir.path().join(file), "").expect("file");
+            let key = rcgen::KeyPair::generate().expect("key");
+            let cert = rcgen::CertificateParams::new(vec!["client.test".to_string()])
+                .expect("params")
+                .self_signed(&key)
+                .expect("certificate");
+            for (file, text) in [
+                ("c.pem", cert.pem()),
+                ("k.pem", key.serialize_pem()),
+                ("ca.pem", cert.pem()),
+                ("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n".to_string()),
+                ("empty.pem", String::new()),
+            ] {
+                std::fs::write(dir.path().join(file), text).expect("file");
             }
-            let kubeconfig = "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: prod\n  context: {cluster: c, user: u}\n";
+            let kubeconfig = "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: prod\n  context: {cluster: c, user: u}\n- name: stray\n  context: {cluster: gone, user: u}\n- name: nobody\n  context: {cluster: c, user: ghost}\n";
             std::fs::write(dir.path().join("kube.conf"), kubeconfig).expect("file");
             dir
         })
@@ -446,5 +482,39 @@ mod tests {
         assert!(matches!(c.connection, Connection::Kubeconfig { .. }));
         // The files are still checked: a typo is reported, not silently ignored.
         assert!(parse_block("tls c.pem nokey.pem ca.pem").is_err());
+    }
+
+    #[test]
+    fn tls_files_that_hold_no_certificate_or_key_are_errors_at_their_line() {
+        for (files, wrong) in [
+            ("garbage.pem k.pem ca.pem", "garbage.pem"),
+            ("empty.pem k.pem ca.pem", "empty.pem: no PEM certificate"),
+            ("c.pem c.pem ca.pem", "c.pem: no PEM private key"),
+            ("c.pem k.pem k.pem", "k.pem: no PEM certificate"),
+        ] {
+            let errs = parse_block(&format!("endpoint https://a\ntls {files}")).unwrap_err();
+            let text = errs[0].to_string();
+            assert!(
+                text.contains("Corefile:4: kubernetes: tls: ") && text.contains(wrong),
+                "{files}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kubeconfig_context_must_name_a_cluster_and_user_it_defines() {
+        assert!(parse_block("kubeconfig kube.conf prod").is_ok());
+        for (context, wrong) in [
+            ("stray", "names cluster \"gone\", which it does not define"),
+            ("nobody", "names user \"ghost\", which it does not define"),
+            ("absent", "no context \"absent\""),
+        ] {
+            let errs = parse_block(&format!("kubeconfig kube.conf {context}")).unwrap_err();
+            let text = errs[0].to_string();
+            assert!(
+                text.contains("Corefile:3: kubernetes: ") && text.contains(wrong),
+                "{context}: {text}"
+            );
+        }
     }
 }
