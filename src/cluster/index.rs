@@ -396,13 +396,13 @@ impl ClusterIndex {
         let Some(service) = self.service(&service_key(&slice.service, &slice.namespace)) else {
             return;
         };
-        let histogram = match (&service.kind, service.has_selector) {
-            (ServiceKind::Headless, true) => &metrics.headless_with_selector,
-            (ServiceKind::Headless, false) => &metrics.headless_without_selector,
-            _ => &metrics.cluster_ip,
+        let kind = match (&service.kind, service.has_selector) {
+            (ServiceKind::Headless, true) => "headless_with_selector",
+            (ServiceKind::Headless, false) => "headless_without_selector",
+            _ => "cluster_ip",
         };
         if let Ok(latency) = SystemTime::now().duration_since(triggered) {
-            histogram.observe(latency.as_secs_f64());
+            metrics.observe(kind, latency.as_secs_f64());
         }
     }
 
@@ -658,8 +658,8 @@ mod tests {
         changed.trigger_time = Some(triggered);
         index.upsert_slice(changed.clone());
         assert_eq!(
-            metrics.cluster_ip.snapshot().1,
-            0,
+            metrics.observed("cluster_ip"),
+            None,
             "the initial list is not a change"
         );
         index.mark_synced();
@@ -668,11 +668,14 @@ mod tests {
         db.trigger_time = Some(triggered);
         index.upsert_slice(db);
         index.upsert_slice(slice("web-2", "web", &["10.1.0.3"]));
-        let (sum, count, _) = metrics.cluster_ip.snapshot();
+        let (sum, count) = metrics.observed("cluster_ip").expect("observed");
         assert_eq!(count, 1, "slices without the annotation are not counted");
         assert!((1.5..10.0).contains(&sum), "{sum}");
-        assert_eq!(metrics.headless_without_selector.snapshot().1, 1);
-        assert_eq!(metrics.headless_with_selector.snapshot().1, 0);
+        assert_eq!(
+            metrics.observed("headless_without_selector").map(|o| o.1),
+            Some(1)
+        );
+        assert_eq!(metrics.observed("headless_with_selector"), None);
     }
 
     #[test]

@@ -71,33 +71,40 @@ impl ProgrammingFamily {
         );
     }
 
-    /// The histograms of each service kind: `cluster_ip`, `headless_with_selector`,
-    /// `headless_without_selector`.
+    /// The handle the index observes through.
     pub fn handles(&self) -> ProgrammingMetrics {
-        let kind = |name: &str| {
-            self.0
-                .get_or_create(&ServiceKindLabels {
-                    service_kind: name.into(),
-                })
-                .clone()
-        };
-        ProgrammingMetrics {
-            cluster_ip: kind("cluster_ip"),
-            headless_with_selector: kind("headless_with_selector"),
-            headless_without_selector: kind("headless_without_selector"),
-        }
+        ProgrammingMetrics(self.0.clone())
     }
 }
 
-/// The DNS programming latency histograms of each service kind.
+/// The DNS programming latency histograms, one per service kind (`cluster_ip`,
+/// `headless_with_selector`, `headless_without_selector`), each created at its first
+/// observation as CoreDNS's are: a cluster whose Services never change exports none.
 #[derive(Clone, Debug)]
-pub struct ProgrammingMetrics {
-    /// Services with a cluster IP.
-    pub cluster_ip: AtomicHistogram,
-    /// Headless services with a selector.
-    pub headless_with_selector: AtomicHistogram,
-    /// Headless services without one.
-    pub headless_without_selector: AtomicHistogram,
+pub struct ProgrammingMetrics(HistogramFamily<ServiceKindLabels>);
+
+impl ProgrammingMetrics {
+    /// Observe `seconds` for `service_kind`. Not on the query path (once per EndpointSlice
+    /// change), so the label set is looked up each time.
+    pub fn observe(&self, service_kind: &str, seconds: f64) {
+        self.0
+            .get_or_create(&ServiceKindLabels {
+                service_kind: service_kind.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// The sum and count observed for `service_kind`; none before its first observation.
+    pub fn observed(&self, service_kind: &str) -> Option<(f64, u64)> {
+        self.0
+            .get(&ServiceKindLabels {
+                service_kind: service_kind.to_string(),
+            })
+            .map(|histogram| {
+                let (sum, count, _) = histogram.snapshot();
+                (sum, count)
+            })
+    }
 }
 
 /// `coredns_kubernetes_rest_client_*`: one observation per API request (its time to the

@@ -2,10 +2,11 @@
 //! `coredns_plugin_enabled`), with its names, labels and buckets so dashboards and alerts work
 //! unchanged.
 //!
-//! Counting on the query path takes no lock: every label combination a zone can produce is
-//! created when the server starts (prometheus-client's `Family` locks to look a label set up),
-//! and histograms are our own atomic ones ([`histogram::AtomicHistogram`]: prometheus-client's
-//! takes a mutex per observation).
+//! A series exists from its first observation, as in CoreDNS. Counting on the query path
+//! takes no lock after that: each zone keeps a `OnceLock` slot per label combination it can
+//! produce, filled from the family (prometheus-client's `Family` locks to look a label set up)
+//! the first time it is counted, and histograms are our own atomic ones
+//! ([`histogram::AtomicHistogram`]: prometheus-client's takes a mutex per observation).
 
 pub mod histogram;
 
