@@ -9,6 +9,7 @@
 //! ([`histogram::AtomicHistogram`]: prometheus-client's takes a mutex per observation).
 
 pub mod histogram;
+pub mod lazy;
 
 use std::any::Any;
 use std::collections::HashMap;

@@ -198,12 +198,6 @@ fn cache_forward_and_health_families_count_exactly() {
             ),
             2.0,
         ),
-        (
-            format!(
-                "coredns_proxy_healthcheck_failures_total{{proxy_name=\"forward\",to=\"{to}\"}}"
-            ),
-            0.0,
-        ),
         ("coredns_forward_healthcheck_broken_total".to_string(), 0.0),
         (
             "coredns_forward_max_concurrent_rejects_total".to_string(),
@@ -238,6 +232,19 @@ fn cache_forward_and_health_families_count_exactly() {
     }
     for (series, value) in &expected {
         assert_eq!(metric(&body, series), Some(*value), "{series} in\n{body}");
+    }
+    // Series that nothing counted do not exist, as in CoreDNS: no health-check failure, no
+    // TCP or TLS connection, no eviction, no prefetch.
+    for absent in [
+        "coredns_proxy_healthcheck_failures_total{",
+        "proto=\"tcp\"",
+        "proto=\"tcp-tls\"",
+        "coredns_cache_evictions_total{",
+        "coredns_cache_prefetch_total{",
+        "coredns_cache_hits_total{server=\"{server_label}\",type=\"denial\"",
+    ] {
+        let absent = absent.replace("{server_label}", &server_label);
+        assert!(!body.contains(&absent), "{absent} in\n{body}");
     }
     assert_eq!(
         upstream.udp_queries(),

@@ -11,15 +11,19 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::metrics::lazy::LazyCounter;
+
+/// The labels of a series per cache.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CacheLabels {
+pub struct CacheLabels {
     server: String,
     zones: String,
     view: String,
 }
 
+/// The labels of a series per cache and type (success, denial).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CacheTypeLabels {
+pub struct CacheTypeLabels {
     server: String,
     r#type: String,
     zones: String,
@@ -91,17 +95,17 @@ impl CacheFamilies {
             view: String::new(),
         };
         let typed = |family: &Family<CacheTypeLabels, Counter>| {
-            ["success", "denial"].map(|kind| family.get_or_create(&typed_labels(kind)).clone())
+            ["success", "denial"].map(|kind| LazyCounter::new(family, typed_labels(kind)))
         };
         CacheMetrics {
             entries: ["success", "denial"]
                 .map(|kind| self.entries.get_or_create(&typed_labels(kind)).clone()),
             hits: typed(&self.hits),
             evictions: typed(&self.evictions),
-            misses: self.misses.get_or_create(&labels).clone(),
-            requests: self.requests.get_or_create(&labels).clone(),
-            prefetch: self.prefetch.get_or_create(&labels).clone(),
-            served_stale: self.served_stale.get_or_create(&labels).clone(),
+            misses: LazyCounter::new(&self.misses, labels.clone()),
+            requests: LazyCounter::new(&self.requests, labels.clone()),
+            prefetch: LazyCounter::new(&self.prefetch, labels.clone()),
+            served_stale: LazyCounter::new(&self.served_stale, labels),
         }
     }
 }
@@ -112,15 +116,15 @@ pub struct CacheMetrics {
     /// `coredns_cache_entries`.
     pub entries: [Gauge; 2],
     /// `coredns_cache_hits_total`.
-    pub hits: [Counter; 2],
+    pub hits: [LazyCounter<CacheTypeLabels>; 2],
     /// `coredns_cache_evictions_total`.
-    pub evictions: [Counter; 2],
+    pub evictions: [LazyCounter<CacheTypeLabels>; 2],
     /// `coredns_cache_misses_total`.
-    pub misses: Counter,
+    pub misses: LazyCounter<CacheLabels>,
     /// `coredns_cache_requests_total`.
-    pub requests: Counter,
+    pub requests: LazyCounter<CacheLabels>,
     /// `coredns_cache_prefetch_total`.
-    pub prefetch: Counter,
+    pub prefetch: LazyCounter<CacheLabels>,
     /// `coredns_cache_served_stale_total`.
-    pub served_stale: Counter,
+    pub served_stale: LazyCounter<CacheLabels>,
 }

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use prometheus_client::metrics::counter::Counter;
+use crate::metrics::lazy::LazyCounter;
+use super::metrics::CacheTypeLabels;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::time::Instant;
 
@@ -113,14 +114,19 @@ pub struct Store {
     /// `coredns_cache_entries` of this store's type.
     entries: Gauge,
     /// `coredns_cache_evictions_total` of this store's type.
-    evictions: Counter,
+    evictions: LazyCounter<CacheTypeLabels>,
 }
 
 impl Store {
     /// A store holding at most `capacity` entries (rounded down to whole shards, at least one
     /// per shard) and `bytes` bytes.
     /// `entries` follows the number held; `evictions` counts entries pushed out when full.
-    pub fn new(capacity: usize, bytes: usize, entries: Gauge, evictions: Counter) -> Store {
+    pub fn new(
+        capacity: usize,
+        bytes: usize,
+        entries: Gauge,
+        evictions: LazyCounter<CacheTypeLabels>,
+    ) -> Store {
         Store {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             per_shard: (capacity / SHARDS).max(1),
@@ -245,7 +251,7 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_in_bytes_whatever_the_answers_sizes() {
-        let (entries, evictions) = (Gauge::default(), Counter::default());
+        let (entries, evictions) = (Gauge::default(), LazyCounter::unregistered());
         let bound = 4 << 20;
         let store = Store::new(100_000, bound, entries.clone(), evictions.clone());
         for i in 0..2_000 {
@@ -266,14 +272,14 @@ mod tests {
             again = again.max(store.bytes());
         }
         assert!(again <= bound, "replacing keeps the count: {again}");
-        let tiny = Store::new(100, 256 * 1024, Gauge::default(), Counter::default());
+        let tiny = Store::new(100, 256 * 1024, Gauge::default(), LazyCounter::unregistered());
         tiny.insert(key(1), big_entry(2_000));
         assert!(tiny.is_empty(), "an entry larger than its shard is not kept");
     }
 
     #[test]
     fn memory_is_bounded_whatever_the_query_mix() {
-        let (entries, evictions) = (Gauge::default(), Counter::default());
+        let (entries, evictions) = (Gauge::default(), LazyCounter::unregistered());
         let store = Store::new(1024, STORE_BYTES, entries.clone(), evictions.clone());
         for i in 0..50_000 {
             store.insert(key(i), entry(60));
@@ -292,7 +298,7 @@ mod tests {
 
     #[test]
     fn entries_expire_and_flags_are_part_of_the_key() {
-        let store = Store::new(1024, STORE_BYTES, Gauge::default(), Counter::default());
+        let store = Store::new(1024, STORE_BYTES, Gauge::default(), LazyCounter::unregistered());
         store.insert(key(1), entry(10));
         let now = Instant::now();
         assert_eq!(store.get(&key(1), now, 0).map(|(_, age)| age), Some(0));

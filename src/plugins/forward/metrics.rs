@@ -13,10 +13,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::histogram::AtomicHistogram;
+use crate::metrics::lazy::LazyCounter;
 use crate::metrics::{HistogramFamily, rcode_label, time_histogram};
 
+/// The labels of a series per upstream.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ProxyLabels {
+pub struct ProxyLabels {
     proxy_name: String,
     to: String,
 }
@@ -28,8 +30,9 @@ struct ProxyRcodeLabels {
     rcode: String,
 }
 
+/// The labels of a series per upstream and transport.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ProxyProtoLabels {
+pub struct ProxyProtoLabels {
     proxy_name: String,
     to: String,
     proto: String,
@@ -99,13 +102,14 @@ impl ForwardFamilies {
             to: to.to_string(),
         };
         let proto = |family: &Family<ProxyProtoLabels, Counter>, to: &SocketAddr, proto: &str| {
-            family
-                .get_or_create(&ProxyProtoLabels {
+            LazyCounter::new(
+                family,
+                ProxyProtoLabels {
                     proxy_name: "forward".into(),
                     to: to.to_string(),
                     proto: proto.into(),
-                })
-                .clone()
+                },
+            )
         };
         ForwardMetrics {
             broken: self.broken.clone(),
@@ -118,7 +122,7 @@ impl ForwardFamilies {
                         to: to.to_string(),
                         by_rcode: (0u8..=23).map(|_| OnceLock::new()).collect(),
                     })),
-                    health_failures: self.health_failures.get_or_create(&proxy(to)).clone(),
+                    health_failures: LazyCounter::new(&self.health_failures, proxy(to)),
                     udp_misses: proto(&self.conn_misses, to, "udp"),
                     tcp: ConnCache {
                         hits: proto(&self.conn_hits, to, "tcp"),
@@ -135,12 +139,21 @@ impl ForwardFamilies {
 }
 
 /// Hits and misses of one pool of idle connections.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ConnCache {
     /// `coredns_proxy_conn_cache_hits_total`.
-    pub hits: Counter,
+    pub hits: LazyCounter<ProxyProtoLabels>,
     /// `coredns_proxy_conn_cache_misses_total`.
-    pub misses: Counter,
+    pub misses: LazyCounter<ProxyProtoLabels>,
+}
+
+impl ConnCache {
+    fn unregistered() -> ConnCache {
+        ConnCache {
+            hits: LazyCounter::unregistered(),
+            misses: LazyCounter::unregistered(),
+        }
+    }
 }
 
 /// `coredns_proxy_request_duration_seconds` of one upstream, a series per rcode created when
@@ -157,9 +170,9 @@ struct Durations {
 pub struct UpstreamMetrics {
     duration: Option<Arc<Durations>>,
     /// `coredns_proxy_healthcheck_failures_total`.
-    pub health_failures: Counter,
+    pub health_failures: LazyCounter<ProxyLabels>,
     /// UDP queries: each is a new socket, a connection-cache miss as CoreDNS counts it.
-    pub udp_misses: Counter,
+    pub udp_misses: LazyCounter<ProxyProtoLabels>,
     /// The TCP pool.
     pub tcp: ConnCache,
     /// The TLS pool.
@@ -171,10 +184,10 @@ impl UpstreamMetrics {
     pub fn unregistered() -> UpstreamMetrics {
         UpstreamMetrics {
             duration: None,
-            health_failures: Counter::default(),
-            udp_misses: Counter::default(),
-            tcp: ConnCache::default(),
-            tls: ConnCache::default(),
+            health_failures: LazyCounter::unregistered(),
+            udp_misses: LazyCounter::unregistered(),
+            tcp: ConnCache::unregistered(),
+            tls: ConnCache::unregistered(),
         }
     }
 
