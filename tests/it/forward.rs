@@ -368,9 +368,13 @@ fn a_flood_to_a_silent_upstream_is_bounded_by_the_default_max_concurrent() {
     wait_for(Duration::from_secs(15), "the waits to end", || {
         scrape(&pending) == 0.0
     });
-    let fds_after = open_fds(pid);
+    let (fds_after, rss_after) = (open_fds(pid), rss_kib(pid));
     assert!(
         fds_after <= fds_before + 4,
         "descriptors given back: {fds_before} → {fds_after}"
+    );
+    assert!(
+        rss_after < rss_before + 16 * 1024,
+        "memory after the flood: {rss_before} → {rss_after} KiB"
     );
 }

@@ -1,7 +1,7 @@
 //! The `bufsize` directive: the largest EDNS UDP size a client's query keeps, as CoreDNS's
 //! `bufsize` lowers the requester's advertised size. A block setting applied by the router
-//! before the chain runs: the plugins (and `forward`'s upstream queries) and the response's
-//! truncation see the lowered size.
+//! before the chain runs: the plugins and the response's truncation see the lowered size
+//! (`forward` offers its upstreams 1232 octets whatever it is).
 
 pub mod setup;
 

@@ -22,6 +22,7 @@ subdel            IN NS    ns.example.com.
 ns.subdel         IN A     192.0.2.53
 www               IN CNAME host1
 out               IN CNAME www.example.org.
+dangling          IN CNAME gone.host1
 ";
 
 fn zone() -> Zone {
@@ -84,6 +85,19 @@ fn delegations_are_referrals_with_glue() {
     assert!(found.answers.is_empty());
     assert_eq!(found.authority.len(), 2);
     assert_eq!(texts(&found.additional), ["ns.subdel.example. 3600 IN A 192.0.2.53"]);
+}
+
+#[test]
+fn a_cname_to_a_name_the_zone_lacks_is_nxdomain_with_the_cname() {
+    // RFC 6604 §3: the rcode is that of the last name of the chain; CoreDNS answers the same.
+    let found = zone().lookup(&name("dangling.example."), RecordType::A);
+    assert_eq!(found.rcode, ResponseCode::NXDomain);
+    assert_eq!(
+        texts(&found.answers),
+        ["dangling.example. 3600 IN CNAME gone.host1.example."]
+    );
+    assert_eq!(found.authority.len(), 1);
+    assert_eq!(found.authority[0].record_type(), RecordType::SOA);
 }
 
 #[test]

@@ -214,9 +214,8 @@ impl Zone {
                 self.rrset(&source, RecordType::CNAME).into_iter().next()
             };
             if !exists {
-                if found.answers.is_empty() {
-                    found.rcode = ResponseCode::NXDomain;
-                }
+                // After CNAMEs too: the rcode is the last name's (RFC 6604 §3).
+                found.rcode = ResponseCode::NXDomain;
                 found.authority.push(self.soa.clone());
                 return found;
             }
