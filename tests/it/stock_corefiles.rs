@@ -396,3 +396,95 @@ fn kops_ipv6_default_corefile_synthesizes_aaaa_for_ipv6_clients() {
     );
     stock.stop_gracefully();
 }
+
+/// The other distribution defaults of `tests/corefiles/wild/` with one server block, each
+/// started unmodified (with its `import`s of files that are not there, as on a cluster without
+/// custom files): ready, the cluster zone from the API, PTR, NXDOMAIN, an outside name through
+/// `forward . /etc/resolv.conf`, the cache and a pod name, on the block's own port.
+#[test]
+fn every_single_block_distribution_default_starts_and_answers() {
+    let ask = |stock: &Stock, port: u16, name: &'static str, qtype: RecordType| {
+        stock
+            .ask_raw("127.0.0.1", port, name, qtype, DNSClass::IN)
+            .map(|m| (m.metadata.response_code, records(&m)))
+    };
+    let rdata = |answer: Option<(ResponseCode, Vec<String>)>| {
+        answer.map(|(rcode, records)| {
+            let data: Vec<String> = records
+                .iter()
+                .filter_map(|r| r.split_whitespace().last().map(str::to_string))
+                .collect();
+            (rcode, data)
+        })
+    };
+    for (file, port) in [
+        ("wild/kube-up-addon.Corefile", 53),
+        ("wild/rke2.Corefile", 53),
+        ("wild/eks-addon.Corefile", 53),
+        ("wild/gardener.Corefile", 8053),
+        ("wild/talos.Corefile", 53),
+        ("wild/k0s.Corefile", 53),
+        ("wild/microk8s.Corefile", 53),
+        ("wild/kops.Corefile", 53),
+        ("wild/kubespray-coredns.Corefile", 53),
+        ("wild/coredns-helm.Corefile", 53),
+        ("wild/oks-outscale.Corefile", 53),
+    ] {
+        let mut stock = Stock::start(file);
+        stock.wait_ready();
+        assert_eq!(
+            rdata(ask(
+                &stock,
+                port,
+                "kube-dns.kube-system.svc.cluster.local.",
+                RecordType::A
+            )),
+            ok(&["10.96.0.10"]),
+            "{file}"
+        );
+        assert_eq!(
+            rdata(ask(
+                &stock,
+                port,
+                "10.0.96.10.in-addr.arpa.",
+                RecordType::PTR
+            )),
+            ok(&["kube-dns.kube-system.svc.cluster.local."]),
+            "{file}"
+        );
+        assert_eq!(
+            ask(
+                &stock,
+                port,
+                "missing.default.svc.cluster.local.",
+                RecordType::A
+            )
+            .map(|r| r.0),
+            Some(ResponseCode::NXDomain),
+            "{file}"
+        );
+        assert_eq!(
+            rdata(ask(
+                &stock,
+                port,
+                "10-1-2-3.default.pod.cluster.local.",
+                RecordType::A
+            )),
+            ok(&["10.1.2.3"]),
+            "{file}: pods insecure"
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                rdata(ask(&stock, port, "example.org.", RecordType::A)),
+                ok(&["10.9.0.1"]),
+                "{file}: through forward"
+            );
+        }
+        assert_eq!(
+            stock._upstream.asked("example.org."),
+            ["udp"],
+            "{file}: the second answer came from the cache"
+        );
+        drop(stock);
+    }
+}
