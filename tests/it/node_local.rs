@@ -112,3 +112,85 @@ fn node_cache_answers_on_the_link_local_address_and_forwards_cluster_names_over_
         "{metrics}"
     );
 }
+
+/// The NodeLocal DNSCache Corefiles of `tests/corefiles/wild/` (the upstream add-on, kubespray's
+/// and RKE2's), unmodified: their listen addresses on the node's loopback, their cluster DNS
+/// (the `forward` target of the cluster zones, a literal address) and the node's resolver in
+/// the second namespace. Cluster names over TCP only, other names over UDP to the resolver, the
+/// cache in front, health on the file's own address.
+#[test]
+fn the_node_local_corefiles_of_distributions_start_unmodified() {
+    for (file, listen, cluster_dns_ip, health) in [
+        (
+            "nodelocaldns.Corefile",
+            &["169.254.20.10", "10.96.0.10"][..],
+            "10.96.0.11",
+            "169.254.20.10:8080",
+        ),
+        (
+            "kubespray-nodelocaldns.Corefile",
+            &["169.254.25.10"][..],
+            "10.233.0.3",
+            "169.254.25.10:9254",
+        ),
+        (
+            "rke2-nodelocal.Corefile",
+            &["169.254.20.10", "10.43.0.10"][..],
+            "10.96.0.11",
+            "169.254.20.10:8080",
+        ),
+    ] {
+        let node = NetNs::create("node");
+        let cluster = NetNs::create("cdns");
+        node.link(NODE_ADDR, &cluster, &format!("{NODE_RESOLVER_IP}/29"));
+        cluster.ip(&format!("addr add {cluster_dns_ip}/32 dev veth0"));
+        node.ip(&format!("route add {cluster_dns_ip}/32 dev veth0"));
+        for address in listen {
+            node.ip(&format!("addr add {address}/32 dev lo"));
+        }
+        let cluster_dns = cluster.run(move || {
+            FakeUpstream::start_on(
+                format!("{cluster_dns_ip}:53").parse().expect("addr"),
+                [10, 96, 0, 1],
+            )
+        });
+        let node_resolver = cluster.run(|| {
+            FakeUpstream::start_on(
+                format!("{NODE_RESOLVER_IP}:53").parse().expect("addr"),
+                [192, 0, 2, 7],
+            )
+        });
+        node.write_etc("resolv.conf", &format!("nameserver {NODE_RESOLVER_IP}\n"));
+        let text = std::fs::read_to_string(repo_path("tests/corefiles/wild").join(file))
+            .expect("Corefile");
+        let mut server = node.start_clusterdns(&text, &[], &[]);
+        let health: SocketAddr = health.parse().expect("health address");
+        server.wait_until("node cache healthy", || {
+            node.run(move || http_get(health, "/health")) == Some((200, "OK".into()))
+        });
+        for address in listen {
+            let at: SocketAddr = format!("{address}:53").parse().expect("address");
+            let web = "web.default.svc.cluster.local.";
+            assert_eq!(
+                node.run(move || ask_udp(at, web, RecordType::A)),
+                Some((ResponseCode::NoError, vec!["10.96.0.1".to_string()])),
+                "{file} on {address}: {}",
+                server.log()
+            );
+            assert_eq!(
+                node.run(move || ask_udp(at, "example.org.", RecordType::A)),
+                Some((ResponseCode::NoError, vec!["192.0.2.7".to_string()])),
+                "{file} on {address}"
+            );
+        }
+        // Once each: the second address's answers came from the cache.
+        assert_eq!(
+            cluster_dns.asked("web.default.svc.cluster.local."),
+            ["tcp"],
+            "{file}"
+        );
+        assert_eq!(node_resolver.asked("example.org."), ["udp"], "{file}");
+        assert_eq!(cluster_dns.udp_queries(), 0, "{file}");
+        drop(server);
+    }
+}
