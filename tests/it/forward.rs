@@ -378,3 +378,38 @@ fn a_flood_to_a_silent_upstream_is_bounded_by_the_default_max_concurrent() {
         "memory after the flood: {rss_before} → {rss_after} KiB"
     );
 }
+
+#[test]
+fn failfast_all_unhealthy_upstreams_answers_servfail_without_asking_a_down_upstream() {
+    for failfast in [false, true] {
+        let up = FakeUpstream::start([192, 0, 2, 1]);
+        up.set(Behaviour::Garbage);
+        let options = if failfast {
+            "    max_fails 1\n    failfast_all_unhealthy_upstreams"
+        } else {
+            "    max_fails 1"
+        };
+        let server = server(&[&up], options);
+        assert_eq!(
+            lookup(server.addr, "one.example.").0,
+            ResponseCode::ServFail
+        );
+        assert_eq!(up.asked("one.example."), ["udp"]);
+        // The only upstream is down now (one failure of max_fails 1).
+        let started = Instant::now();
+        assert_eq!(
+            lookup(server.addr, "two.example.").0,
+            ResponseCode::ServFail
+        );
+        if failfast {
+            assert!(
+                up.asked("two.example.").is_empty(),
+                "not sent to a down upstream"
+            );
+            assert!(started.elapsed() < Duration::from_secs(1));
+        } else {
+            // CoreDNS's default: every upstream down, one is tried at random all the same.
+            assert_eq!(up.asked("two.example."), ["udp"]);
+        }
+    }
+}
