@@ -3,7 +3,7 @@
 //! takes no lock after that.
 
 use std::hash::Hash;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,7 +14,8 @@ use prometheus_client::metrics::family::Family;
 pub struct LazyCounter<L: Clone + Hash + Eq> {
     /// The family and the series' labels; none for a counter registered nowhere.
     series: Option<(Family<L, Counter>, L)>,
-    counter: OnceLock<Counter>,
+    /// Shared by clones, so each reads what all counted.
+    counter: Arc<OnceLock<Counter>>,
 }
 
 impl<L: Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug> Default for LazyCounter<L> {
@@ -28,7 +29,7 @@ impl<L: Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug> LazyCounter<L> {
     pub fn new(family: &Family<L, Counter>, labels: L) -> Self {
         LazyCounter {
             series: Some((family.clone(), labels)),
-            counter: OnceLock::new(),
+            counter: Arc::new(OnceLock::new()),
         }
     }
 
@@ -37,7 +38,7 @@ impl<L: Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug> LazyCounter<L> {
     pub fn unregistered() -> Self {
         LazyCounter {
             series: None,
-            counter: OnceLock::from(Counter::default()),
+            counter: Arc::new(OnceLock::from(Counter::default())),
         }
     }
 
@@ -83,9 +84,11 @@ mod tests {
         };
         assert!(!text(&registry).contains("to=\"a\""));
         assert_eq!(counter.get(), 0);
+        let clone = counter.clone();
         counter.inc();
-        counter.clone().inc();
+        clone.inc();
         assert_eq!(counter.get(), 2, "a clone counts into the same series");
+        assert_eq!(clone.get(), 2);
         assert!(
             text(&registry).contains("sent_total{to=\"a\"} 2"),
             "{}",

@@ -238,6 +238,23 @@ mod tests {
     ];
 
     #[test]
+    fn every_directive_folder_is_built() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plugins");
+        let mut folders: Vec<String> = std::fs::read_dir(&root)
+            .expect("src/plugins")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().is_dir())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        folders.sort();
+        assert_eq!(
+            folders,
+            built_names(),
+            "a folder whose registry line lost its module"
+        );
+    }
+
+    #[test]
     fn the_order_is_coredns_plugin_cfg() {
         let names: Vec<&str> = REGISTRY.iter().map(|e| e.name).collect();
         assert_eq!(names, COREDNS_PLUGIN_CFG);

@@ -336,8 +336,10 @@ fn a_forbidden_list_is_logged_in_words_with_the_missing_permission() {
     cluster(&api);
     api.set_forbidden(true);
     let server = TestServer::start(&corefile(&api, "startup_timeout 0s"), &[]);
-    wait_for(LIMIT, "the 403 in the log", || {
-        server.log().contains("403 Forbidden")
+    wait_for(LIMIT, "the Services' 403 in the log", || {
+        server
+            .log()
+            .contains("403 Forbidden: services is forbidden")
     });
     let log = server.log();
     assert!(

@@ -59,3 +59,30 @@ fn load_balancer_and_external_ips_under_the_external_zone() {
         "the cluster name as before"
     );
 }
+
+/// A dual-stack headless Service whose IPv6 slice comes first and holds more endpoints than an
+/// answer can: an A question under the external zone still gets its IPv4 addresses.
+#[test]
+fn headless_answers_count_their_limit_in_the_family_asked() {
+    let mut manifests = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: big\n  namespace: default\nspec:\n  clusterIP: None\n  ports:\n  - name: http\n    port: 80\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-v6\n  namespace: default\n  labels:\n    kubernetes.io/service-name: big\naddressType: IPv6\nports:\n- name: http\n  port: 80\nendpoints:\n",
+    );
+    for i in 1..=100 {
+        manifests.push_str(&format!("- addresses: ['fd00::{i:x}']\n"));
+    }
+    manifests.push_str("---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-v4\n  namespace: default\n  labels:\n    kubernetes.io/service-name: big\naddressType: IPv4\nports:\n- name: http\n  port: 80\nendpoints:\n- addresses: ['10.1.0.1']\n- addresses: ['10.1.0.2']\n");
+    let corefile = ".:{PORT} {\n  bind 127.0.0.1\n  kubernetes cluster.local {\n    manifests manifests\n  }\n  k8s_external example.org {\n    headless\n  }\n}\n";
+    let server = TestServer::start(corefile, &[("big.yaml", &manifests)]);
+    let reply = ask(server.addr, "big.default.example.org.", RecordType::A);
+    assert_eq!(
+        answers(&reply),
+        [
+            "big.default.example.org. 5 IN A 10.1.0.1",
+            "big.default.example.org. 5 IN A 10.1.0.2"
+        ]
+    );
+    assert!(!reply.metadata.truncation);
+    // The IPv6 addresses do not fit a 512-octet answer: cut with TC=1, as any answer is.
+    let reply = ask(server.addr, "big.default.example.org.", RecordType::AAAA);
+    assert!(reply.metadata.truncation);
+}

@@ -527,7 +527,11 @@ fn status_words(status: &kube::core::Status) -> String {
     } else {
         status.reason.as_str()
     };
-    format!("{} {reason}: {}", status.code, status.message)
+    if status.message.is_empty() {
+        format!("{} {reason}", status.code)
+    } else {
+        format!("{} {reason}: {}", status.code, status.message)
+    }
 }
 
 /// `error` and each error it wraps, joined by ": ", a message that repeats its cause's once.

@@ -16,7 +16,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 pub use setup::ExternalConfig;
 
-use crate::cluster::{ClusterView, Service, ServicePort};
+use crate::cluster::{AddressFamily, ClusterView, Service, ServicePort};
 use crate::plugin::{
     Answer, BlockShared, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext,
     StartFuture, records_worth_building, started,
@@ -192,6 +192,7 @@ impl External {
         view: &ClusterView,
         service: &Service,
         endpoint: Option<&str>,
+        qtype: RecordType,
         limit: usize,
     ) -> Vec<IpAddr> {
         if !service.external.is_empty() {
@@ -209,8 +210,14 @@ impl External {
         let Some(endpoints) = view.index.endpoints(&key) else {
             return Vec::new();
         };
-        endpoints
-            .ready()
+        // An A or AAAA answer holds one family: count the limit in it (SRV's additional
+        // section holds both).
+        let ready: Box<dyn Iterator<Item = (IpAddr, &crate::cluster::Endpoint)>> = match qtype {
+            RecordType::A => Box::new(endpoints.ready_of(AddressFamily::V4)),
+            RecordType::AAAA => Box::new(endpoints.ready_of(AddressFamily::V6)),
+            _ => Box::new(endpoints.ready()),
+        };
+        ready
             .filter(|(ip, ep)| {
                 endpoint.is_none_or(|label| {
                     ep.hostname.as_deref() == Some(label) || dashed_ip(ip) == label
@@ -279,7 +286,7 @@ impl Plugin for External {
                     let key = crate::cluster::index::service_key(service, namespace);
                     view.index.service(&key).and_then(|svc| {
                         let limit = records_worth_building(request.response_limit());
-                        let ips = self.addresses(view, &svc, endpoint, limit);
+                        let ips = self.addresses(view, &svc, endpoint, request.qtype, limit);
                         (!ips.is_empty()).then(|| self.records(request, zone, &svc, &ips, port))
                     })
                 }

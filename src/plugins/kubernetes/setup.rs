@@ -146,6 +146,9 @@ struct ApiOptions {
     endpoint: Option<String>,
     kubeconfig: Option<(PathBuf, Option<String>)>,
     tls: Option<TlsFiles>,
+    /// What is wrong with the `tls` files' contents, at their line: an error only where they
+    /// are used (with `endpoint`), as CoreDNS ignores them otherwise.
+    tls_unusable: Option<ConfigError>,
 }
 
 impl ApiOptions {
@@ -164,7 +167,10 @@ impl ApiOptions {
                 }
                 Ok(Connection::Kubeconfig { path, context })
             }
-            (Some(url), None, tls) => Ok(Connection::Endpoint { url, tls }),
+            (Some(url), None, tls) => match self.tls_unusable {
+                Some(error) => Err(error),
+                None => Ok(Connection::Endpoint { url, tls }),
+            },
             (None, None, tls) => {
                 if tls.is_some() {
                     tls_ignored("without endpoint (the in-cluster service account is used)");
@@ -206,14 +212,8 @@ fn check_kubeconfig(path: &std::path::Path, context: Option<&str>) -> Result<(),
             context.cluster
         ));
     }
-    if let Some(user) = &context.user
-        && !kubeconfig.auth_infos.iter().any(|u| &u.name == user)
-    {
-        return Err(format!(
-            "kubeconfig {}: context {name:?} names user {user:?}, which it does not define",
-            path.display()
-        ));
-    }
+    // A user the file does not define is not checked: client-go, kube and CoreDNS fall back to
+    // no credentials.
     Ok(())
 }
 
@@ -253,7 +253,7 @@ fn parse_option(
                 key: d.readable_file(key)?,
                 ca: d.readable_file(ca)?,
             };
-            files.check().map_err(|e| d.error(format!("tls: {e}")))?;
+            api.tls_unusable = files.check().err().map(|e| d.error(format!("tls: {e}")));
             api.tls = Some(files);
         }
         "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight" => {
@@ -486,6 +486,9 @@ mod tests {
 
     #[test]
     fn tls_files_that_hold_no_certificate_or_key_are_errors_at_their_line() {
+        // Where CoreDNS ignores `tls` (kubeconfig, or no endpoint), so do their contents.
+        assert!(parse_block("tls garbage.pem k.pem ca.pem").is_ok());
+        assert!(parse_block("kubeconfig kube.conf prod\ntls empty.pem k.pem ca.pem").is_ok());
         for (files, wrong) in [
             ("garbage.pem k.pem ca.pem", "garbage.pem"),
             ("empty.pem k.pem ca.pem", "empty.pem: no PEM certificate"),
@@ -502,11 +505,14 @@ mod tests {
     }
 
     #[test]
-    fn a_kubeconfig_context_must_name_a_cluster_and_user_it_defines() {
+    fn a_kubeconfig_context_must_name_a_cluster_it_defines() {
         assert!(parse_block("kubeconfig kube.conf prod").is_ok());
+        assert!(
+            parse_block("kubeconfig kube.conf nobody").is_ok(),
+            "an undefined user means no credentials, as in client-go"
+        );
         for (context, wrong) in [
             ("stray", "names cluster \"gone\", which it does not define"),
-            ("nobody", "names user \"ghost\", which it does not define"),
             ("absent", "no context \"absent\""),
         ] {
             let errs = parse_block(&format!("kubeconfig kube.conf {context}")).unwrap_err();

@@ -179,17 +179,17 @@ impl TemplatePlugin {
         }
         // CoreDNS matches `state.Name()`: the lower-case name with its final dot. Nothing is
         // allocated until a regex matches.
-        let first = with_name_text(&request.name, |name| {
-            config.regexes.iter().position(|regex| regex.is_match(name))
+        let found = with_name_text(&request.name, |name| {
+            let first = config.regexes.iter().position(|regex| regex.is_match(name))?;
+            Some((first, name.to_string()))
         });
-        let Some(first) = first else {
+        let Some((first, name)) = found else {
             return if config.fallthrough.covers(&request.name) {
                 Matched::Pass
             } else {
                 Matched::NoMatch
             };
         };
-        let name = request.name.to_lowercase().to_string();
         for regex in &config.regexes[first..] {
             let Some(captures) = regex.captures(&name) else {
                 continue;
