@@ -2,6 +2,7 @@
 //! `substring`, `regex`) on the lower-case question name with its final dot, as CoreDNS's
 //! `state.Name()`, and the rules applied to the response on the way back.
 
+use crate::plugin::name_text::with_name_text;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record};
 use regex::Regex;
@@ -148,8 +149,7 @@ impl ResponseRule {
 
 /// `name` rewritten by `matcher` to `to`, when it matches and the result is a name.
 fn rewritten(matcher: &NameMatch, name: &Name, to: &str) -> Option<Name> {
-    let text = name.to_lowercase().to_string();
-    let new = matcher.rewrite(&text, to)?;
+    let new = with_name_text(name, |text| matcher.rewrite(text, to))?;
     Name::from_ascii(&new).ok()
 }
 

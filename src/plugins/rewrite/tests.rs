@@ -178,3 +178,29 @@ fn a_rewrite_to_something_that_is_not_a_name_is_servfail() {
     assert_eq!(answer.rcode, ResponseCode::ServFail);
     assert_eq!(answer.plugin, "rewrite");
 }
+
+#[test]
+fn idna_names_are_matched_and_rewritten_in_their_ascii_form() {
+    let owners = |answer: &Answer| -> Vec<String> {
+        answer.answers.iter().map(|r| r.name.to_ascii()).collect()
+    };
+    // The next plugin is asked the rewritten name (no `answer`: the answer keeps it).
+    let chain = rules("rewrite name suffix .example.org. .example.com.");
+    let answer = ask(&chain, "xn--bcher-kva.example.org.");
+    assert_eq!(answer.rcode, ResponseCode::NoError, "{:?}", answer.error);
+    assert_eq!(owners(&answer), ["xn--bcher-kva.example.com."]);
+    // `answer auto` rewrites it back to the name asked.
+    let chain = rules("rewrite name suffix .example.org. .example.com. answer auto");
+    assert_eq!(
+        owners(&ask(&chain, "xn--bcher-kva.example.org.")),
+        ["xn--bcher-kva.example.org."]
+    );
+    // A regex sees the ASCII form, in lower case.
+    let chain = rules(
+        "rewrite name regex ^xn--([a-z0-9-]+)\\.example\\.org\\.$ idn-{1}.example.com.",
+    );
+    assert_eq!(
+        owners(&ask(&chain, "XN--bcher-kva.example.org.")),
+        ["idn-bcher-kva.example.com."]
+    );
+}
