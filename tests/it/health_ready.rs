@@ -63,6 +63,14 @@ fn sigterm_starts_lameduck_ready_503_while_queries_are_still_answered() {
     wait_for(Duration::from_secs(5), "/ready", || {
         get(ready_addr, "/ready") == Some((200, "OK".into()))
     });
+    // Start-up names what it serves on each address.
+    let log = server.log();
+    for line in [
+        format!("serving /health on http://127.0.0.1:{health}"),
+        format!("serving /ready on http://127.0.0.1:{ready}"),
+    ] {
+        assert!(log.contains(&line), "{line:?} in {log}");
+    }
     let pid = server.pid();
     let started = Instant::now();
     std::process::Command::new("kill")
@@ -100,6 +108,12 @@ fn sigterm_starts_lameduck_ready_503_while_queries_are_still_answered() {
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "served the whole lameduck period"
+    );
+    // Nothing was waiting on an upstream: no drain after it (that waits up to 5 s).
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "exit soon after the lameduck period: {:?}",
+        started.elapsed()
     );
 }
 

@@ -43,6 +43,15 @@ fn forwarding_to_ourselves_is_detected_and_stops_the_server() {
         log.contains("Loop") && log.contains("HINFO") && log.contains("forward"),
         "{log}"
     );
+    // CoreDNS's shape: one prefix, the client as IPv4 `ADDRESS:PORT`.
+    assert!(
+        log.contains("[ERROR] plugin/loop: Loop (127.0.0.1:"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("::ffff:") && !log.contains("plugin/loop: plugin/loop"),
+        "{log}"
+    );
 }
 
 #[test]
