@@ -60,6 +60,7 @@ fn cluster(services: u32) -> Arc<ClusterIndex> {
             }],
             has_selector: true,
             external: Box::default(),
+            external_hostname: None,
         });
         if headless {
             snapshot.slices.push(EndpointSlice {
@@ -106,6 +107,7 @@ fn big_headless(endpoints: u32) -> Arc<ClusterIndex> {
         }],
         has_selector: true,
         external: Box::default(),
+        external_hostname: None,
     });
     for first in (0..endpoints).step_by(1000) {
         snapshot.slices.push(EndpointSlice {

@@ -621,6 +621,7 @@ mod tests {
             }],
             has_selector: true,
             external: Box::default(),
+            external_hostname: None,
         }
     }
 

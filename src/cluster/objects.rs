@@ -127,6 +127,9 @@ pub struct Service {
     /// spec.externalIPs and status.loadBalancer.ingress[].ip, for `k8s_external` (empty, and
     /// no allocation, for most Services).
     pub external: Box<[IpAddr]>,
+    /// The first status.loadBalancer.ingress[].hostname, for `k8s_external` (a cloud load
+    /// balancer known by name, as AWS's are).
+    pub external_hostname: Option<Box<str>>,
 }
 
 /// One endpoint of an EndpointSlice.
@@ -304,6 +307,12 @@ impl Service {
                 Err(e) => skipped.push(e.to_string()),
             }
         }
+        let external_hostname = ingress
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.hostname.as_deref())
+            .find(|host| !host.is_empty())
+            .map(Box::from);
         Ok(Service {
             name: Arc::from(name),
             namespace: namespace_of(&svc.metadata),
@@ -311,6 +320,7 @@ impl Service {
             ports,
             has_selector: spec.selector.as_ref().is_some_and(|s| !s.is_empty()),
             external: external.into_boxed_slice(),
+            external_hostname,
         })
     }
 }
@@ -500,6 +510,7 @@ mod tests {
         .expect("valid");
         let external: Vec<String> = svc.external.iter().map(ToString::to_string).collect();
         assert_eq!(external, ["192.0.2.10", "203.0.113.7"]);
+        assert_eq!(svc.external_hostname.as_deref(), Some("lb.example.com"));
         let plain = service("metadata: {name: db}\nspec: {clusterIP: None}\n").expect("valid");
         assert!(plain.external.is_empty());
     }

@@ -6,6 +6,7 @@
 //! usually ready at once (the cluster index is in memory), so the UDP loop can reply without
 //! spawning a task; a plugin that must wait (an upstream, later) returns [`Served::Pending`].
 
+pub mod chase;
 pub mod file_poll;
 pub mod name_text;
 pub mod setup;

@@ -86,3 +86,32 @@ fn headless_answers_count_their_limit_in_the_family_asked() {
     let reply = ask(server.addr, "big.default.example.org.", RecordType::AAAA);
     assert!(reply.metadata.truncation);
 }
+
+/// A LoadBalancer known by name (AWS's ELB and NLB): a CNAME to it, and its address looked up
+/// through the server (here `forward` to an upstream), as CoreDNS answers it.
+#[test]
+fn a_load_balancer_hostname_is_a_cname_followed_through_the_server() {
+    let upstream = crate::support::fake_upstream::FakeUpstream::start([198, 51, 100, 9]);
+    let manifests = "apiVersion: v1\nkind: Service\nmetadata:\n  name: shop\n  namespace: default\nspec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.30\n  ports:\n  - name: https\n    port: 443\nstatus:\n  loadBalancer:\n    ingress:\n    - hostname: a1b2.elb.us-east-1.amazonaws.com\n";
+    let corefile = format!(
+        ".:{{PORT}} {{\n  bind 127.0.0.1\n  kubernetes cluster.local {{\n    manifests manifests\n  }}\n  k8s_external example.org\n  forward . {}\n}}\n",
+        upstream.addr
+    );
+    let server = TestServer::start(&corefile, &[("services.yaml", manifests)]);
+    let reply = ask(server.addr, "shop.default.example.org.", RecordType::A);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        answers(&reply),
+        [
+            "shop.default.example.org. 5 IN CNAME a1b2.elb.us-east-1.amazonaws.com.",
+            "a1b2.elb.us-east-1.amazonaws.com. 60 IN A 198.51.100.9"
+        ]
+    );
+    assert_eq!(upstream.asked("a1b2.elb.us-east-1.amazonaws.com."), ["udp"]);
+    // Any other type: the CNAME alone.
+    let reply = ask(server.addr, "shop.default.example.org.", RecordType::TXT);
+    assert_eq!(
+        answers(&reply),
+        ["shop.default.example.org. 5 IN CNAME a1b2.elb.us-east-1.amazonaws.com."]
+    );
+}

@@ -11,12 +11,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, SRV};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 pub use setup::ExternalConfig;
 
 use crate::cluster::{AddressFamily, ClusterView, Service, ServicePort};
+use crate::plugin::chase::followed;
 use crate::plugin::{
     Answer, BlockShared, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext,
     StartFuture, records_worth_building, started,
@@ -285,6 +286,14 @@ impl Plugin for External {
                 } else {
                     let key = crate::cluster::index::service_key(service, namespace);
                     view.index.service(&key).and_then(|svc| {
+                        if let (None, None, true, Some(host)) = (
+                            endpoint,
+                            port,
+                            svc.external.is_empty(),
+                            svc.external_hostname.as_deref(),
+                        ) {
+                            return self.hostname_answer(request, host, resolver);
+                        }
                         let limit = records_worth_building(request.response_limit());
                         let ips = self.addresses(view, &svc, endpoint, request.qtype, limit);
                         (!ips.is_empty()).then(|| self.records(request, zone, &svc, &ips, port))
@@ -302,7 +311,43 @@ impl Plugin for External {
     }
 }
 
+/// CNAMEs followed at most, as the kubernetes plugin follows ExternalName chains.
+const MAX_CNAME_DEPTH: usize = 8;
+
 impl External {
+    /// A load balancer known by name (AWS's): a CNAME to it, and for A and AAAA its addresses,
+    /// looked up through the whole server (forward, cache), as CoreDNS answers it.
+    fn hostname_answer(
+        &self,
+        request: &Request,
+        host: &str,
+        resolver: &dyn Resolve,
+    ) -> Option<Served> {
+        let target = Name::from_ascii(host).ok().map(|mut name| {
+            name.set_fqdn(true);
+            name
+        })?;
+        let mut answer = Answer::rcode(ResponseCode::NoError, NAME);
+        answer.authoritative = true;
+        answer.answers.push(Record::from_rdata(
+            request.name.clone(),
+            self.config.ttl,
+            RData::CNAME(CNAME(target.clone())),
+        ));
+        let follow = matches!(request.qtype, RecordType::A | RecordType::AAAA)
+            && !request.has_passed(&target)
+            && request.depth() < MAX_CNAME_DEPTH;
+        if !follow {
+            return Some(Served::Ready(answer));
+        }
+        let owner = request.name.clone();
+        Some(
+            resolver
+                .resolve(&request.derived(target, request.qtype))
+                .map(move |chased| followed(answer, chased, &owner)),
+        )
+    }
+
     fn records(
         &self,
         request: &Request,

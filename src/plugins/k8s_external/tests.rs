@@ -31,6 +31,7 @@ fn service(name: &str, kind: ServiceKind, external: &[&str]) -> Service {
             .iter()
             .map(|ip| ip.parse().expect("ip"))
             .collect(),
+        external_hostname: None,
     }
 }
 

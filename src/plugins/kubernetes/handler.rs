@@ -8,6 +8,7 @@ use super::Kubernetes;
 use super::answer::{self, Context, Lookup, ZoneCase, cname_record, soa_record};
 use super::name;
 use crate::config::args::is_reverse_zone;
+use crate::plugin::chase::followed;
 use crate::plugin::{
     Answer, Next, Plugin, Request, Resolve, Served, StartupWait, records_worth_building,
 };
@@ -91,37 +92,6 @@ impl Kubernetes {
     }
 }
 
-/// `answer`, the CNAME of `owner`, followed by `chased`, its target's answer. NOERROR and
-/// NXDOMAIN are the target's to give. REFUSED means no block of this server serves the target:
-/// the CNAME alone is the answer, and the client's resolver follows it. Any other rcode is a
-/// failure of the chain: the CNAME, what the target's answer holds, and SERVFAIL (CoreDNS
-/// keeps the CNAME and NOERROR: `plugin.A` takes only the answer section of its upstream
-/// lookup). A CNAME of `owner` in `chased` (an answer cached from another entry into a loop)
-/// closes a loop: the records stop before it, and the answer is SERVFAIL.
-fn followed(mut answer: Answer, chased: Answer, owner: &Name) -> Answer {
-    let loops = chased
-        .answers
-        .iter()
-        .position(|r| r.record_type() == RecordType::CNAME && r.name == *owner);
-    match chased.rcode {
-        ResponseCode::Refused => return answer,
-        ResponseCode::NoError | ResponseCode::NXDomain if loops.is_none() => {
-            answer.rcode = chased.rcode;
-            answer.authority = chased.authority;
-            answer.additional = chased.additional;
-        }
-        _ => {
-            answer.rcode = ResponseCode::ServFail;
-            answer.error = match loops {
-                Some(_) => Some(format!("CNAME loop at {owner}")),
-                None => chased.error,
-            };
-        }
-    }
-    let kept = loops.unwrap_or(chased.answers.len());
-    answer.answers.extend(chased.answers.into_iter().take(kept));
-    answer
-}
 
 fn apex_of_reverse(
     index: &crate::cluster::ClusterIndex,
