@@ -193,10 +193,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // kube's client logs every failed request at ERROR, and its watcher a 403 or a
-                // watch the API server ended as a WARNING in Rust debug text; the source logs API outages itself,
-                // once per change of state, in words. hickory logs malformed messages per
-                // packet (CoreDNS: debug).
+                // kube's client logs every failed request at ERROR, and its watcher a 403 or
+                // a watch the API server ended as a WARNING in Rust debug text; the source
+                // logs API outages itself, once per change of state, in words. hickory logs
+                // malformed messages per packet (CoreDNS: debug).
                 .unwrap_or_else(|_| {
                     tracing_subscriber::EnvFilter::new(
                         "info,kube_client::client=error,kube_client::client::builder=off,kube_runtime::watcher=error,hickory_proto=error",

@@ -38,14 +38,14 @@ impl<L: Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug> LazyCounter<L> {
     pub fn unregistered() -> Self {
         LazyCounter {
             series: None,
-            counter: Arc::new(OnceLock::from(Counter::default())),
+            counter: Arc::new(OnceLock::new()),
         }
     }
 
     fn counter(&self) -> &Counter {
         self.counter.get_or_init(|| match &self.series {
             Some((family, labels)) => family.get_or_create(labels).clone(),
-            None => Counter::default(), // set at construction: not reached
+            None => Counter::default(),
         })
     }
 

@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use crate::metrics::lazy::LazyCounter;
-use super::metrics::CacheTypeLabels;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::time::Instant;
+
+use super::metrics::CacheTypeLabels;
+use crate::metrics::lazy::LazyCounter;
 
 use super::compact::CompactAnswer;
 

@@ -17,7 +17,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 pub use setup::ExternalConfig;
 
 use crate::cluster::{AddressFamily, ClusterView, Service, ServicePort};
-use crate::plugin::chase::followed;
+use crate::plugin::chase;
 use crate::plugin::{
     Answer, BlockShared, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext,
     StartFuture, records_worth_building, started,
@@ -311,9 +311,6 @@ impl Plugin for External {
     }
 }
 
-/// CNAMEs followed at most, as the kubernetes plugin follows ExternalName chains.
-const MAX_CNAME_DEPTH: usize = 8;
-
 impl External {
     /// A load balancer known by name (AWS's): a CNAME to it, and for A and AAAA its addresses,
     /// looked up through the whole server (forward, cache), as CoreDNS answers it.
@@ -334,18 +331,10 @@ impl External {
             self.config.ttl,
             RData::CNAME(CNAME(target.clone())),
         ));
-        let follow = matches!(request.qtype, RecordType::A | RecordType::AAAA)
-            && !request.has_passed(&target)
-            && request.depth() < MAX_CNAME_DEPTH;
-        if !follow {
+        if !matches!(request.qtype, RecordType::A | RecordType::AAAA) {
             return Some(Served::Ready(answer));
         }
-        let owner = request.name.clone();
-        Some(
-            resolver
-                .resolve(&request.derived(target, request.qtype))
-                .map(move |chased| followed(answer, chased, &owner)),
-        )
+        Some(chase::follow(answer, target, request, resolver))
     }
 
     fn records(

@@ -8,7 +8,7 @@ use super::Kubernetes;
 use super::answer::{self, Context, Lookup, ZoneCase, cname_record, soa_record};
 use super::name;
 use crate::config::args::is_reverse_zone;
-use crate::plugin::chase::followed;
+use crate::plugin::chase;
 use crate::plugin::{
     Answer, Next, Plugin, Request, Resolve, Served, StartupWait, records_worth_building,
 };
@@ -20,8 +20,6 @@ const NAME: &str = "kubernetes";
 /// with room to spare): anything deeper is NXDOMAIN without parsing.
 const MAX_CLUSTER_LABELS: usize = 8;
 
-/// How many CNAMEs a chain may follow before we stop chasing (CoreDNS: 8 as well).
-const MAX_CNAME_DEPTH: usize = 8;
 
 /// A label as the grammar accepts it: lowercase letters, digits, `-` and `_`.
 fn plain_label(label: &[u8]) -> Option<&str> {
@@ -155,26 +153,9 @@ impl Plugin for Kubernetes {
                 if request.qtype == RecordType::CNAME {
                     return Served::Ready(answer);
                 }
-                // RFC 1034 §3.6.2: "CNAME chains should be followed and CNAME loops signalled
-                // as an error". A loop ends at the CNAME that closes it, a chain too long at
-                // the CNAME past the limit: each CNAME once, then SERVFAIL. (CoreDNS answers
-                // NODATA without the CNAMEs: `plugin.A` in `plugin/backend_lookup.go` drops a
-                // CNAME whose target it has seen, or when 8 precede it, and every CNAME
-                // before it, since a CNAME is kept only with the records it leads to.)
-                if request.has_passed(&target) || request.depth() >= MAX_CNAME_DEPTH {
-                    answer.rcode = ResponseCode::ServFail;
-                    answer.error = Some(format!(
-                        "CNAME loop or chain of more than {MAX_CNAME_DEPTH} at {}",
-                        request.name
-                    ));
-                    return Served::Ready(answer);
-                }
                 // Spec §2.5 and RFC 1034: the CNAME is always there; the target's records
                 // follow when someone in this server can answer them.
-                let owner = request.name.clone();
-                resolver
-                    .resolve(&request.derived(target, request.qtype))
-                    .map(move |chased| followed(answer, chased, &owner))
+                chase::follow(answer, target, request, resolver)
             }
         }
     }

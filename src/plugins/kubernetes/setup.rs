@@ -484,6 +484,17 @@ mod tests {
         assert!(parse_block("tls c.pem nokey.pem ca.pem").is_err());
     }
 
+    /// The first error of `body` is on `line` of the Corefile, starts with `start` and says
+    /// `wrong`.
+    fn assert_error(body: &str, line: u32, start: &str, wrong: &str) {
+        let errs = parse_block(body).unwrap_err();
+        assert_eq!(errs[0].line, line, "{body}: {errs:?}");
+        assert!(
+            errs[0].message.starts_with(start) && errs[0].message.contains(wrong),
+            "{body}: {errs:?}"
+        );
+    }
+
     #[test]
     fn tls_files_that_hold_no_certificate_or_key_are_errors_at_their_line() {
         // Where CoreDNS ignores `tls` (kubeconfig, or no endpoint), so do their contents.
@@ -495,12 +506,8 @@ mod tests {
             ("c.pem c.pem ca.pem", "c.pem: no PEM private key"),
             ("c.pem k.pem k.pem", "k.pem: no PEM certificate"),
         ] {
-            let errs = parse_block(&format!("endpoint https://a\ntls {files}")).unwrap_err();
-            let text = errs[0].to_string();
-            assert!(
-                text.contains("Corefile:4: kubernetes: tls: ") && text.contains(wrong),
-                "{files}: {text}"
-            );
+            let body = format!("endpoint https://a\ntls {files}");
+            assert_error(&body, 4, "kubernetes: tls: ", wrong);
         }
     }
 
@@ -511,16 +518,11 @@ mod tests {
             parse_block("kubeconfig kube.conf nobody").is_ok(),
             "an undefined user means no credentials, as in client-go"
         );
-        for (context, wrong) in [
-            ("stray", "names cluster \"gone\", which it does not define"),
-            ("absent", "no context \"absent\""),
-        ] {
-            let errs = parse_block(&format!("kubeconfig kube.conf {context}")).unwrap_err();
-            let text = errs[0].to_string();
-            assert!(
-                text.contains("Corefile:3: kubernetes: ") && text.contains(wrong),
-                "{context}: {text}"
-            );
-        }
+        assert_error(
+            "kubeconfig kube.conf stray",
+            3,
+            "kubernetes: kubeconfig ",
+            "names cluster \"gone\", which it does not define",
+        );
     }
 }

@@ -13,8 +13,8 @@ use hickory_proto::rr::Name;
 pub use setup::RewriteConfig;
 
 use self::rules::ResponseRule;
-use crate::plugin::name_text::with_name_text;
 use self::setup::{Change, Mode};
+use crate::plugin::name_text::with_name_text;
 use crate::plugin::{
     Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
     started,

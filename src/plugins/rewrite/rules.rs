@@ -2,10 +2,11 @@
 //! `substring`, `regex`) on the lower-case question name with its final dot, as CoreDNS's
 //! `state.Name()`, and the rules applied to the response on the way back.
 
-use crate::plugin::name_text::with_name_text;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record};
 use regex::Regex;
+
+use crate::plugin::name_text::with_name_text;
 
 /// How a name rule matches the question name.
 #[derive(Clone, Debug)]

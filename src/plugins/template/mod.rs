@@ -23,6 +23,7 @@ pub use setup::TemplateConfig;
 use self::engine::{Data, TemplateError, Value};
 use self::metrics::{Failure, Labels, TemplateFamilies};
 use self::setup::{RecordTemplate, Section};
+use crate::plugin::chase::may_follow;
 use crate::plugin::name_text::with_name_text;
 use crate::plugin::{
     Answer, Definition, Next, Plugin, Request, Resolve, Served, Setup, StartContext, StartFuture,
@@ -38,9 +39,6 @@ pub const DEFINITION: Definition = Definition {
 };
 
 const NAME: &str = "template";
-
-/// CNAMEs followed at most, as the kubernetes plugin's chase.
-const MAX_CNAME_DEPTH: usize = 8;
 
 /// How often a failing template is logged at most.
 const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -177,63 +175,58 @@ impl TemplatePlugin {
         if !class_matches || !type_matches {
             return Matched::Pass;
         }
-        // CoreDNS matches `state.Name()`: the lower-case name with its final dot. Nothing is
-        // allocated until a regex matches.
+        // CoreDNS matches `state.Name()`: the lower-case name with its final dot. The first
+        // regex that matches wins; nothing is allocated before one does.
         let found = with_name_text(&request.name, |name| {
-            let first = config.regexes.iter().position(|regex| regex.is_match(name))?;
-            Some((first, name.to_string()))
+            config.regexes.iter().find_map(|regex| {
+                if !regex.is_match(name) {
+                    return None;
+                }
+                let matches: Vec<String> = regex
+                    .captures(name)?
+                    .iter()
+                    .map(|m| m.map_or_else(String::new, |m| m.as_str().to_string()))
+                    .collect();
+                Some((regex, name.to_string(), matches))
+            })
         });
-        let Some((first, name)) = found else {
+        let Some((regex, name, matches)) = found else {
             return if config.fallthrough.covers(&request.name) {
                 Matched::Pass
             } else {
                 Matched::NoMatch
             };
         };
-        for regex in &config.regexes[first..] {
-            let Some(captures) = regex.captures(&name) else {
-                continue;
-            };
-            let matches: Vec<String> = captures
-                .iter()
-                .map(|m| m.map_or_else(String::new, |m| m.as_str().to_string()))
-                .collect();
-            let mut groups: Vec<(String, String)> = matches
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (i.to_string(), m.clone()))
-                .collect();
-            for (i, group) in regex.capture_names().enumerate() {
-                if let (Some(group), Some(m)) = (group, matches.get(i)) {
-                    groups.push((group.to_string(), m.clone()));
-                }
+        let mut groups: Vec<(String, String)> = matches
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i.to_string(), m.clone()))
+            .collect();
+        for (i, group) in regex.capture_names().enumerate() {
+            if let (Some(group), Some(m)) = (group, matches.get(i)) {
+                groups.push((group.to_string(), m.clone()));
             }
-            let class = if request.qclass == DNSClass::ANY {
-                config.class
-            } else {
-                request.qclass
-            };
-            let qtype = if request.qtype == RecordType::ANY {
-                config.qtype
-            } else {
-                request.qtype
-            };
-            return Matched::Data(Box::new(QueryData {
-                request,
-                zone: zone.to_string(),
-                name,
-                regex: regex.as_str(),
-                matches,
-                groups,
-                class: class_name(class),
-                qtype: qtype.to_string(),
-            }));
         }
-        if config.fallthrough.covers(&request.name) {
-            Matched::Pass
+        let class = if request.qclass == DNSClass::ANY {
+            config.class
         } else {
-            Matched::NoMatch
-        }
+            request.qclass
+        };
+        let qtype = if request.qtype == RecordType::ANY {
+            config.qtype
+        } else {
+            request.qtype
+        };
+        Matched::Data(Box::new(QueryData {
+            request,
+            zone: zone.to_string(),
+            name,
+            regex: regex.as_str(),
+            matches,
+            groups,
+            class: class_name(class),
+            qtype: qtype.to_string(),
+        }))
     }
 
     /// Render record template `index`, counting and logging a failure.
@@ -357,7 +350,7 @@ impl Plugin for TemplatePlugin {
 fn chase(answer: Answer, targets: Vec<Name>, request: &Request, resolver: &dyn Resolve) -> Served {
     let mut served = Served::Ready(answer);
     for target in targets {
-        if request.has_passed(&target) || request.depth() >= MAX_CNAME_DEPTH {
+        if !may_follow(request, &target) {
             continue;
         }
         let chased = resolver.resolve(&request.derived(target, request.qtype));
